@@ -1,0 +1,13 @@
+#pragma once
+// exact-reference: materialises the L x L matrices S, F, dS and follows the
+// formulas of shared/design/lora-gradients.md literally. O(L^2) memory; the
+// oracle every other algorithm is tested against.
+#include <lorafgc/gradients.hpp>
+#include <lorafgc/problem.hpp>
+
+namespace lorafgc {
+
+template <class T>
+Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
+
+}  // namespace lorafgc

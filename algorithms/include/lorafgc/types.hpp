@@ -1,0 +1,35 @@
+#pragma once
+#include <Eigen/Dense>
+#include <array>
+#include <string>
+
+namespace lorafgc {
+
+template <class T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+template <class T>
+using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+
+// The three projections of one attention head. Indexes std::array members.
+enum class Projection : int { Q = 0, K = 1, V = 2 };
+inline constexpr std::array<Projection, 3> kProjections{Projection::Q, Projection::K,
+                                                        Projection::V};
+inline constexpr int index(Projection p) { return static_cast<int>(p); }
+inline const char* key(Projection p) {
+  static const char* keys[] = {"q", "k", "v"};
+  return keys[index(p)];
+}
+
+// partial: W_Q and W_V adapted (the paper's Theorem 3.1); full: W_Q, W_K, W_V.
+enum class Adaptation { Partial, Full };
+Adaptation parse_adaptation(const std::string& text);
+const char* to_string(Adaptation a);
+
+template <class T>
+const char* dtype_name();
+template <>
+inline const char* dtype_name<float>() { return "float32"; }
+template <>
+inline const char* dtype_name<double>() { return "float64"; }
+
+}  // namespace lorafgc
