@@ -1,5 +1,7 @@
 #include <lorafgc/exact_panel.hpp>
 
+#include "blas_gemm.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -98,34 +100,37 @@ struct PanelScratch {
   Vector<T> rowv;
 };
 
-// Rows [i0, i0 + n) of the attention matrix, processed whole.
+// Rows [i0, i0 + n) of the attention matrix, processed whole. The panel P holds
+// E = exp(S - rowmax) unnormalised; the row scale 1/sum is applied to the thin
+// results instead (O, R A_v^T, dS), which saves a pass over the b x L panel.
 template <class T>
 void process_panel(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta,
                    Index i0, Index n, PanelScratch<T>& w, Accumulators<T>& acc) {
-  const Index d = X.cols();
+  const Index d = X.cols(), L = X.rows();
   Matrix<T>& P = w.P;
-  P.resize(n, X.rows());
-  P.noalias() = (beta * f.Q.middleRows(i0, n)) * f.K.transpose();
+  P.resize(n, L);
+  detail::gemm_nt<T>(beta, f.Q.middleRows(i0, n), f.K, T(0), P);
   // Softmax with the row maximum subtracted: scores of 1e4 stay finite.
   w.rowv = P.rowwise().maxCoeff();
-  P = (P.array().colwise() - w.rowv.array()).exp().matrix();
-  w.rowv = P.rowwise().sum().cwiseInverse();
-  P.array().colwise() *= w.rowv.array();
+  P.colwise() -= w.rowv;
+  P.array() = P.array().exp();  // plain array: Eigen vectorises exp here
+  const Vector<T> inv_sum = P.rowwise().sum().cwiseInverse();
 
-  w.T2.noalias() = P * f.f_right;  // [O | F X B_v]
+  w.T2.noalias() = P * f.f_right;  // [O | F X B_v], still unnormalised
+  w.T2 = inv_sum.asDiagonal() * w.T2;
   w.R = w.T2.leftCols(d) - Y.middleRows(i0, n);
   acc.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
   if (f.rv) acc.Lv.noalias() += w.T2.rightCols(f.rv).transpose() * w.R;
   if (f.mv) {
-    w.RC.noalias() = w.R * f.r_coef;
+    w.RC.noalias() = inv_sum.asDiagonal() * (w.R * f.r_coef);
     acc.Gf.noalias() += P.transpose() * w.RC;
   }
   // delta_i = <R_i, O_i> = sum_j F_ij (R V^T)_ij, then dS = F o (R V^T - delta 1^T).
   w.rowv = (w.R.array() * w.T2.leftCols(d).array()).rowwise().sum();
   Matrix<T>& G = w.G;
-  G.resize(n, X.rows());
-  G.noalias() = w.R * f.V.transpose();
-  G = (P.array() * (G.array().colwise() - w.rowv.array())).matrix();
+  G.resize(n, L);
+  detail::gemm_nt<T>(T(1), w.R, f.V, T(0), G);
+  G = ((P.array() * (G.array().colwise() - w.rowv.array())).colwise() * inv_sum.array()).matrix();
 
   if (f.mq + f.rk) {
     w.T1.noalias() = G * f.ds_right;

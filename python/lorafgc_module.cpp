@@ -1,0 +1,253 @@
+// The Python module `lorafgc`: lora_gradients, generate, algorithms, threads.
+// Arrays cross the boundary as copies (numpy is row-major, the library
+// column-major); the O(L d) copy is negligible next to the O(L^2 d) gradient.
+// Every malformed argument raises ValueError naming it (InvalidArgument derives
+// from std::invalid_argument, which pybind11 maps to ValueError).
+#include <lorafgc/errors.hpp>
+#include <lorafgc/generator.hpp>
+#include <lorafgc/registry.hpp>
+#include <lorafgc/system_info.hpp>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <sstream>
+
+namespace py = pybind11;
+using namespace lorafgc;
+
+namespace {
+
+
+py::array as_array(const py::handle& obj, const std::string& name) {
+  if (obj.is_none()) throw InvalidArgument(name, "expected an array, got None");
+  py::array a = py::array::ensure(obj);
+  if (!a) throw InvalidArgument(name, "expected a numpy array");
+  return a;
+}
+
+std::string dtype_of(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+std::string shape_text(const py::array& a) {
+  std::ostringstream out;
+  out << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) out << (i ? ", " : "") << a.shape(i);
+  out << (a.ndim() == 1 ? ",)" : ")");
+  return out.str();
+}
+
+// Copies a 2-D array of dtype T into a column-major matrix. Strided, Fortran-
+// ordered or otherwise non-contiguous input is handled by a C-order copy.
+template <class T>
+Matrix<T> to_matrix(const py::array& a, const std::string& name) {
+  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f')
+    throw InvalidArgument(name, std::string("dtype ") + dtype_of(a) + " differs from X's dtype " +
+                                    dtype_name<T>() + " (all arrays must share one dtype)");
+  if (a.ndim() != 2) throw InvalidArgument(name, "expected a 2-D array, got shape " + shape_text(a));
+  auto c = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+  using Map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+  return Map(c.data(), a.shape(0), a.shape(1));
+}
+
+// X and Y may be 2-D (one sequence) or 3-D (batch, L, d).
+template <class T>
+std::vector<Matrix<T>> to_batch(const py::array& a, const std::string& name) {
+  if (a.ndim() == 2) return {to_matrix<T>(a, name)};
+  if (a.ndim() != 3)
+    throw InvalidArgument(name, "expected shape (L, d) or (batch, L, d), got " + shape_text(a));
+  std::vector<Matrix<T>> out;
+  py::object item = a.attr("__getitem__");
+  for (py::ssize_t b = 0; b < a.shape(0); ++b)
+    out.push_back(to_matrix<T>(py::array(item(b)), name + "[" + std::to_string(b) + "]"));
+  if (out.empty()) throw InvalidArgument(name, "the batch is empty");
+  return out;
+}
+
+template <class T>
+py::array_t<T> to_numpy(const Matrix<T>& m) {
+  py::array_t<T> out({m.rows(), m.cols()});
+  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(out.mutable_data(), m.rows(),
+                                                                                   m.cols()) = m;
+  return out;
+}
+
+template <class T>
+py::array_t<T> to_numpy(const std::vector<Matrix<T>>& batch, bool three_d) {
+  if (!three_d) return to_numpy(batch.front());
+  const auto L = batch.front().rows(), d = batch.front().cols();
+  py::array_t<T> out({static_cast<Eigen::Index>(batch.size()), L, d});
+  for (std::size_t b = 0; b < batch.size(); ++b)
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(out.mutable_data() + b * L * d,
+                                                                                     L, d) = batch[b];
+  return out;
+}
+
+Projection projection_for_key(const std::string& k) {
+  for (Projection p : kProjections)
+    if (k == key(p)) return p;
+  throw InvalidArgument("adapters", "unknown key '" + k + "' (expected 'q', 'k' or 'v')");
+}
+
+std::string option_text(const py::handle& v, const std::string& key) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>() ? "true" : "false";
+  if (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v) || py::isinstance<py::str>(v))
+    return py::str(v).cast<std::string>();
+  throw InvalidArgument("option '" + key + "'", "expected a number, bool or string");
+}
+
+template <class T>
+py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                       const py::handle& Y, const py::dict& adapters, double alpha, double beta,
+                       const std::string& algorithm, const py::kwargs& kwargs) {
+  Problem<T> p;
+  p.X = to_batch<T>(X, "X");
+  p.Y = to_batch<T>(as_array(Y, "Y"), "Y");
+  if (as_array(Y, "Y").ndim() != X.ndim())
+    throw InvalidArgument("Y", "has " + std::to_string(as_array(Y, "Y").ndim()) + " dimensions, X has " +
+                                   std::to_string(X.ndim()));
+  p.W[0] = to_matrix<T>(as_array(Wq, "Wq"), "Wq");
+  p.W[1] = to_matrix<T>(as_array(Wk, "Wk"), "Wk");
+  p.W[2] = to_matrix<T>(as_array(Wv, "Wv"), "Wv");
+  for (const auto& [k, v] : adapters) {
+    const std::string name = py::str(k).cast<std::string>();
+    const Projection proj = projection_for_key(name);
+    const std::string tag = "adapters['" + name + "']";
+    if (!py::isinstance<py::sequence>(v) || py::isinstance<py::str>(v) || py::len(v) != 2)
+      throw InvalidArgument(tag, "expected a pair (B, A)");
+    auto pair = py::reinterpret_borrow<py::sequence>(v);
+    p.adapter[index(proj)] = LoraAdapter<T>{to_matrix<T>(as_array(pair[0], tag + ".B"), tag + ".B"),
+                                            to_matrix<T>(as_array(pair[1], tag + ".A"), tag + ".A")};
+  }
+  p.alpha = alpha;
+  p.beta = beta;
+
+  AlgorithmSpec spec = parse_algorithm_spec(algorithm);
+  for (const auto& [k, v] : kwargs) {
+    const std::string key = py::str(k).cast<std::string>();
+    spec.options.set(key, option_text(v, key));
+  }
+  const auto algo = make_algorithm(spec.name, spec.options);
+  p.validate();
+  Gradients<T> g;
+  {
+    py::gil_scoped_release release;
+    g = algo->compute(p);
+  }
+  py::dict out;
+  out["loss"] = g.loss;
+  py::dict weights;
+  for (Projection q : kProjections) {
+    if (g.adapter[index(q)])
+      out[key(q)] = py::make_tuple(to_numpy(g.adapter[index(q)]->dB), to_numpy(g.adapter[index(q)]->dA));
+    if (g.weight[index(q)]) weights[key(q)] = to_numpy(*g.weight[index(q)]);
+  }
+  if (!weights.empty()) out["weights"] = weights;
+  out["info"] = g.info;
+  out["algorithm"] = algo->spec();
+  return out;
+}
+
+py::dict lora_gradients(const py::handle& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                        const py::handle& Y, const py::handle& adapters, double alpha, double beta,
+                        const std::string& algorithm, const py::kwargs& kwargs) {
+  const py::array x = as_array(X, "X");
+  if (!py::isinstance<py::dict>(adapters))
+    throw InvalidArgument("adapters", "expected a dict mapping 'q', 'k', 'v' to (B, A)");
+  const auto ad = adapters.cast<py::dict>();
+  if (py::isinstance<py::array_t<float>>(x) && x.dtype().kind() == 'f' && x.itemsize() == 4)
+    return run_gradients<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
+  if (py::isinstance<py::array_t<double>>(x) && x.dtype().kind() == 'f' && x.itemsize() == 8)
+    return run_gradients<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
+  throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
+}
+
+template <class T>
+py::dict instance_dict(const Problem<T>& p, bool three_d) {
+  py::dict out;
+  out["X"] = to_numpy(p.X, three_d);
+  out["Wq"] = to_numpy(p.W[0]);
+  out["Wk"] = to_numpy(p.W[1]);
+  out["Wv"] = to_numpy(p.W[2]);
+  out["Y"] = to_numpy(p.Y, three_d);
+  py::dict adapters;
+  for (Projection q : kProjections)
+    if (p.adapter[index(q)])
+      adapters[key(q)] = py::make_tuple(to_numpy(p.adapter[index(q)]->B), to_numpy(p.adapter[index(q)]->A));
+  out["adapters"] = adapters;
+  out["alpha"] = p.alpha;
+  out["beta"] = p.beta;
+  return out;
+}
+
+py::dict generate_instance(long long L, long long d, long long r, double gamma, const std::string& mode,
+                           const py::object& dtype, std::uint64_t seed, const py::object& batch,
+                           double lora_share, double alpha, double beta) {
+  GeneratorConfig c;
+  c.length = L;
+  c.width = d;
+  c.rank = r;
+  c.gamma = gamma;
+  c.adaptation = parse_adaptation(mode);
+  c.seed = seed;
+  c.batch = batch.is_none() ? 1 : batch.cast<long long>();
+  c.lora_share = lora_share;
+  c.alpha = alpha;
+  c.beta = beta;
+  py::dtype dt;
+  try {
+    dt = py::dtype::from_args(dtype);
+  } catch (const py::error_already_set&) {
+    throw InvalidArgument("dtype", "not a dtype: " + py::repr(dtype).cast<std::string>());
+  }
+  if (dt.is(py::dtype::of<float>()) || dt.equal(py::dtype::of<float>()))
+    return instance_dict(generate<float>(c), !batch.is_none());
+  if (dt.equal(py::dtype::of<double>())) return instance_dict(generate<double>(c), !batch.is_none());
+  throw InvalidArgument("dtype", "expected float32 or float64, got " + py::str(dt).cast<std::string>());
+}
+
+py::list algorithm_table() {
+  py::list out;
+  for (const auto& info : registered_algorithms()) {
+    py::dict options;
+    for (const auto& o : info.options) options[o.name.c_str()] = py::make_tuple(o.default_value, o.description);
+    py::dict entry;
+    entry["name"] = info.name;
+    entry["description"] = info.description;
+    entry["exact"] = info.exact;
+    entry["options"] = options;
+    out.append(entry);
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(lorafgc, m) {
+  m.doc() = "LoRA attention gradients: exact and approximate algorithms from one registry.";
+  py::register_exception<NumericalError>(m, "NumericalError", PyExc_ArithmeticError);
+  m.def("lora_gradients", &lora_gradients, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"),
+        py::arg("Y"), py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0,
+        py::arg("algorithm") = "exact",
+        "Loss and LoRA gradients of one attention head.\n\n"
+        "X, Y: (L, d) or (batch, L, d); Wq, Wk, Wv: (d, d); adapters: {'q': (B, A), 'v': (B, A), ['k': ...]}\n"
+        "with B (d, r), A (r, d); all float32 or all float64. algorithm: a registry name, optionally with\n"
+        "options ('exact:block=32'); further keyword arguments are options too (weights=True adds the\n"
+        "d x d weight gradients). Returns {'loss', 'q': (dB, dA), 'v': (dB, dA), ..., 'info', 'algorithm'}.");
+  m.def("generate", &generate_instance, py::arg("L"), py::arg("d"), py::arg("r"), py::arg("gamma"),
+        py::arg("mode") = "partial", py::arg("dtype") = "float64", py::arg("seed") = 1,
+        py::arg("batch") = py::none(), py::arg("lora_share") = 0.25, py::arg("alpha") = 8.0,
+        py::arg("beta") = 1.0,
+        "A seeded instance with max|X W_mu| = gamma, as keyword arguments for lora_gradients.");
+  m.def("algorithms", &algorithm_table, "The registry: name, description, exact, options.");
+  m.def("set_num_threads", &set_threads, py::arg("threads"), "OpenMP and OpenBLAS threads.");
+  m.def("system_info", []() {
+    py::dict d;
+    d["blas_config"] = blas_config();
+    d["blas_threads"] = blas_threads();
+    d["omp_threads"] = omp_threads();
+    d["OPENBLAS_CORETYPE"] = openblas_coretype();
+    d["build"] = build_description();
+    return d;
+  });
+}
