@@ -1,6 +1,7 @@
 // lorafgc-run: generate one instance and put it through chosen algorithms; print
 // loss, gradient norms, agreement with the first algorithm, time and peak memory.
 // The README's main command runs it on a small default.
+#include <lorafgc/error_metrics.hpp>
 #include <lorafgc/errors.hpp>
 #include <lorafgc/generator.hpp>
 #include <lorafgc/registry.hpp>
@@ -22,19 +23,6 @@ struct Args {
   std::vector<std::string> algorithms{"exact-reference", "exact"};
   int threads = 0, repeat = 3;
 };
-
-template <class T>
-double max_abs_diff_ratio(const Gradients<T>& a, const Gradients<T>& ref) {
-  double num = 0, den = 0;
-  for (Projection p : kProjections) {
-    if (!ref.adapter[index(p)]) continue;
-    const auto& x = *a.adapter[index(p)];
-    const auto& y = *ref.adapter[index(p)];
-    num = std::max({num, double((x.dA - y.dA).cwiseAbs().maxCoeff()), double((x.dB - y.dB).cwiseAbs().maxCoeff())});
-    den = std::max({den, double(y.dA.cwiseAbs().maxCoeff()), double(y.dB.cwiseAbs().maxCoeff())});
-  }
-  return den > 0 ? num / den : num;
-}
 
 template <class T>
 int run(const Args& args) {
@@ -65,7 +53,7 @@ int run(const Args& args) {
     const auto& q = *g.adapter[0];
     const auto& v = *g.adapter[2];
     fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}\n", spec,
-               g.loss, q.dA.norm(), q.dB.norm(), v.dA.norm(), v.dB.norm(), max_abs_diff_ratio(g, *first), median,
+               g.loss, q.dA.norm(), q.dB.norm(), v.dA.norm(), v.dB.norm(), compare_gradients(g, *first).max_rel, median,
                algorithm->flops(shape_of(problem)) / median * 1e-9);
   }
   fmt::print("\npeak resident memory: {:.1f} MiB\n", peak_rss_bytes() / 1048576.0);

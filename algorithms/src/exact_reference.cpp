@@ -12,7 +12,38 @@ Matrix<T> row_softmax(const Matrix<T>& S) {
   return inv.asDiagonal() * F;
 }
 
+template <class T>
+struct Forward {
+  Matrix<T> Q, K, V, F, O, R;
+};
+
+template <class T>
+Forward<T> forward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& Wq, const Matrix<T>& Wk,
+                   const Matrix<T>& Wv, T beta) {
+  Forward<T> f;
+  f.Q = X * Wq;
+  f.K = X * Wk;
+  f.V = X * Wv;
+  const Matrix<T> S = beta * f.Q * f.K.transpose();
+  f.F = row_softmax(S);
+  f.O = f.F * f.V;
+  f.R = f.O - Y;
+  return f;
+}
+
 }  // namespace
+
+template <class T>
+double exact_reference_loss(const Problem<T>& p) {
+  p.validate();
+  double loss = 0;
+  for (Eigen::Index b = 0; b < p.batch(); ++b)
+    loss += 0.5 * static_cast<double>(forward(p.X[b], p.Y[b], p.effective_weight(Projection::Q),
+                                              p.effective_weight(Projection::K),
+                                              p.effective_weight(Projection::V), static_cast<T>(p.beta))
+                                          .R.squaredNorm());
+  return loss / static_cast<double>(p.batch());
+}
 
 template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
@@ -29,11 +60,8 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
   double loss = 0;
   for (Eigen::Index b = 0; b < p.batch(); ++b) {
     const Matrix<T>& X = p.X[b];
-    const Matrix<T> Q = X * Wq, K = X * Wk, V = X * Wv;
-    const Matrix<T> S = beta * Q * K.transpose();
-    const Matrix<T> F = row_softmax(S);
-    const Matrix<T> O = F * V;
-    const Matrix<T> R = O - p.Y[b];
+    const Forward<T> fw = forward(X, p.Y[b], Wq, Wk, Wv, beta);
+    const Matrix<T>&Q = fw.Q, &K = fw.K, &V = fw.V, &F = fw.F, &O = fw.O, &R = fw.R;
     loss += 0.5 * static_cast<double>(R.squaredNorm());
 
     const Matrix<T> dV = F.transpose() * R;
@@ -59,6 +87,8 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
   return g;
 }
 
+template double exact_reference_loss(const Problem<float>&);
+template double exact_reference_loss(const Problem<double>&);
 template Gradients<float> exact_reference_gradients(const Problem<float>&, bool);
 template Gradients<double> exact_reference_gradients(const Problem<double>&, bool);
 

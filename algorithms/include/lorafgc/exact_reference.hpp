@@ -10,4 +10,8 @@ namespace lorafgc {
 template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
 
+// The loss alone (mean over the batch), by the same literal forward pass.
+template <class T>
+double exact_reference_loss(const Problem<T>& problem);
+
 }  // namespace lorafgc

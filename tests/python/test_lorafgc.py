@@ -1,0 +1,133 @@
+"""The Python module: shapes, dtypes, agreement with PyTorch autograd (an
+oracle independent of the C++ code), and errors as ValueError."""
+import numpy as np
+import pytest
+
+import lorafgc
+
+torch = pytest.importorskip("torch")
+
+
+def torch_gradients(inst):
+    """Loss and adapter gradients by PyTorch autograd, in float64."""
+    t = {k: torch.tensor(np.asarray(inst[k], dtype=np.float64)) for k in ("X", "Wq", "Wk", "Wv", "Y")}
+    ad = {k: tuple(torch.tensor(np.asarray(m, dtype=np.float64), requires_grad=True) for m in pair)
+          for k, pair in inst["adapters"].items()}
+    r = next(iter(ad.values()))[0].shape[1]
+    s = inst["alpha"] / r
+
+    def weight(key, frozen):
+        return frozen + s * ad[key][0] @ ad[key][1] if key in ad else frozen
+
+    X, Y = t["X"], t["Y"]
+    Q, K, V = X @ weight("q", t["Wq"]), X @ weight("k", t["Wk"]), X @ weight("v", t["Wv"])
+    F = torch.softmax(inst["beta"] * Q @ K.transpose(-1, -2), dim=-1)
+    per_sequence = 0.5 * ((F @ V - Y) ** 2).sum(dim=(-1, -2))
+    loss = per_sequence.mean()
+    loss.backward()
+    return loss.item(), {k: (b.grad.numpy(), a.grad.numpy()) for k, (b, a) in ad.items()}
+
+
+def max_rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("mode", ["partial", "full"])
+@pytest.mark.parametrize("batch", [None, 3])
+@pytest.mark.parametrize("algorithm", ["exact", "exact-reference"])
+def test_matches_torch_autograd_in_double(mode, batch, algorithm):
+    inst = lorafgc.generate(48, 8, 3, 1.2, mode=mode, batch=batch, seed=4)
+    got = lorafgc.lora_gradients(**inst, algorithm=algorithm)
+    loss, grads = torch_gradients(inst)
+    assert got["loss"] == pytest.approx(loss, rel=1e-12)
+    assert set(k for k in got if k in "qkv") == set(grads)
+    for key, (dB, dA) in grads.items():
+        assert got[key][0].shape == dB.shape and got[key][1].shape == dA.shape
+        # Same formulas, different summation order: rounding only (see test_exact.cpp).
+        assert max_rel(got[key][0], dB) < 1e-12
+        assert max_rel(got[key][1], dA) < 1e-12
+
+
+def test_float32_in_float32_out():
+    inst = lorafgc.generate(64, 16, 4, 1.0, dtype="float32", seed=2)
+    assert inst["X"].dtype == np.float32
+    got = lorafgc.lora_gradients(**inst)
+    assert got["q"][0].dtype == np.float32 and got["v"][1].dtype == np.float32
+    _, grads = torch_gradients(inst)
+    assert max_rel(got["q"][0], grads["q"][0]) < 1e-4
+
+
+def test_weights_option_and_info():
+    inst = lorafgc.generate(32, 6, 2, 1.0, mode="full")
+    got = lorafgc.lora_gradients(**inst, weights=True, block=8)
+    assert set(got["weights"]) == {"q", "k", "v"}
+    assert got["weights"]["k"].shape == (6, 6)
+    assert got["algorithm"].startswith("exact:block=8")
+    assert "block_rows" in got["info"]
+
+
+def test_non_contiguous_and_fortran_arrays_are_handled():
+    inst = lorafgc.generate(40, 8, 2, 1.0)
+    want = lorafgc.lora_gradients(**inst)
+    odd = dict(inst)
+    odd["X"] = np.asfortranarray(inst["X"])
+    wide = np.zeros((40, 16))
+    wide[:, ::2] = inst["Y"]
+    odd["Y"] = wide[:, ::2]  # strided view
+    assert not odd["Y"].flags.c_contiguous
+    got = lorafgc.lora_gradients(**odd)
+    assert got["loss"] == want["loss"]
+    np.testing.assert_array_equal(got["q"][1], want["q"][1])
+
+
+def test_generate_hits_gamma():
+    for mode in ("partial", "full"):
+        inst = lorafgc.generate(100, 8, 2, 2.5, mode=mode, batch=2)
+        for key, W in (("q", inst["Wq"]), ("k", inst["Wk"]), ("v", inst["Wv"])):
+            if key in inst["adapters"]:
+                B, A = inst["adapters"][key]
+                W = W + inst["alpha"] / B.shape[1] * B @ A
+            assert np.abs(inst["X"] @ W).max() == pytest.approx(2.5, rel=0.01)
+
+
+def test_registry_is_visible():
+    names = [a["name"] for a in lorafgc.algorithms()]
+    assert "exact" in names and "exact-reference" in names
+    info = lorafgc.system_info()
+    assert "OpenBLAS" in info["blas_config"]
+
+
+def bad(inst, **change):
+    args = dict(inst)
+    args.update(change)
+    return args
+
+
+@pytest.mark.parametrize("change, argument", [
+    (lambda i: {"X": i["X"][:, :5]}, "Y"),
+    (lambda i: {"Wq": i["Wq"][:4]}, "Wq"),
+    (lambda i: {"Y": i["Y"].astype(np.float32)}, "Y"),
+    (lambda i: {"X": i["X"].astype(np.int64)}, "X"),
+    (lambda i: {"X": np.zeros((0, 8))}, "X"),
+    (lambda i: {"X": np.where(np.eye(40, 8) > 0, np.nan, i["X"])}, "X"),
+    (lambda i: {"adapters": {"q": i["adapters"]["q"], "x": i["adapters"]["v"]}}, "adapters"),
+    (lambda i: {"adapters": {"q": (np.zeros((8, 0)), np.zeros((0, 8)))}}, "adapters['q']"),
+    (lambda i: {"adapters": {"q": i["adapters"]["q"], "v": (np.zeros((8, 3)), np.zeros((3, 8)))}},
+     "adapters['v']"),
+    (lambda i: {"adapters": {"q": i["adapters"]["q"][0]}}, "adapters['q']"),
+    (lambda i: {"algorithm": "fastest"}, "algorithm"),
+    (lambda i: {"blok": 3}, "option 'blok'"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(change, argument):
+    inst = lorafgc.generate(40, 8, 2, 1.0)
+    with pytest.raises(ValueError, match=argument.replace("[", r"\[").replace("]", r"\]")):
+        lorafgc.lora_gradients(**bad(inst, **change(inst)))
+
+
+def test_bad_generate_arguments():
+    with pytest.raises(ValueError, match="dtype"):
+        lorafgc.generate(10, 4, 2, 1.0, dtype="int8")
+    with pytest.raises(ValueError, match="mode"):
+        lorafgc.generate(10, 4, 2, 1.0, mode="sideways")
+    with pytest.raises(ValueError, match="r"):
+        lorafgc.generate(10, 4, 0, 1.0)
