@@ -8,8 +8,10 @@
 //   GFLOPs_nominal    5 (partial) or 6 (full) L x L x d products, 2 L^2 d each
 //   peak_MiB          resident high-water mark during the benchmark
 //
-// Flags beyond Google Benchmark's: --max_reference_L=N (default 4096) caps the
-// O(L^2)-memory reference; --d, --r override the width and rank.
+// Flags beyond Google Benchmark's: --algorithms=spec;spec;... (default
+// exact-reference;exact;exact:schedule=stream), --max_workspace_MiB=N (default
+// 2048) skips sizes whose workspace (Algorithm::workspace_bytes) exceeds N MiB,
+// which caps the O(L^2)-memory reference; --d=N, --r=N override width and rank.
 #include "benchmark_context.hpp"
 
 #include <lorafgc/generator.hpp>
@@ -24,8 +26,9 @@ namespace {
 
 using namespace lorafgc;
 
-long long max_reference_length = 4096;
+long long max_workspace_mib = 2048;
 long long width = 64, rank = 8;
+std::string algorithm_specs = "exact-reference;exact;exact:schedule=stream";
 
 template <class T>
 void BM_gradient(benchmark::State& state, std::string spec, Adaptation mode) {
@@ -72,28 +75,62 @@ void BM_gemm(benchmark::State& state) {
       2.0 * L * L * width * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A square, compute-bound GEMM: the machine's attainable BLAS peak, for context
+// (the L x 64 x L shape above is partly bound by writing its L x L result).
+template <class T>
+void BM_gemm_square(benchmark::State& state) {
+  const long long n = state.range(0);
+  const Matrix<T> a = Matrix<T>::Random(n, n), b = Matrix<T>::Random(n, n);
+  Matrix<T> c(n, n);
+  for (auto _ : state) {
+    gemm(a, b, c);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs_performed"] =
+      benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 template <class T>
 void register_all() {
   const std::string type = dtype_name<T>();
   for (long long L = 512; L <= 16384; L *= 2)
     benchmark::RegisterBenchmark(("gemm_LxdxL/" + type).c_str(), BM_gemm<T>)
         ->Arg(L)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (const auto& info : registered_algorithms()) {
-    if (!info.exact) continue;
+  benchmark::RegisterBenchmark(("gemm_square/" + type).c_str(), BM_gemm_square<T>)
+      ->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+  std::size_t start = 0;
+  while (start < algorithm_specs.size()) {
+    const auto end = std::min(algorithm_specs.find(';', start), algorithm_specs.size());
+    const std::string spec = algorithm_specs.substr(start, end - start);
+    start = end + 1;
+    const auto algorithm = make_algorithm(spec);
     for (Adaptation mode : {Adaptation::Partial, Adaptation::Full}) {
-      const std::string name = info.name + "/" + to_string(mode) + "/" + type;
-      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_gradient<T>, info.name, mode);
+      const std::string name = spec + "/" + to_string(mode) + "/" + type;
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_gradient<T>, spec, mode);
       b->UseRealTime()->Unit(benchmark::kMillisecond)->ArgName("L");
-      const long long cap = info.name == "exact-reference" ? max_reference_length : 16384;
-      for (long long L = 512; L <= cap; L *= 2) b->Arg(L);
+      for (long long L = 512; L <= 16384; L *= 2) {
+        ProblemShape shape;
+        shape.length = L;
+        shape.width = width;
+        shape.rank = rank;
+        if (algorithm->workspace_bytes(shape, sizeof(T)) <= max_workspace_mib * 1048576.0) b->Arg(L);
+      }
     }
   }
 }
 
-bool take_flag(const char* arg, const char* name, long long& value) {
+bool take_flag(const char* arg, const char* name, std::string& value) {
   const std::size_t n = std::strlen(name);
   if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  value = std::atoll(arg + n + 1);
+  value = arg + n + 1;
+  return true;
+}
+
+bool take_flag(const char* arg, const char* name, long long& value) {
+  std::string text;
+  if (!take_flag(arg, name, text)) return false;
+  value = std::stoll(text);
+  if (value < 1) throw std::invalid_argument(std::string(name) + " must be at least 1");
   return true;
 }
 
@@ -102,8 +139,9 @@ bool take_flag(const char* arg, const char* name, long long& value) {
 int main(int argc, char** argv) {
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i)
-    if (!take_flag(argv[i], "--max_reference_L", max_reference_length) &&
-        !take_flag(argv[i], "--d", width) && !take_flag(argv[i], "--r", rank))
+    if (!take_flag(argv[i], "--max_workspace_MiB", max_workspace_mib) &&
+        !take_flag(argv[i], "--d", width) && !take_flag(argv[i], "--r", rank) &&
+        !take_flag(argv[i], "--algorithms", algorithm_specs))
       rest.push_back(argv[i]);
   int rest_count = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_count, rest.data());

@@ -39,6 +39,8 @@ TEST_CASE("exact matches exact-reference in double to 1e-12", "[exact]") {
         // block=8 puts a partial panel at the end of every L here but L = 1, 2.
         CHECK(exact_vs_reference(p, "exact:block=8").max_rel <= 1e-12);
         CHECK(exact_vs_reference(p, "exact").max_rel <= 1e-12);
+        // Tiles of 16 keys: several online-softmax rescalings per row.
+        CHECK(exact_vs_reference(p, "exact:schedule=stream,block=8,tile=16").max_rel <= 1e-12);
       }
 }
 
@@ -48,6 +50,7 @@ TEST_CASE("exact matches exact-reference in float to 1e-4", "[exact]") {
       const auto p = generate<float>(test::config(L, 32, 8, mode));
       INFO(to_string(mode) << " L=" << L);
       CHECK(exact_vs_reference(p, "exact:block=16").max_rel <= 1e-4);
+      CHECK(exact_vs_reference(p, "exact:schedule=stream,tile=32").max_rel <= 1e-4);
       // And against the double-precision oracle on the same (float) data: the
       // float result itself is accurate, not merely consistent.
       const auto truth = make_algorithm("exact-reference")->compute(test::to_double(p));
@@ -59,6 +62,8 @@ TEST_CASE("full weight gradients agree and imply the adapter gradients", "[exact
   const auto p = generate<double>(test::config(50, 8, 2, Adaptation::Full));
   const auto ref = make_algorithm("exact-reference:weights=true")->compute(p);
   const auto got = make_algorithm("exact:weights=true,block=16")->compute(p);
+  const auto streamed = make_algorithm("exact:weights=true,schedule=stream,tile=8")->compute(p);
+  CHECK(compare_gradients(streamed, ref).max_rel <= 1e-12);
   const auto plain = make_algorithm("exact")->compute(p);
   for (Projection k : kProjections) {
     REQUIRE(got.weight[index(k)]);
@@ -78,6 +83,7 @@ TEST_CASE("any subset of adapted weights", "[exact]") {
     for (Projection k : kProjections)
       if (!subset[index(k)]) p.adapter[index(k)].reset();
     CHECK(exact_vs_reference(p, "exact:block=7").max_rel <= 1e-12);
+    CHECK(exact_vs_reference(p, "exact:block=7,schedule=stream,tile=9").max_rel <= 1e-12);
   }
 }
 
@@ -98,8 +104,9 @@ TEST_CASE("scores as large as 1e4 stay finite and equal the reference", "[exact]
   cfg.beta = 1e4 / smax;
   const auto pd = generate<double>(cfg);
   const auto pf = generate<float>(cfg);
-  const auto ed = exact_vs_reference(pd, "exact:block=32");
-  CHECK(ed.max_rel <= 1e-9);
+  CHECK(exact_vs_reference(pd, "exact:block=32").max_rel <= 1e-9);
+  // The online softmax rescales by exp(m_old - m_new) with gaps of order 1e4.
+  CHECK(exact_vs_reference(pd, "exact:schedule=stream,tile=16").max_rel <= 1e-9);
   const auto gf = make_algorithm("exact")->compute(pf);
   CHECK(std::isfinite(gf.loss));
   CHECK(compare_gradients(gf, make_algorithm("exact-reference")->compute(pf)).max_rel <= 5e-2);
@@ -133,10 +140,12 @@ TEST_CASE("batch loss and gradients are the mean over the batch", "[exact]") {
 TEST_CASE("results do not depend on the thread count beyond rounding", "[exact]") {
   const auto p = generate<double>(test::config(333, 16, 4, Adaptation::Full));
   const auto one = make_algorithm("exact:threads=1,block=16")->compute(p);
-  for (int t : {2, 3, 4}) {
-    const auto many = make_algorithm("exact:block=16,threads=" + std::to_string(t))->compute(p);
-    INFO("threads=" << t);
-    CHECK(compare_gradients(many, one).max_rel <= 1e-13);
-    CHECK(many.loss == Approx(one.loss).epsilon(1e-14));
-  }
+  for (const std::string schedule : {"panel", "stream"})
+    for (int t : {2, 3, 4}) {
+      const auto many =
+          make_algorithm("exact:block=16,schedule=" + schedule + ",threads=" + std::to_string(t))->compute(p);
+      INFO(schedule << " threads=" << t);
+      CHECK(compare_gradients(many, one).max_rel <= 1e-13);
+      CHECK(many.loss == Approx(one.loss).epsilon(1e-14));
+    }
 }

@@ -57,7 +57,7 @@ TEST_CASE("adapter gradients match central finite differences", "[fd]") {
     cfg.beta = c.beta;
     cfg.batch = c.L % 2 ? 1 : 2;
     const Problem<double> p = generate<double>(cfg);
-    for (const std::string spec : {"exact-reference", "exact:block=4"}) {
+    for (const std::string spec : {"exact-reference", "exact:block=4", "exact:schedule=stream,block=3,tile=5"}) {
       const auto g = make_algorithm(spec)->compute(p);
       INFO(spec << " L=" << c.L << " d=" << c.d << " r=" << c.r << " beta=" << c.beta << " "
                 << to_string(c.mode));

@@ -44,4 +44,7 @@ TEST_CASE("exact counts L^2 (3d + 4r) multiply-adds for partial, 3d + 6r for ful
   s.adapted = {true, true, true};
   CHECK(exact->flops(s) == Approx(2.0 * 1000 * 1000 * (3 * 64 + 6 * 8)));
   CHECK(nominal_exact_flops(s) == Approx(6 * 2.0 * 1000 * 1000 * 64));
+  // The streaming schedule recomputes S: one more L x L x d product.
+  CHECK(make_algorithm("exact:schedule=stream")->flops(s) == Approx(2.0 * 1000 * 1000 * (4 * 64 + 6 * 8)));
+  CHECK_THROWS_WITH(make_algorithm("exact:schedule=diagonal"), Catch::Contains("schedule"));
 }

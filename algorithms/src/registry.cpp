@@ -6,9 +6,10 @@
 // include/lorafgc/), a small class below deriving from Registered<...>, and one
 // entry in registered_algorithms().
 #include <lorafgc/errors.hpp>
-#include <lorafgc/exact_panel.hpp>
+#include <lorafgc/exact.hpp>
 #include <lorafgc/exact_reference.hpp>
 #include <lorafgc/registry.hpp>
+#include <lorafgc/system_info.hpp>
 
 #include <sstream>
 
@@ -72,42 +73,53 @@ class ExactReference final : public Registered<ExactReference> {
   bool weights_;
 };
 
-class ExactPanel final : public Registered<ExactPanel> {
+class Exact final : public Registered<Exact> {
  public:
-  explicit ExactPanel(const Options& o) {
+  explicit Exact(const Options& o) {
+    c_.schedule = parse_exact_schedule(o.get_string("schedule", to_string(c_.schedule)));
     c_.block_rows = o.get_int("block", c_.block_rows);
     c_.panel_bytes = o.get_int("panel_mb", c_.panel_bytes >> 20) << 20;
+    c_.tile_cols = o.get_int("tile", c_.tile_cols);
     c_.threads = static_cast<int>(o.get_int("threads", 0));
     c_.weights = o.get_bool("weights", false);
     if (c_.block_rows < 1) throw InvalidArgument("option 'block'", "must be at least 1");
     if (c_.panel_bytes < 1) throw InvalidArgument("option 'panel_mb'", "must be at least 1");
+    if (c_.tile_cols < 1) throw InvalidArgument("option 'tile'", "must be at least 1");
     if (c_.threads < 0) throw InvalidArgument("option 'threads'", "must be 0 (default) or positive");
   }
   std::string name() const override { return "exact"; }
   std::string spec() const override {
-    return spec_string(name(), {{"block", std::to_string(c_.block_rows)},
+    return spec_string(name(), {{"schedule", to_string(c_.schedule)},
+                                {"block", std::to_string(c_.block_rows)},
                                 {"panel_mb", std::to_string(c_.panel_bytes >> 20)},
+                                {"tile", std::to_string(c_.tile_cols)},
                                 {"threads", std::to_string(c_.threads)},
                                 {"weights", c_.weights ? "true" : "false"}});
   }
   template <class T>
   Gradients<T> run(const Problem<T>& p) const {
-    return exact_panel_gradients(p, c_);
+    return exact_gradients(p, c_);
   }
   double flops(const ProblemShape& s) const override {
-    return 2.0 * static_cast<double>(s.length) * s.length * exact_panel_product_width(s) * s.batch;
+    ProblemShape w = s;
+    w.weights = c_.weights;
+    return 2.0 * static_cast<double>(s.length) * s.length * exact_product_width(w, c_.schedule) * s.batch;
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     ProblemShape w = s;
     w.weights = c_.weights;
-    const double rows = static_cast<double>(exact_panel_rows(c_, s.length, scalar_bytes));
-    const double threads = c_.threads > 0 ? c_.threads : 1;  // per thread below
-    const double per_thread = (2.0 * rows + exact_panel_product_width(w)) * s.length;
-    return scalar_bytes * (threads * per_thread + (3.0 * s.width + exact_panel_product_width(w)) * s.length);
+    const double rows = static_cast<double>(exact_block_rows(c_, s.length, scalar_bytes));
+    const double cols = c_.schedule == ExactSchedule::Panel ? s.length : std::min<double>(c_.tile_cols, s.length);
+    const double threads = c_.threads > 0 ? c_.threads : omp_threads();
+    // Per thread: two rows x cols blocks and the L-row accumulators; shared:
+    // Q, K, V and the thin factors.
+    const double thin = exact_product_width(w, ExactSchedule::Panel) - 3.0 * s.width;
+    const double per_thread = 2.0 * rows * cols + thin * s.length;
+    return scalar_bytes * (threads * per_thread + (4.0 * s.width + thin) * s.length);
   }
 
  private:
-  ExactPanelConfig c_;
+  ExactConfig c_;
 };
 
 template <class A>
@@ -129,11 +141,14 @@ const std::vector<AlgorithmInfo>& registered_algorithms() {
        "Exact, fused row panels: no L x L matrix, O(L d) extra memory, LoRA-contracted "
        "products (L^2 (3d + 2r per adapter) multiply-adds), OpenMP over panels, BLAS inside.",
        true,
-       {{"block", "64", "queries per row panel (lowered to respect panel_mb)"},
-        {"panel_mb", "16", "upper bound on one b x L panel, in MiB"},
+       {{"schedule", "panel", "panel: whole b x L score panels; stream: FlashAttention-2-style column tiles "
+                               "with recomputation"},
+        {"block", "64", "queries per row block (panel: lowered to respect panel_mb)"},
+        {"panel_mb", "16", "panel: upper bound on one b x L panel, in MiB"},
+        {"tile", "256", "stream: keys per column tile"},
         {"threads", "0", "OpenMP threads (0: the current default)"},
         {"weights", "false", "also return the full d x d weight gradients"}},
-       make<ExactPanel>},
+       make<Exact>},
   };
   return table;
 }
