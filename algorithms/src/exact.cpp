@@ -136,18 +136,14 @@ Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& c) {
     if (f.rv) add(left[2], acc.Lv);
   }
 
+  const double mean_loss = loss / static_cast<double>(p.batch());
   Gradients<T> g;
-  g.loss = loss / static_cast<double>(p.batch());
-  for (Projection q : kProjections) {
-    const auto& a = p.adapter[index(q)];
-    if (!a) continue;
-    const Matrix<T>& C = contracted[index(q)];
-    if (c.weights) {
-      g.adapter[index(q)] = AdapterGradient<T>{s * C * a->A.transpose(), s * a->B.transpose() * C};
-      g.weight[index(q)] = C;
-    } else {
-      g.adapter[index(q)] = AdapterGradient<T>{s * C, s * left[index(q)]};
-    }
+  if (c.weights) {
+    g = gradients_from_weights(p, mean_loss, contracted, true);
+  } else {
+    g.loss = mean_loss;
+    for (Projection q : kProjections)
+      if (p.adapted(q)) g.adapter[index(q)] = AdapterGradient<T>{s * contracted[index(q)], s * left[index(q)]};
   }
   g.info["block_rows"] = static_cast<double>(exact_block_rows(c, p.length(), sizeof(T)));
   return g;

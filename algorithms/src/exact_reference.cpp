@@ -49,7 +49,7 @@ template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
   p.validate();
   const Eigen::Index d = p.width();
-  const T beta = static_cast<T>(p.beta), s = static_cast<T>(p.scale());
+  const T beta = static_cast<T>(p.beta);
   const T inv_batch = T(1) / static_cast<T>(p.batch());
   const Matrix<T> Wq = p.effective_weight(Projection::Q);
   const Matrix<T> Wk = p.effective_weight(Projection::K);
@@ -75,16 +75,7 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
     dW[2] += inv_batch * (X.transpose() * dV);
   }
 
-  Gradients<T> g;
-  g.loss = loss / static_cast<double>(p.batch());
-  for (Projection q : kProjections) {
-    const auto& a = p.adapter[index(q)];
-    if (!a) continue;
-    const Matrix<T>& G = dW[index(q)];
-    g.adapter[index(q)] = AdapterGradient<T>{s * G * a->A.transpose(), s * a->B.transpose() * G};
-    if (weights) g.weight[index(q)] = G;
-  }
-  return g;
+  return gradients_from_weights(p, loss / static_cast<double>(p.batch()), dW, weights);
 }
 
 template double exact_reference_loss(const Problem<float>&);

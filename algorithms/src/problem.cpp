@@ -87,6 +87,18 @@ void Problem<T>::validate() const {
 }
 
 template <class T>
+double Problem<T>::score_bound() const {
+  const Matrix<T> Wq = effective_weight(Projection::Q), Wk = effective_weight(Projection::K);
+  double q = 0, k = 0;
+  for (const auto& x : X) {
+    if (x.rows() == 0) continue;
+    q = std::max(q, static_cast<double>((x * Wq).rowwise().norm().maxCoeff()));
+    k = std::max(k, static_cast<double>((x * Wk).rowwise().norm().maxCoeff()));
+  }
+  return std::abs(beta) * q * k;
+}
+
+template <class T>
 ProblemShape shape_of(const Problem<T>& p) {
   ProblemShape s;
   s.batch = p.batch();
@@ -94,6 +106,7 @@ ProblemShape shape_of(const Problem<T>& p) {
   s.width = p.width();
   s.rank = p.rank();
   for (Projection q : kProjections) s.adapted[index(q)] = p.adapted(q);
+  s.score_bound = p.score_bound();
   return s;
 }
 

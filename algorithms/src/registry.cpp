@@ -8,9 +8,13 @@
 #include <lorafgc/errors.hpp>
 #include <lorafgc/exact.hpp>
 #include <lorafgc/exact_reference.hpp>
+#include <lorafgc/monomial_features.hpp>
+#include <lorafgc/poly_gradients.hpp>
 #include <lorafgc/registry.hpp>
 #include <lorafgc/system_info.hpp>
 
+#include <cmath>
+#include <cstdio>
 #include <sstream>
 
 namespace lorafgc {
@@ -122,10 +126,77 @@ class Exact final : public Registered<Exact> {
   ExactConfig c_;
 };
 
+// poly-cheb and poly-taylor: the polynomial method with one kind of polynomial.
+class Poly final : public Registered<Poly> {
+ public:
+  Poly(PolynomialKind kind, const Options& o) {
+    c_.kind = kind;
+    c_.eps = o.get_double("eps", c_.eps);
+    c_.degree = static_cast<int>(o.get_int("degree", c_.degree));
+    c_.contract = o.get_bool("contract", c_.contract);
+    c_.weights = o.get_bool("weights", false);
+    c_.block_rows = o.get_int("block", c_.block_rows);
+    c_.threads = static_cast<int>(o.get_int("threads", 0));
+    c_.memory_budget_bytes = o.get_double("memory_mb", 0) * 1048576.0;
+    if (!(c_.eps > 0 && c_.eps < 1)) throw InvalidArgument("option 'eps'", "must lie in (0, 1)");
+    if (c_.degree < -1 || c_.degree > 200) throw InvalidArgument("option 'degree'", "must be -1 (auto) or 0..200");
+    if (c_.block_rows < 1) throw InvalidArgument("option 'block'", "must be at least 1");
+    if (c_.threads < 0) throw InvalidArgument("option 'threads'", "must be 0 (default) or positive");
+    if (c_.memory_budget_bytes < 0) throw InvalidArgument("option 'memory_mb'", "must be >= 0 (0: half of RAM)");
+  }
+  std::string name() const override { return c_.kind == PolynomialKind::Chebyshev ? "poly-cheb" : "poly-taylor"; }
+  std::string spec() const override {
+    char eps[32];
+    std::snprintf(eps, sizeof eps, "%.17g", c_.eps);
+    return spec_string(name(), {{"eps", eps},
+                                {"degree", std::to_string(c_.degree)},
+                                {"contract", c_.contract ? "true" : "false"},
+                                {"weights", c_.weights ? "true" : "false"},
+                                {"block", std::to_string(c_.block_rows)},
+                                {"threads", std::to_string(c_.threads)},
+                                {"memory_mb", std::to_string(c_.memory_budget_bytes / 1048576.0)}});
+  }
+  template <class T>
+  Gradients<T> run(const Problem<T>& p) const {
+    return poly_gradients(p, c_);
+  }
+  // Needs the degree: fixed, or from eps and the shape's score bound.
+  long long rank_for(const ProblemShape& s) const {
+    if (c_.degree >= 0) return monomial_rank(s.width, c_.degree);
+    if (s.score_bound < 0) return -1;
+    return monomial_rank(s.width, smallest_exp_polynomial(c_.kind, c_.eps, s.score_bound).degree);
+  }
+  double flops(const ProblemShape& s) const override {
+    const long long k = rank_for(s);
+    return k < 0 ? std::nan("") : poly_flops(s, k, c_);
+  }
+  double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
+    const long long k = rank_for(s);
+    return k < 0 ? std::nan("") : poly_workspace_bytes(s, k, scalar_bytes, c_);
+  }
+
+ private:
+  PolyConfig c_;
+};
+
 template <class A>
 std::unique_ptr<Algorithm> make(const Options& o) {
   return std::make_unique<A>(o);
 }
+
+template <PolynomialKind kind>
+std::unique_ptr<Algorithm> make_poly(const Options& o) {
+  return std::make_unique<Poly>(kind, o);
+}
+
+const std::vector<OptionInfo> poly_options = {
+    {"eps", "1e-3", "relative error of P against exp on [-T, T]; picks the degree"},
+    {"degree", "-1", "fixed polynomial degree (-1: the smallest meeting eps)"},
+    {"contract", "true", "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"},
+    {"weights", "false", "also return the full d x d weight gradients"},
+    {"block", "512", "rows per block in the three sweeps"},
+    {"threads", "0", "OpenMP threads (0: the current default)"},
+    {"memory_mb", "0", "refuse plans whose workspace exceeds this (0: half of physical memory)"}};
 
 }  // namespace
 
@@ -149,6 +220,12 @@ const std::vector<AlgorithmInfo>& registered_algorithms() {
         {"threads", "0", "OpenMP threads (0: the current default)"},
         {"weights", "false", "also return the full d x d weight gradients"}},
        make<Exact>},
+      {"poly-cheb",
+       "Polynomial method, Chebyshev interpolation of exp on [-T, T]: exp(S) ~ phi(Q) psi(K)^T of rank "
+       "C(d + g, g), chained through the gradient; O(L k d r) time, no L x L matrix.",
+       false, poly_options, make_poly<PolynomialKind::Chebyshev>},
+      {"poly-taylor", "Polynomial method with the Taylor polynomial of exp (higher degree than poly-cheb).", false,
+       poly_options, make_poly<PolynomialKind::Taylor>},
   };
   return table;
 }

@@ -1,4 +1,5 @@
 #pragma once
+#include <lorafgc/problem.hpp>
 #include <lorafgc/types.hpp>
 
 #include <map>
@@ -22,6 +23,12 @@ struct Gradients {
   std::array<std::optional<Matrix<T>>, 3> weight;
   std::map<std::string, double> info;
 };
+
+// dB = s dW A^T and dA = s B^T dW for every adapted weight, from the d x d
+// weight gradients dW (indexed by Projection); keeps dW in `weight` on request.
+template <class T>
+Gradients<T> gradients_from_weights(const Problem<T>& problem, double loss, const std::array<Matrix<T>, 3>& dW,
+                                    bool keep_weights);
 
 // Throws NumericalError if the loss or any gradient entry is not finite.
 template <class T>

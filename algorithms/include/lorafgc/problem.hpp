@@ -34,6 +34,10 @@ struct Problem {
   // W*_mu + s B_mu A_mu, or W*_mu when mu is not adapted.
   Matrix<T> effective_weight(Projection p) const;
 
+  // T = |beta| max_i ||Q_i|| max_j ||K_j|| over the batch: every score satisfies
+  // |S_ij| <= T (Cauchy-Schwarz). O(L d^2).
+  double score_bound() const;
+
   // Throws InvalidArgument naming the offending field: shapes, ranks, finiteness,
   // empty batch, L = 0, no adapter at all.
   void validate() const;
@@ -44,6 +48,7 @@ struct ProblemShape {
   long long batch = 1, length = 0, width = 0, rank = 0;
   std::array<bool, 3> adapted{true, false, true};
   bool weights = false;  // full d x d weight gradients requested
+  double score_bound = -1;  // Problem::score_bound(), or -1 when unknown
   int adapted_count() const { return adapted[0] + adapted[1] + adapted[2]; }
 };
 

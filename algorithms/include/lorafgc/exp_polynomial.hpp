@@ -1,0 +1,46 @@
+#pragma once
+// Polynomial approximations of exp on [-T, T] with certified *relative* error
+// sup_s |P(s) - e^s| / e^s (relative, so the softmax normaliser inherits it).
+//
+//  - Taylor: P = sum_{j<=g} s^j / j!. Certificate: Lagrange's remainder,
+//    |P(s) - e^s| / e^s <= T^{g+1} / (g+1)! * e^T (rigorous).
+//  - Chebyshev: interpolation of e^s at the g+1 Chebyshev points of the first
+//    kind on [-T, T]. Certificate: the maximum of the relative error E(s) on a
+//    uniform grid of N points (long double), plus (h/2) max|E'| between grid
+//    points, where |E'| <= e^T (|P - f| + |P' - f'|) is bounded through the
+//    Chebyshev coefficients of e^{Tx}, a_k = 2 I_k(T): |P - f| <= 2 sum_{k>g} a_k
+//    (aliasing) and |P' - f'| <= (1/T) sum_{k>g} a_k (k^2 + g^2) (Markov).
+#include <string>
+#include <vector>
+
+namespace lorafgc {
+
+enum class PolynomialKind { Taylor, Chebyshev };
+PolynomialKind parse_polynomial_kind(const std::string& text);
+const char* to_string(PolynomialKind kind);
+
+struct ExpPolynomial {
+  PolynomialKind kind = PolynomialKind::Chebyshev;
+  int degree = 0;
+  double T = 0;
+  // P(T x) = sum_j scaled[j] x^j for x in [-1, 1]; scaled[j] = c_j T^j where c_j
+  // are the coefficients in s. Kept in this form so no power of T is ever formed.
+  std::vector<double> scaled;
+  double certified_error = 0;  // >= sup_{[-T, T]} |P(s) - e^s| / e^s
+
+  // P(s) for s in [-T, T], by Horner in x = s / T (long double).
+  long double evaluate(long double s) const;
+};
+
+ExpPolynomial taylor_exp(int degree, double T);
+ExpPolynomial chebyshev_exp(int degree, double T);
+ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double T);
+
+// The smallest degree (<= max_degree) whose certified relative error on [-T, T]
+// is at most eps. Throws InvalidArgument naming eps when none is.
+ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double T, int max_degree = 120);
+
+// max over `points` uniformly spaced s in [-T, T] of |P(s) - e^s| / e^s.
+double grid_relative_error(const ExpPolynomial& p, int points);
+
+}  // namespace lorafgc
