@@ -83,7 +83,7 @@ TEST_CASE("generator parameters are validated", "[errors]") {
   CHECK_THROWS_WITH(parse_adaptation("sideways"), Catch::Contains("mode"));
 }
 
-TEST_CASE("a result that overflows float is an error, not Inf", "[errors]") {
+TEST_CASE("a result that overflows float is an error and not Inf", "[errors]") {
   auto p = generate<float>(test::config(16, 4, 2, Adaptation::Partial));
   p.Y[0].setConstant(3e19f);  // R^2 overflows float
   for (const auto& info : registered_algorithms())

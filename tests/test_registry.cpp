@@ -32,7 +32,7 @@ TEST_CASE("every registered algorithm round-trips through its spec", "[registry]
   }
 }
 
-TEST_CASE("exact counts L^2 (3d + 4r) multiply-adds for partial, 3d + 6r for full", "[registry]") {
+TEST_CASE("exact counts L^2 (3d + 4r) multiply-adds for partial and 3d + 6r for full", "[registry]") {
   ProblemShape s;
   s.length = 1000;
   s.width = 64;

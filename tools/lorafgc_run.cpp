@@ -30,13 +30,13 @@ int run(const Args& args) {
   fmt::print("instance: L={} d={} r={} batch={} gamma={} mode={} dtype={} seed={}\n", args.gen.length,
              args.gen.width, args.gen.rank, args.gen.batch, args.gen.gamma, args.mode, dtype_name<T>(),
              args.gen.seed);
-  fmt::print("measured max|X W|: q={:.6g} k={:.6g} v={:.6g}\n", projection_max_abs(problem, Projection::Q),
+  fmt::print("score bound T={:.6g}  measured max|X W|: q={:.6g} k={:.6g} v={:.6g}\n", problem.score_bound(), projection_max_abs(problem, Projection::Q),
              projection_max_abs(problem, Projection::K), projection_max_abs(problem, Projection::V));
   fmt::print("threads: omp={} blas={}  blas: {}  OPENBLAS_CORETYPE={}\n", omp_threads(), blas_threads(),
              blas_config(), openblas_coretype());
   fmt::print("build: {}\n\n", build_description());
-  fmt::print("{:<18} {:>14} {:>11} {:>11} {:>11} {:>11} {:>12} {:>10} {:>10}\n", "algorithm", "loss", "|dA_q|",
-             "|dB_q|", "|dA_v|", "|dB_v|", "max err/ref", "median s", "GFLOP/s");
+  fmt::print("{:<18} {:>14} {:>11} {:>11} {:>11} {:>11} {:>12} {:>10} {:>10}  {}\n", "algorithm", "loss", "|dA_q|",
+             "|dB_q|", "|dA_v|", "|dB_v|", "max err/ref", "median s", "GFLOP/s", "info");
   std::optional<Gradients<T>> first;
   for (const auto& spec : args.algorithms) {
     auto algorithm = make_algorithm(spec);
@@ -52,9 +52,11 @@ int run(const Args& args) {
     if (!first) first = g;
     const auto& q = *g.adapter[0];
     const auto& v = *g.adapter[2];
-    fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}\n", spec,
+    std::string info;
+    for (const auto& [k, val] : g.info) info += fmt::format("{}={:.4g} ", k, val);
+    fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}  {}\n", spec,
                g.loss, q.dA.norm(), q.dB.norm(), v.dA.norm(), v.dB.norm(), compare_gradients(g, *first).max_rel, median,
-               algorithm->flops(shape_of(problem)) / median * 1e-9);
+               algorithm->flops(shape_of(problem)) / median * 1e-9, info);
   }
   fmt::print("\npeak resident memory: {:.1f} MiB\n", peak_rss_bytes() / 1048576.0);
   return 0;
@@ -70,6 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("--r", args.gen.rank, "LoRA rank")->capture_default_str();
   app.add_option("--batch", args.gen.batch, "sequences in the batch")->capture_default_str();
   app.add_option("--gamma", args.gen.gamma, "max entry of X W_q, X W_k, X W_v")->capture_default_str();
+  app.add_option("--T", args.gen.score_bound, "target score bound T (overrides gamma for Q, K; 0: off)")
+      ->capture_default_str();
   app.add_option("--beta", args.gen.beta, "inverse temperature")->capture_default_str();
   app.add_option("--alpha", args.gen.alpha, "LoRA alpha (scale alpha / r)")->capture_default_str();
   app.add_option("--seed", args.gen.seed, "generator seed")->capture_default_str();

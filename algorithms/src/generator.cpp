@@ -17,6 +17,9 @@ void GeneratorConfig::validate() const {
     throw InvalidArgument("lora_share", "must lie in [0, 1)");
   if (!std::isfinite(alpha) || alpha == 0) throw InvalidArgument("alpha", "must be finite and non-zero");
   if (!std::isfinite(beta)) throw InvalidArgument("beta", "must be finite");
+  if (!(score_bound >= 0) || !std::isfinite(score_bound))
+    throw InvalidArgument("score_bound", "must be finite and >= 0 (0: off)");
+  if (score_bound > 0 && beta == 0) throw InvalidArgument("score_bound", "needs beta != 0");
 }
 
 namespace {
@@ -74,6 +77,21 @@ Problem<T> generate(const GeneratorConfig& c) {
     const double f = m > 0 ? c.gamma / m : 1.0;
     W[index(p)] *= f;
     if (ad[index(p)]) ad[index(p)]->B *= f;
+  }
+  if (c.score_bound > 0) {
+    auto max_row_norm = [&](Projection p) {
+      Matrix<double> eff = W[index(p)];
+      if (ad[index(p)]) eff += s * ad[index(p)]->B * ad[index(p)]->A;
+      double m = 0;
+      for (const auto& x : X) m = std::max(m, (x * eff).rowwise().norm().maxCoeff());
+      return m;
+    };
+    const double bound = std::abs(c.beta) * max_row_norm(Projection::Q) * max_row_norm(Projection::K);
+    const double f = bound > 0 ? std::sqrt(c.score_bound / bound) : 1.0;
+    for (Projection p : {Projection::Q, Projection::K}) {
+      W[index(p)] *= f;
+      if (ad[index(p)]) ad[index(p)]->B *= f;
+    }
   }
   // Targets with the scale of V, so the residual is neither negligible nor dominant.
   Matrix<double> Wv = W[2];

@@ -85,11 +85,15 @@ struct KeySums {  // sweep A
 
 template <class T>
 struct QuerySums {  // sweep B
-  double loss = 0, rho_R = 0, R_max = 0;
+  double loss = 0;
   bool bad_normaliser = false;
+  Eigen::VectorXd Xz, Qz, Rs;  // error-bound column sums, see poly_error_bound.hpp
   Matrix<T> Pq, Lk, Lv, UA, UM, UD;
   QuerySums(Index k, const Widths& w)
-      : Pq(Matrix<T>::Zero(w.d, w.mq)),
+      : Xz(Eigen::VectorXd::Zero(w.d)),
+        Qz(Eigen::VectorXd::Zero(w.d)),
+        Rs(Eigen::VectorXd::Zero(w.d)),
+        Pq(Matrix<T>::Zero(w.d, w.mq)),
         Lk(Matrix<T>::Zero(w.rk, w.d)),
         Lv(Matrix<T>::Zero(w.rv, w.d)),
         UA(Matrix<T>::Zero(k, w.mv)),
@@ -97,8 +101,9 @@ struct QuerySums {  // sweep B
         UD(Matrix<T>::Zero(k, w.mp)) {}
   void add(const QuerySums& o) {
     loss += o.loss;
-    rho_R = std::max(rho_R, o.rho_R);
-    R_max = std::max(R_max, o.R_max);
+    Xz += o.Xz;
+    Qz += o.Qz;
+    Rs += o.Rs;
     bad_normaliser = bad_normaliser || o.bad_normaliser;
     Pq += o.Pq;
     Lk += o.Lk;
@@ -145,6 +150,20 @@ Acc sweep(Index L, Index rows, int threads, Make make, Body body) {
     total.add(local);
   }
   return total;
+}
+
+// Per-row terms of the a-priori bound (poly_error_bound.hpp) from the
+// approximate residual, inflated to cover the true one: ||R_i|| + eta nu,
+// |delta_i| + eta nu (nu + ||R_i||), |R_ic| + eta nu.
+template <class T, class Acc>
+void accumulate_bound_sums(const Eigen::Ref<const Matrix<T>>& X, const Eigen::Ref<const Matrix<T>>& Q,
+                           const Matrix<T>& R, const Vector<T>& delta, double nu, double eta, Acc& acc) {
+  const Eigen::ArrayXd r = R.template cast<double>().rowwise().norm().array() + eta * nu;
+  const Eigen::ArrayXd dl = delta.template cast<double>().array().abs() + eta * nu * (nu + r);
+  const Eigen::VectorXd z = (2 * nu * r + dl + 2 * nu * nu).matrix();
+  acc.Xz.noalias() += X.template cast<double>().cwiseAbs().transpose() * z;
+  acc.Qz.noalias() += Q.template cast<double>().cwiseAbs().transpose() * z;
+  acc.Rs += ((R.template cast<double>().array().abs() + eta * nu + nu).colwise().sum()).matrix().transpose();
 }
 
 template <class T>
@@ -211,7 +230,16 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   const bool whole = c.weights || !c.contract;
   ProblemShape shape = shape_of(p);
   shape.weights = c.weights;
-  const double T_bound = p.score_bound();
+  // One polynomial for the whole batch: normalise every sequence by the
+  // batch-wide norms, so that s = T q^.k^ with T = |beta| rho_q rho_k for all.
+  std::array<Matrix<T>, 3> Weff;
+  for (Projection q : kProjections) Weff[index(q)] = p.effective_weight(q);
+  double rho_q = 0, rho_k = 0;
+  for (const auto& X : p.X) {
+    rho_q = std::max(rho_q, max_row_norm(Matrix<T>(X * Weff[0])));
+    rho_k = std::max(rho_k, max_row_norm(Matrix<T>(X * Weff[1])));
+  }
+  const double T_bound = std::abs(p.beta) * rho_q * rho_k;
   const PolyPlan plan = plan_poly(shape, T_bound, sizeof(T), c);
   const MonomialFeatures features(static_cast<int>(p.width()), plan.polynomial.degree);
   std::vector<double> wq, wk;
@@ -224,9 +252,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   for (double v : plan.polynomial.scaled) coeff_sum += std::abs(v);
   const double u = std::numeric_limits<T>::epsilon() / 2, n_terms = static_cast<double>(k + plan.polynomial.degree + 1);
   const double eval_error = n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.T);
+  const double eta = softmax_relative_error(plan.polynomial.certified_error + eval_error);
 
-  std::array<Matrix<T>, 3> Weff;
-  for (Projection q : kProjections) Weff[index(q)] = p.effective_weight(q);
   std::array<Matrix<T>, 3> contracted, left;
   double loss = 0, bound = 0;
   const T beta = static_cast<T>(p.beta), inv_batch = T(1) / static_cast<T>(p.batch());
@@ -241,11 +268,11 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
     const Index L = X.rows();
     const SequenceFactors<T> f = detail::make_factors(p, X, Weff, whole);
     const Widths w = widths_of(f, d);
-    const double rq_norm = max_row_norm(f.Q), rk_norm = max_row_norm(f.K);
-    const Matrix<T> Qh = f.Q / static_cast<T>(rq_norm > 0 ? rq_norm : 1);
-    // beta's sign and the norms fold into the key side so that P(T x) applies.
-    const T key_scale = static_cast<T>((rk_norm > 0 ? 1 / rk_norm : 1) * (p.beta < 0 ? -1 : 1));
+    const Matrix<T> Qh = f.Q / static_cast<T>(rho_q > 0 ? rho_q : 1);
+    // beta's sign folds into the key side so that P(T x) applies.
+    const T key_scale = static_cast<T>((rho_k > 0 ? 1 / rho_k : 1) * (p.beta < 0 ? -1 : 1));
     const Matrix<T> Kh = f.K * key_scale;
+    const double nu = static_cast<double>(f.V.rowwise().norm().maxCoeff());
     using S = Scratch::Of<T>;
 
     const KeySums<T> A = sweep<KeySums<T>, S>(
@@ -273,10 +300,9 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
           s.T2 = s.dinv.asDiagonal() * s.T2;
           s.R = s.T2.middleCols(1, d) - Y.middleRows(i0, n);
           acc.loss += 0.5 * static_cast<double>(s.R.squaredNorm());
-          acc.rho_R = std::max(acc.rho_R, static_cast<double>(s.R.cwiseAbs().rowwise().sum().maxCoeff()));
-          acc.R_max = std::max(acc.R_max, static_cast<double>(s.R.cwiseAbs().maxCoeff()));
           if (w.rv) acc.Lv.noalias() += s.T2.rightCols(w.rv).transpose() * s.R;
           s.delta = (s.R.array() * s.T2.middleCols(1, d).array()).rowwise().sum();
+          accumulate_bound_sums<T>(X.middleRows(i0, n), f.Q.middleRows(i0, n), s.R, s.delta, nu, eta, acc);
           if (w.mv) {
             s.RC.noalias() = s.dinv.asDiagonal() * (s.R * f.r_coef);
             acc.UA.noalias() += s.feat.transpose() * s.RC;
@@ -326,17 +352,15 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
     if (w.rv) add(left[2], B.Lv);
 
     PolyBoundInputs in;
-    in.e = plan.polynomial.certified_error + eval_error;
-    in.length = L;
-    in.width = d;
+    in.eta = eta;
+    in.weights = c.weights;
     in.beta = std::abs(p.beta);
     in.scale = std::abs(p.scale());
-    in.nu = static_cast<double>(f.V.cwiseAbs().maxCoeff());
-    in.rho_R = B.rho_R;
-    in.R_max = B.R_max;
     in.X_max = static_cast<double>(X.cwiseAbs().maxCoeff());
-    in.Q_max = static_cast<double>(f.Q.cwiseAbs().maxCoeff());
     in.K_max = static_cast<double>(f.K.cwiseAbs().maxCoeff());
+    in.Xz = B.Xz.maxCoeff();
+    in.Qz = B.Qz.maxCoeff();
+    in.Rs = B.Rs.maxCoeff();
     for (Projection q : kProjections)
       if (const auto& a = p.adapter[index(q)]) {
         in.adapted[index(q)] = true;

@@ -17,6 +17,10 @@ struct GeneratorConfig {
   // Frobenius share of the LoRA term in each adapted weight:
   // ||s B A||_F / (||W*||_F + ||s B A||_F), in [0, 1).
   double lora_share = 0.25;
+  // When > 0: rescale W_q and W_k (frozen and LoRA parts alike) so that the
+  // Cauchy-Schwarz score bound T = |beta| max||Q_i|| max||K_j|| equals this
+  // instead of hitting gamma (W_v still hits gamma). Sweeps over T use it.
+  double score_bound = 0;
   double alpha = 8.0;
   double beta = 1.0;
   std::uint64_t seed = 1;
