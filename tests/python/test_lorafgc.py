@@ -131,3 +131,27 @@ def test_bad_generate_arguments():
         lorafgc.generate(10, 4, 2, 1.0, mode="sideways")
     with pytest.raises(ValueError, match="r"):
         lorafgc.generate(10, 4, 0, 1.0)
+
+
+@pytest.mark.parametrize("algorithm", ["poly-cheb", "poly-taylor"])
+def test_poly_algorithms_report_degree_rank_and_T(algorithm):
+    inst = lorafgc.generate(200, 4, 2, 0.5, mode="full", seed=3)
+    got = lorafgc.lora_gradients(**inst, algorithm=algorithm, eps=1e-6)
+    info = got["info"]
+    assert {"degree", "rank", "T", "error_bound", "poly_error"} <= set(info)
+    assert info["poly_error"] <= 1e-6
+    d, g = 4, int(info["degree"])
+    from math import comb
+    assert info["rank"] == comb(d + g, g)
+    _, grads = torch_gradients(inst)
+    for key, (dB, dA) in grads.items():
+        assert np.abs(got[key][0] - dB).max() <= info["error_bound"]
+        assert np.abs(got[key][1] - dA).max() <= info["error_bound"]
+    fixed = lorafgc.lora_gradients(**inst, algorithm=f"{algorithm}:degree=3")
+    assert fixed["info"]["degree"] == 3
+
+
+def test_poly_resource_guard_is_a_value_error():
+    inst = lorafgc.generate(64, 16, 2, 1.0, seed=1)
+    with pytest.raises(ValueError, match="rank"):
+        lorafgc.lora_gradients(**inst, algorithm="poly-cheb", eps=1e-9)
