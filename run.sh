@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The two commands of the README, on a fresh Debian 12 machine as root:
-#   ./run.sh main   install what is missing, build, run the main job
+#   ./run.sh main   install what is missing, build, run the main job: the default
+#                   sweep (reports/configs/default.json), the PyTorch comparison and
+#                   the report, all under a new results/main-<date>/ folder
 #   ./run.sh test   install what is missing, build, run every test (C++ and Python)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(cmake g++ make pkg-config
           libeigen3-dev libopenblas-openmp-dev libbenchmark-dev libbenchmark-tools catch2
-          pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-torch
+          pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-torch python3-scipy
           libcli11-dev libfmt-dev nlohmann-json3-dev)
 
 install_missing() {
@@ -33,10 +35,15 @@ case "${1:-}" in
   main)
     install_missing
     build
-    for dtype in float64 float32; do
-      ./build/release/tools/lorafgc-run --L 2048 --d 64 --r 8 --mode partial --dtype "$dtype"
-      echo
-    done
+    out="results/main-$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$out"
+    ./build/release/tools/lorafgc-run --L 2048 --d 64 --r 8 --mode partial --dtype float32 | tee "$out/exact.txt"
+    ./build/release/tools/lorafgc-sweep run reports/configs/default.json --output "$out/results.jsonl"
+    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/torch_compare.py --preset main --repeat 5 \
+      --json "$out/torch.json"
+    /usr/bin/python3 tools/lorafgc_report.py report "$out/results.jsonl" --torch "$out/torch.json" \
+      --out "$out/report"
+    echo "run.sh: report in $out/report/report.md"
     ;;
   test)
     install_missing

@@ -182,7 +182,7 @@ py::dict instance_dict(const Problem<T>& p, bool three_d) {
 
 py::dict generate_instance(long long L, long long d, long long r, double gamma, const std::string& mode,
                            const py::object& dtype, std::uint64_t seed, const py::object& batch,
-                           double lora_share, double alpha, double beta) {
+                           double lora_share, double alpha, double beta, double score_bound) {
   GeneratorConfig c;
   c.length = L;
   c.width = d;
@@ -192,6 +192,7 @@ py::dict generate_instance(long long L, long long d, long long r, double gamma, 
   c.seed = seed;
   c.batch = batch.is_none() ? 1 : batch.cast<long long>();
   c.lora_share = lora_share;
+  c.score_bound = score_bound;
   c.alpha = alpha;
   c.beta = beta;
   py::dtype dt;
@@ -237,8 +238,9 @@ PYBIND11_MODULE(lorafgc, m) {
   m.def("generate", &generate_instance, py::arg("L"), py::arg("d"), py::arg("r"), py::arg("gamma"),
         py::arg("mode") = "partial", py::arg("dtype") = "float64", py::arg("seed") = 1,
         py::arg("batch") = py::none(), py::arg("lora_share") = 0.25, py::arg("alpha") = 8.0,
-        py::arg("beta") = 1.0,
-        "A seeded instance with max|X W_mu| = gamma, as keyword arguments for lora_gradients.");
+        py::arg("beta") = 1.0, py::arg("score_bound") = 0.0,
+        "A seeded instance with max|X W_mu| = gamma, as keyword arguments for lora_gradients.\n"
+        "score_bound > 0 instead rescales W_q, W_k so that T = |beta| max||Q_i|| max||K_j|| equals it.");
   m.def("algorithms", &algorithm_table, "The registry: name, description, exact, options.");
   m.def("set_num_threads", &set_threads, py::arg("threads"), "OpenMP and OpenBLAS threads.");
   m.def("system_info", []() {

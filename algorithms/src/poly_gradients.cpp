@@ -15,11 +15,11 @@
 #include <lorafgc/monomial_features.hpp>
 #include <lorafgc/poly_error_bound.hpp>
 #include <lorafgc/poly_gradients.hpp>
+#include <lorafgc/system_info.hpp>
 
 #include "exact_factors.hpp"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <limits>
@@ -173,11 +173,6 @@ double max_row_norm(const Matrix<T>& M) {
 
 }  // namespace
 
-double physical_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && size > 0 ? static_cast<double>(pages) * size : 8e9;
-}
-
 double poly_flops(const ProblemShape& s, long long k, const PolyConfig& c) {
   const Widths w = widths_of(s, c.weights || !c.contract);
   const double Lk2 = 2.0 * s.length * static_cast<double>(k);
@@ -208,8 +203,11 @@ PolyPlan plan_poly(const ProblemShape& s, double T, int scalar_bytes, const Poly
   const double budget = c.memory_budget_bytes > 0 ? c.memory_budget_bytes : physical_memory_bytes() / 2;
   char text[320];
   if (plan.rank < 0 || plan.rank > (1LL << 40)) {
-    std::snprintf(text, sizeof text, "degree %d with d = %lld: rank C(d + g, g) overflows (T = %.4g)", g,
-                  static_cast<long long>(s.width), T);
+    std::snprintf(text, sizeof text,
+                  "degree %d with d = %lld: rank C(d + g, g) %s (T = %.4g, eps = %.3g); no memory budget "
+                  "holds such features",
+                  g, static_cast<long long>(s.width), plan.rank < 0 ? "overflows 64 bits" : "exceeds 2^40", T,
+                  c.eps);
     throw InvalidArgument("degree", text);
   }
   plan.bytes = poly_workspace_bytes(s, plan.rank, scalar_bytes, c);

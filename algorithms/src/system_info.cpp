@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -48,6 +49,11 @@ void set_threads(int threads) {
   if (threads <= 0) return;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
+}
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<double>(pages) * size : 8e9;
 }
 
 long long peak_rss_bytes() {

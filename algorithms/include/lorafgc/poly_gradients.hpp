@@ -39,7 +39,6 @@ struct PolyPlan {
 PolyPlan plan_poly(const ProblemShape& shape, double T, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
-double physical_memory_bytes();
 
 // Gradients plus info: degree, rank, T, poly_error (certified relative error of
 // P), eval_error (rounding allowance), error_bound (a-priori entrywise bound on

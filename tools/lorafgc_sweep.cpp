@@ -1,0 +1,254 @@
+// lorafgc-sweep: run a grid of (algorithm x mode x dtype x d x r x gamma|T x L)
+// from a JSON config, appending one JSON record per point to a results file
+// that a killed sweep resumes from. See README, "Run a sweep".
+//
+//   lorafgc-sweep run CONFIG --output results.jsonl
+//   lorafgc-sweep check CONFIG           (validate, print the number of points)
+#include "sweep/results_file.hpp"
+#include "sweep/sweep_config.hpp"
+
+#include <lorafgc/error_metrics.hpp>
+#include <lorafgc/errors.hpp>
+#include <lorafgc/generator.hpp>
+#include <lorafgc/registry.hpp>
+#include <lorafgc/system_info.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <thread>
+
+namespace {
+
+using namespace lorafgc;
+using namespace lorafgc::sweep;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+json machine_description() {
+  return {{"cpu", cpu_model()},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"physical_memory_bytes", physical_memory_bytes()},
+          {"blas_config", blas_config()},
+          {"blas_threads", blas_threads()},
+          {"omp_threads", omp_threads()},
+          {"OPENBLAS_CORETYPE", openblas_coretype()},
+          {"build", build_description()}};
+}
+
+std::string clock_text(double seconds) {
+  const long s = static_cast<long>(seconds + 0.5);
+  return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+}
+
+json metrics_json(const ErrorMetrics& e) {
+  return {{"max_abs", e.max_abs}, {"max_rel", e.max_rel}, {"fro_rel", e.frobenius_rel}, {"loss_abs", e.loss_abs}};
+}
+
+class Runner {
+ public:
+  Runner(const SweepConfig& c, ResultsFile& out, bool quiet) : c_(c), out_(out), quiet_(quiet) {
+    total_ = c.point_count();
+    remaining_ = total_ - std::min(total_, out.existing());
+  }
+
+  void run() {
+    for (long long d : c_.widths)
+      for (long long r : c_.ranks)
+        for (const auto& mode : c_.modes)
+          for (const auto& dtype : c_.dtypes)
+            for (double norm : c_.norms)
+              for (long long L : c_.lengths) {
+                if (dtype == "float32")
+                  instance<float>(d, r, mode, dtype, norm, L);
+                else
+                  instance<double>(d, r, mode, dtype, norm, L);
+              }
+  }
+
+ private:
+  json base_record(const std::string& spec, const std::string& mode, const std::string& dtype, long long L,
+                   long long d, long long r, double norm) const {
+    return {{"type", "point"}, {"algorithm", spec}, {"name", parse_algorithm_spec(spec).name},
+            {"mode", mode},    {"dtype", dtype},    {"L", L},
+            {"d", d},          {"r", r},            {"norm_axis", c_.norm_axis},
+            {"norm", norm},    {"batch", c_.batch}};
+  }
+
+  template <class T>
+  void instance(long long d, long long r, const std::string& mode, const std::string& dtype, double norm,
+                long long L) {
+    std::vector<std::string> todo;
+    for (const auto& spec : c_.algorithms)
+      if (!out_.has(point_key(base_record(spec, mode, dtype, L, d, r, norm)))) todo.push_back(spec);
+    if (todo.empty()) return;
+    GeneratorConfig g;
+    g.length = L;
+    g.width = d;
+    g.rank = r;
+    g.batch = c_.batch;
+    g.adaptation = parse_adaptation(mode);
+    g.seed = c_.seed;
+    if (c_.norm_axis == "gamma")
+      g.gamma = norm;
+    else
+      g.score_bound = norm;
+    const Problem<T> problem = generate<T>(g);
+    ProblemShape shape = shape_of(problem);
+    // The truth for error metrics: the reference in float64 on the same data.
+    std::optional<Gradients<double>> truth;
+    if (L <= c_.max_reference_length) {
+      Problem<double> wide;
+      for (const auto& x : problem.X) wide.X.push_back(x.template cast<double>());
+      for (const auto& y : problem.Y) wide.Y.push_back(y.template cast<double>());
+      for (Projection p : kProjections) {
+        wide.W[index(p)] = problem.W[index(p)].template cast<double>();
+        if (const auto& a = problem.adapter[index(p)])
+          wide.adapter[index(p)] = LoraAdapter<double>{a->B.template cast<double>(), a->A.template cast<double>()};
+      }
+      wide.alpha = problem.alpha;
+      wide.beta = problem.beta;
+      truth = make_algorithm(c_.reference)->compute(wide);
+    }
+    for (const auto& spec : todo) {
+      json rec = base_record(spec, mode, dtype, L, d, r, norm);
+      rec["score_bound"] = shape.score_bound;
+      rec["gamma_measured"] = projection_max_abs(problem, Projection::Q);
+      point(problem, shape, spec, truth, rec);
+      rec["threads"] = {{"omp", omp_threads()}, {"blas", blas_threads()}};
+      rec["timestamp"] = static_cast<long long>(std::time(nullptr));
+      out_.append(rec);
+      report(rec);
+    }
+  }
+
+  template <class T>
+  void point(const Problem<T>& problem, const ProblemShape& shape, const std::string& spec,
+             const std::optional<Gradients<double>>& truth, json& rec) {
+    const auto algorithm = make_algorithm(spec);
+    rec["spec"] = algorithm->spec();
+    double flops = std::nan("");
+    try {
+      flops = algorithm->flops(shape);
+    } catch (const InvalidArgument& e) {
+      rec["status"] = "refused";
+      rec["message"] = e.what();
+      return;
+    }
+    rec["flops"] = std::isfinite(flops) ? json(flops) : json(nullptr);
+    // Skip a point the last measured rate says would exceed the time limit.
+    const std::string rate_key = spec + "|" + std::to_string(shape.width) + "|" + rec["mode"].get<std::string>();
+    if (rates_.count(rate_key) && std::isfinite(flops)) {
+      const double predicted = flops / rates_[rate_key];
+      if (predicted > c_.time_limit_s) {
+        rec["status"] = "over_time_limit";
+        rec["predicted_s"] = predicted;
+        rec["message"] = fmt::format("predicted {:.3g} s > time_limit_s {}", predicted, c_.time_limit_s);
+        return;
+      }
+    }
+    std::vector<double> seconds;
+    Gradients<T> g;
+    reset_peak_rss();
+    try {
+      for (int i = 0; i < c_.repetitions; ++i) {
+        const auto t0 = Clock::now();
+        g = algorithm->compute(problem);
+        seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        if (seconds.back() > c_.time_limit_s) break;  // one over-long repetition is enough
+      }
+    } catch (const InvalidArgument& e) {
+      rec["status"] = "refused";
+      rec["message"] = e.what();
+      return;
+    } catch (const NumericalError& e) {
+      rec["status"] = "error";
+      rec["message"] = e.what();
+      return;
+    }
+    rec["peak_rss_bytes"] = peak_rss_bytes();
+    std::vector<double> sorted = seconds;
+    std::sort(sorted.begin(), sorted.end());
+    rec["status"] = "ok";
+    rec["times_s"] = seconds;
+    rec["repetitions"] = seconds.size();
+    rec["median_s"] = sorted[sorted.size() / 2];
+    rec["min_s"] = sorted.front();
+    rec["loss"] = g.loss;
+    for (const auto& [k, v] : g.info) rec["info"][k] = v;
+    rec["error"] = truth ? metrics_json(compare_gradients(g, *truth)) : json(nullptr);
+    if (std::isfinite(flops) && sorted.front() > 0) rates_[rate_key] = flops / sorted.front();
+  }
+
+  void report(const json& rec) {
+    ++done_;
+    --remaining_;
+    if (quiet_) return;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double eta = done_ ? elapsed / done_ * remaining_ : 0;
+    std::string what = rec["status"] == "ok"
+                           ? fmt::format("{:.4g} s", rec["median_s"].get<double>())
+                           : rec["status"].get<std::string>();
+    if (rec.contains("error") && rec["error"].is_object())
+      what += fmt::format(", err {:.2g}", rec["error"]["max_rel"].get<double>());
+    fmt::print(stderr, "[{}/{}] elapsed {} ETA {}  {} {} {} d={} L={} {}={}: {}\n", total_ - remaining_, total_,
+               clock_text(elapsed), clock_text(eta), rec["algorithm"].get<std::string>(),
+               rec["mode"].get<std::string>(), rec["dtype"].get<std::string>(), rec["d"].get<long long>(),
+               rec["L"].get<long long>(), c_.norm_axis, rec["norm"].get<double>(), what);
+  }
+
+  const SweepConfig& c_;
+  ResultsFile& out_;
+  bool quiet_;
+  std::size_t total_ = 0, remaining_ = 0, done_ = 0;
+  std::map<std::string, double> rates_;
+  Clock::time_point start_ = Clock::now();
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Run a lorafgc sweep from a JSON config; results go one JSON line per point."};
+  app.require_subcommand(1);
+  std::string config_path, output;
+  bool quiet = false;
+  auto* run = app.add_subcommand("run", "run (or resume) a sweep");
+  run->add_option("config", config_path, "sweep config (JSON)")->required()->check(CLI::ExistingFile);
+  run->add_option("--output,-o", output, "results file (JSON Lines); an existing one is resumed")->required();
+  run->add_flag("--quiet,-q", quiet, "no progress lines");
+  auto* check = app.add_subcommand("check", "validate a config and print its number of points");
+  check->add_option("config", config_path, "sweep config (JSON)")->required()->check(CLI::ExistingFile);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const SweepConfig config = load_sweep_config(config_path);
+    if (check->parsed()) {
+      fmt::print("{}: {} points, config hash {}\n", config.name, config.point_count(), config.hash());
+      return 0;
+    }
+    set_threads(config.threads);
+    ResultsFile results(output, config, machine_description());
+    if (results.torn_lines())
+      fmt::print(stderr, "lorafgc-sweep: set aside {} torn line(s) in {}\n", results.torn_lines(), output);
+    if (results.existing())
+      fmt::print(stderr, "lorafgc-sweep: resuming, {} of {} points already in {}\n", results.existing(),
+                 config.point_count(), output);
+    Runner(config, results, quiet).run();
+    return 0;
+  } catch (const InvalidArgument& e) {
+    fmt::print(stderr, "lorafgc-sweep: error: {}\n", e.what());
+    return 2;
+  }
+}

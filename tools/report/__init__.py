@@ -1,0 +1,1 @@
+"""lorafgc report generation: load sweep results, fit, draw, write Markdown."""

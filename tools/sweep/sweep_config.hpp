@@ -1,0 +1,40 @@
+#pragma once
+// A sweep's grid, read from JSON. Every key is checked: unknown keys, empty
+// lists, contradictory axes (both gamma and T) and unknown algorithms are
+// errors naming the key, before anything runs.
+#include <lorafgc/types.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lorafgc::sweep {
+
+struct SweepConfig {
+  std::string name = "sweep";
+  std::vector<std::string> algorithms;
+  std::string reference = "exact";  // error metrics against this, computed in float64
+  long long max_reference_length = 16384;
+  std::vector<std::string> modes{"partial"};
+  std::vector<long long> lengths, widths, ranks{4};
+  std::string norm_axis = "gamma";  // "gamma" (max|X W|) or "T" (score bound)
+  std::vector<double> norms;
+  std::vector<std::string> dtypes{"float32"};
+  long long batch = 1;
+  int repetitions = 3;
+  double time_limit_s = 30;
+  int threads = 0;
+  std::uint64_t seed = 1;
+  double target_error = 1e-3;       // read by the report: success threshold on err max_rel
+  nlohmann::json source;            // the parsed file, for the results header
+
+  std::size_t point_count() const;
+  std::string hash() const;         // FNV-1a of the canonical JSON of `source`
+};
+
+SweepConfig parse_sweep_config(const nlohmann::json& j);
+SweepConfig load_sweep_config(const std::string& path);
+
+}  // namespace lorafgc::sweep
