@@ -1,0 +1,188 @@
+"""lorafgc-sweep (config checking, results, resume, refusals) and the report
+generator (fits, figures, compare). The sweep binary comes from ctest's
+environment (LORAFGC_SWEEP)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+from report.fits import boundary_norm, fit_boundary, loglog_slope, pareto_front  # noqa: E402
+
+SWEEP = os.environ.get("LORAFGC_SWEEP", os.path.join(ROOT, "build/release/tools/lorafgc-sweep"))
+REPORT = os.path.join(ROOT, "tools", "lorafgc_report.py")
+
+TINY = {
+    "name": "tiny",
+    "algorithms": ["exact", "poly-cheb:eps=1e-3"],
+    "modes": ["partial", "full"],
+    "L": [64, 128],
+    "d": [4],
+    "r": [2],
+    "T": [0.5, 2.0],
+    "repetitions": 2,
+    "max_reference_L": 64,
+}
+
+
+def write_config(tmp_path, config, name="config.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def sweep(*args):
+    return subprocess.run([SWEEP, *args], capture_output=True, text=True, timeout=300)
+
+
+def records(path):
+    lines = [json.loads(line) for line in open(path) if line.strip()]
+    return lines[0], [r for r in lines[1:] if r.get("type") == "point"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"gamma": [1.0]}, "exactly one of 'gamma' and 'T'"),
+    ({"L": []}, "'L'"),
+    ({"L": [0]}, "'L'"),
+    ({"algorithms": ["fastest"]}, "'algorithms'"),
+    ({"algorithms": ["exact:blok=2"]}, "blok"),
+    ({"reference": "poly-cheb"}, "'reference'"),
+    ({"modes": ["half"]}, "'modes'"),
+    ({"dtype": ["float16"]}, "'dtype'"),
+    ({"repetitions": 0}, "'repetitions'"),
+    ({"lengths": [1]}, "'lengths': is not a known key"),
+    ({"T": [1.0, 1.0]}, "twice"),
+])
+def test_bad_configs_are_refused_naming_the_key(tmp_path, change, message):
+    config = dict(TINY, **change)
+    result = sweep("check", write_config(tmp_path, config))
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_malformed_json_is_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"algorithms": ["exact"],')
+    result = sweep("check", str(path))
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_sweep_writes_every_point_with_its_metrics(tmp_path):
+    out = tmp_path / "results.jsonl"
+    result = sweep("run", write_config(tmp_path, TINY), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "ETA" in result.stderr
+    header, points = records(out)
+    assert header["type"] == "header" and header["config"]["name"] == "tiny"
+    assert {"cpu", "blas_config", "omp_threads"} <= set(header["machine"])
+    assert len(points) == 2 * 2 * 2 * 2
+    for p in points:
+        assert p["status"] == "ok"
+        assert {"median_s", "min_s", "times_s", "repetitions", "score_bound", "peak_rss_bytes", "threads"} <= set(p)
+        assert p["score_bound"] == pytest.approx(p["norm"], rel=1e-5)
+        # Error metrics only where the reference is affordable (max_reference_L = 64).
+        assert (p["error"] is not None) == (p["L"] <= 64)
+        if p["name"].startswith("poly"):
+            assert {"degree", "rank", "T", "error_bound"} <= set(p["info"])
+            if p["error"]:
+                assert p["error"]["max_rel"] < 1e-2
+
+
+def test_a_killed_sweep_resumes_without_losing_or_duplicating_points(tmp_path):
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", config, "--output", str(out)).returncode == 0
+    text = out.read_text()
+    lines = text.splitlines(keepends=True)
+    # Keep the header and 5 points, then half a line: a kill in mid-write.
+    out.write_text("".join(lines[:6]) + lines[6][: len(lines[6]) // 2])
+    result = sweep("run", config, "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "resuming, 5 of 16" in result.stderr and "torn" in result.stderr
+    _, points = records_tolerant(out)
+    keys = [(p["algorithm"], p["mode"], p["L"], p["norm"]) for p in points]
+    assert len(keys) == 16 and len(set(keys)) == 16
+
+
+def records_tolerant(path):
+    good = []
+    for line in open(path):
+        try:
+            good.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return good[0], [r for r in good[1:] if r.get("type") == "point"]
+
+
+def test_results_of_another_config_are_never_overwritten(tmp_path):
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, TINY), "--output", str(out)).returncode == 0
+    before = out.read_bytes()
+    other = write_config(tmp_path, dict(TINY, L=[64, 256]), "other.json")
+    result = sweep("run", other, "--output", str(out))
+    assert result.returncode == 2 and "different config" in result.stderr
+    assert out.read_bytes() == before
+    stranger = tmp_path / "notes.txt"
+    stranger.write_text("my notes\n")
+    result = sweep("run", other, "--output", str(stranger))
+    assert result.returncode == 2 and "not a lorafgc results file" in result.stderr
+    assert stranger.read_text() == "my notes\n"
+
+
+def test_points_predicted_over_the_time_limit_are_recorded_not_run(tmp_path):
+    config = dict(TINY, algorithms=["exact"], modes=["partial"], L=[64, 2048], T=[1.0], time_limit_s=1e-4,
+                  repetitions=1)
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, config), "--output", str(out)).returncode == 0
+    _, points = records(out)
+    by_length = {p["L"]: p for p in points}
+    assert by_length[64]["status"] == "ok"
+    assert by_length[2048]["status"] == "over_time_limit" and by_length[2048]["predicted_s"] > 1e-4
+
+
+def test_refused_plans_are_recorded(tmp_path):
+    config = dict(TINY, algorithms=["poly-cheb:eps=1e-3"], modes=["partial"], L=[64], d=[4], T=[20.0])
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, config), "--output", str(out)).returncode == 0
+    _, points = records(out)
+    assert points[0]["status"] == "refused" and "eps" in points[0]["message"]
+
+
+def test_report_and_compare(tmp_path):
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, TINY), "--output", str(out)).returncode == 0
+    folder = tmp_path / "report"
+    run = lambda *a: subprocess.run([sys.executable, REPORT, *a], capture_output=True, text=True, timeout=300)
+    result = run("report", str(out), "--out", str(folder))
+    assert result.returncode == 0, result.stderr
+    text = (folder / "report.md").read_text()
+    for section in ("## Time vs L", "## Phase diagram", "## Error vs degree", "## Variant comparison"):
+        assert section in text
+    assert (folder / "phase_d4_partial_float32.png").stat().st_size > 1000
+    # An existing report is not replaced without --force.
+    assert run("report", str(out), "--out", str(folder)).returncode == 2
+    assert run("report", str(out), "--out", str(folder), "--force").returncode == 0
+    result = run("compare", str(out), str(out))
+    assert result.returncode == 0 and "geometric mean" in result.stdout and "1.000" in result.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert run("report", str(bad), "--out", str(tmp_path / "r2")).returncode == 2
+
+
+def test_fits_recover_known_answers():
+    lengths = [2 ** k for k in range(9, 16)]
+    assert loglog_slope(lengths, [3e-9 * L ** 2 for L in lengths]) == pytest.approx(2.0)
+    assert loglog_slope(lengths, [1e-6 * L for L in lengths]) == pytest.approx(1.0)
+    import math
+    gammas = [math.sqrt(0.7 + 0.25 * math.log(L)) for L in lengths]
+    fit = fit_boundary(lengths, gammas, squared=True)
+    assert fit["a"] == pytest.approx(0.7) and fit["b"] == pytest.approx(0.25) and fit["r2"] == pytest.approx(1.0)
+    # Speedup 4 at norm 1 and 1/4 at norm 2: log-linear crossing at 1.5.
+    assert boundary_norm([1.0, 2.0, 3.0], [4.0, 0.25, 0.1]) == (pytest.approx(1.5), "interpolated")
+    assert boundary_norm([1.0, 2.0], [4.0, 0.0]) == (pytest.approx(1.5), "bracketed")
+    assert boundary_norm([1.0, 2.0], [0.5, 0.1]) is None
+    assert sorted(pareto_front([(1, 5), (2, 1), (3, 3), (1, 6)])) == [0, 1]
