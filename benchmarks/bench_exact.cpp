@@ -19,7 +19,6 @@
 
 #include <cblas.h>
 
-#include <cstring>
 #include <string>
 
 namespace {
@@ -98,11 +97,7 @@ void register_all() {
         ->Arg(L)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("gemm_square/" + type).c_str(), BM_gemm_square<T>)
       ->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
-  std::size_t start = 0;
-  while (start < algorithm_specs.size()) {
-    const auto end = std::min(algorithm_specs.find(';', start), algorithm_specs.size());
-    const std::string spec = algorithm_specs.substr(start, end - start);
-    start = end + 1;
+  for (const std::string& spec : bench::split_specs(algorithm_specs)) {
     const auto algorithm = make_algorithm(spec);
     for (Adaptation mode : {Adaptation::Partial, Adaptation::Full}) {
       const std::string name = spec + "/" + to_string(mode) + "/" + type;
@@ -119,29 +114,14 @@ void register_all() {
   }
 }
 
-bool take_flag(const char* arg, const char* name, std::string& value) {
-  const std::size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  value = arg + n + 1;
-  return true;
-}
-
-bool take_flag(const char* arg, const char* name, long long& value) {
-  std::string text;
-  if (!take_flag(arg, name, text)) return false;
-  value = std::stoll(text);
-  if (value < 1) throw std::invalid_argument(std::string(name) + " must be at least 1");
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i)
-    if (!take_flag(argv[i], "--max_workspace_MiB", max_workspace_mib) &&
-        !take_flag(argv[i], "--d", width) && !take_flag(argv[i], "--r", rank) &&
-        !take_flag(argv[i], "--algorithms", algorithm_specs))
+    if (!lorafgc::bench::take_flag(argv[i], "--max_workspace_MiB", max_workspace_mib) &&
+        !lorafgc::bench::take_flag(argv[i], "--d", width) && !lorafgc::bench::take_flag(argv[i], "--r", rank) &&
+        !lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs))
       rest.push_back(argv[i]);
   int rest_count = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_count, rest.data());

@@ -18,7 +18,6 @@
 #include <lorafgc/generator.hpp>
 #include <lorafgc/registry.hpp>
 
-#include <cstring>
 #include <map>
 #include <string>
 
@@ -64,11 +63,7 @@ void BM_poly(benchmark::State& state, std::string spec, long long d, double T) {
 }
 
 void register_all() {
-  std::size_t start = 0;
-  while (start < algorithm_specs.size()) {
-    const auto end = std::min(algorithm_specs.find(';', start), algorithm_specs.size());
-    const std::string spec = algorithm_specs.substr(start, end - start);
-    start = end + 1;
+  for (const std::string& spec : bench::split_specs(algorithm_specs)) {
     const bool exact = algorithm_info(parse_algorithm_spec(spec).name).exact;
     for (long long d : {4LL, 8LL, 16LL})
       for (double T : {0.5, 1.0, 2.0}) {
@@ -82,30 +77,15 @@ void register_all() {
   }
 }
 
-bool take_flag(const char* arg, const char* name, std::string& value) {
-  const std::size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  value = arg + n + 1;
-  return true;
-}
-
-bool take_flag(const char* arg, const char* name, long long& value) {
-  std::string text;
-  if (!take_flag(arg, name, text)) return false;
-  value = std::stoll(text);
-  if (value < 1) throw std::invalid_argument(std::string(name) + " must be at least 1");
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i)
-    if (!take_flag(argv[i], "--algorithms", algorithm_specs) &&
-        !take_flag(argv[i], "--max_exact_L", max_exact_length) &&
-        !take_flag(argv[i], "--max_error_L", max_error_length) && !take_flag(argv[i], "--max_L", max_length) &&
-        !take_flag(argv[i], "--r", rank))
+    if (!lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs) &&
+        !lorafgc::bench::take_flag(argv[i], "--max_exact_L", max_exact_length) &&
+        !lorafgc::bench::take_flag(argv[i], "--max_error_L", max_error_length) && !lorafgc::bench::take_flag(argv[i], "--max_L", max_length) &&
+        !lorafgc::bench::take_flag(argv[i], "--r", rank))
       rest.push_back(argv[i]);
   int rest_count = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_count, rest.data());

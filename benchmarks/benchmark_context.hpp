@@ -3,6 +3,9 @@
 // override) recorded in each JSON output, and a peak-memory counter.
 #include <benchmark/benchmark.h>
 
+#include <string>
+#include <vector>
+
 namespace lorafgc::bench {
 
 void add_context();
@@ -10,5 +13,12 @@ void add_context();
 void reset_peak_memory();
 // Sets "peak_MiB" from the high-water mark since the last reset.
 void record_peak_memory(benchmark::State& state);
+
+// Our flags beside Google Benchmark's: "--name=value". True (and value set)
+// when `arg` is that flag; integers must be >= 1.
+bool take_flag(const char* arg, const char* name, std::string& value);
+bool take_flag(const char* arg, const char* name, long long& value);
+// "exact;exact:schedule=stream" -> {"exact", "exact:schedule=stream"}.
+std::vector<std::string> split_specs(const std::string& list);
 
 }  // namespace lorafgc::bench

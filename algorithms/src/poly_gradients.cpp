@@ -140,6 +140,8 @@ template <class Acc, class Scr, class Make, class Body>
 Acc sweep(Index L, Index rows, int threads, Make make, Body body) {
   Acc total = make();
   const Index blocks = (L + rows - 1) / rows;
+  // No idle threads spinning at the barrier when there are fewer blocks.
+  threads = static_cast<int>(std::min<Index>(threads, blocks));
 #pragma omp parallel num_threads(threads)
   {
     Acc local = make();
@@ -242,8 +244,11 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   const MonomialFeatures features(static_cast<int>(p.width()), plan.polynomial.degree);
   std::vector<double> wq, wk;
   features.weights(plan.polynomial.scaled, wq, wk);
-  const Index k = plan.rank, d = p.width(), rows = std::max<long long>(1, c.block_rows);
   const int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
+  // Split short sequences so that every thread has a block (but keep >= 64 rows).
+  const Index k = plan.rank, d = p.width(),
+              rows = std::max<Index>(1, std::min<Index>(c.block_rows,
+                                                        std::max<Index>(64, (p.length() + threads - 1) / threads)));
   // Rounding of <phi, psi>: a sum of k + g + 1 products per entry, each term
   // bounded by |ct_j|, relative to e^{-T}: gamma_{k+g+1}(u) sum_j |ct_j| e^T.
   double coeff_sum = 0;
@@ -385,6 +390,7 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   g.info["eval_error"] = eval_error;
   g.info["error_bound"] = bound;
   g.info["workspace_bytes"] = plan.bytes;
+  g.info["flops"] = plan.flops;
   return g;
 }
 

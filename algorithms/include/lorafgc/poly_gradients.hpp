@@ -42,7 +42,8 @@ double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scala
 
 // Gradients plus info: degree, rank, T, poly_error (certified relative error of
 // P), eval_error (rounding allowance), error_bound (a-priori entrywise bound on
-// |G~ - G| over all returned adapter gradients, see poly_error_bound.cpp).
+// |G~ - G| over all returned adapter gradients, see poly_error_bound.hpp),
+// workspace_bytes and flops (the plan's estimates, made before allocating).
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);
 
