@@ -20,20 +20,4 @@ inline GeneratorConfig config(long long L, long long d, long long r, Adaptation 
   return c;
 }
 
-template <class T>
-Problem<double> to_double(const Problem<T>& p) {
-  Problem<double> q;
-  for (const auto& x : p.X) q.X.push_back(x.template cast<double>());
-  for (const auto& y : p.Y) q.Y.push_back(y.template cast<double>());
-  for (Projection k : kProjections) {
-    q.W[index(k)] = p.W[index(k)].template cast<double>();
-    if (p.adapter[index(k)])
-      q.adapter[index(k)] = LoraAdapter<double>{p.adapter[index(k)]->B.template cast<double>(),
-                                                p.adapter[index(k)]->A.template cast<double>()};
-  }
-  q.alpha = p.alpha;
-  q.beta = p.beta;
-  return q;
-}
-
 }  // namespace lorafgc::test

@@ -53,7 +53,7 @@ TEST_CASE("exact matches exact-reference in float to 1e-4", "[exact]") {
       CHECK(exact_vs_reference(p, "exact:schedule=stream,tile=32").max_rel <= 1e-4);
       // And against the double-precision oracle on the same (float) data: the
       // float result itself is accurate, not merely consistent.
-      const auto truth = make_algorithm("exact-reference")->compute(test::to_double(p));
+      const auto truth = make_algorithm("exact-reference")->compute(to_float64(p));
       CHECK(compare_gradients(make_algorithm("exact")->compute(p), truth).max_rel <= 1e-4);
     }
 }

@@ -111,17 +111,7 @@ class Runner {
     // The truth for error metrics: the reference in float64 on the same data.
     std::optional<Gradients<double>> truth;
     if (L <= c_.max_reference_length) {
-      Problem<double> wide;
-      for (const auto& x : problem.X) wide.X.push_back(x.template cast<double>());
-      for (const auto& y : problem.Y) wide.Y.push_back(y.template cast<double>());
-      for (Projection p : kProjections) {
-        wide.W[index(p)] = problem.W[index(p)].template cast<double>();
-        if (const auto& a = problem.adapter[index(p)])
-          wide.adapter[index(p)] = LoraAdapter<double>{a->B.template cast<double>(), a->A.template cast<double>()};
-      }
-      wide.alpha = problem.alpha;
-      wide.beta = problem.beta;
-      truth = make_algorithm(c_.reference)->compute(wide);
+      truth = make_algorithm(c_.reference)->compute(to_float64(problem));
     }
     for (const auto& spec : todo) {
       json rec = base_record(spec, mode, dtype, L, d, r, norm);

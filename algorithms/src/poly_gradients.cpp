@@ -331,10 +331,10 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
                            std::to_string(plan.polynomial.degree) + ", T = " + std::to_string(plan.T) +
                            "); raise the degree or use float64");
 
-    const KeyResults<T> C = sweep<KeyResults<T>, S>(
-        L, (w.mv + w.mp) ? rows : L, (w.mv + w.mp) ? threads : 1, [&] { return KeyResults<T>(w); },
+    // Sweep C only when some key-side gradient is wanted (not for W_q alone with weights).
+    const KeyResults<T> C = !(w.mv + w.mp) ? KeyResults<T>(w) : sweep<KeyResults<T>, S>(
+        L, rows, threads, [&] { return KeyResults<T>(w); },
         [&](Index j0, Index n, S& s, KeyResults<T>& acc) {
-          if (!(w.mv + w.mp)) return;
           features.evaluate<T>(Kh.middleRows(j0, n), wk, s.feat);
           if (w.mv) acc.Pv.noalias() += X.middleRows(j0, n).transpose() * (s.feat * B.UA);
           if (w.mp) {

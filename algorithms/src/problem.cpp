@@ -110,9 +110,26 @@ ProblemShape shape_of(const Problem<T>& p) {
   return s;
 }
 
+template <class T>
+Problem<double> to_float64(const Problem<T>& p) {
+  Problem<double> q;
+  for (const auto& x : p.X) q.X.push_back(x.template cast<double>());
+  for (const auto& y : p.Y) q.Y.push_back(y.template cast<double>());
+  for (Projection k : kProjections) {
+    q.W[index(k)] = p.W[index(k)].template cast<double>();
+    if (const auto& a = p.adapter[index(k)])
+      q.adapter[index(k)] = LoraAdapter<double>{a->B.template cast<double>(), a->A.template cast<double>()};
+  }
+  q.alpha = p.alpha;
+  q.beta = p.beta;
+  return q;
+}
+
 template struct Problem<float>;
 template struct Problem<double>;
 template ProblemShape shape_of(const Problem<float>&);
 template ProblemShape shape_of(const Problem<double>&);
+template Problem<double> to_float64(const Problem<float>&);
+template Problem<double> to_float64(const Problem<double>&);
 
 }  // namespace lorafgc

@@ -55,6 +55,10 @@ struct ProblemShape {
 template <class T>
 ProblemShape shape_of(const Problem<T>& p);
 
+// The same instance in float64 (exact widening): the truth errors are measured against.
+template <class T>
+Problem<double> to_float64(const Problem<T>& p);
+
 extern template struct Problem<float>;
 extern template struct Problem<double>;
 
