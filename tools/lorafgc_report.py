@@ -5,6 +5,8 @@ compare two result files.
     /usr/bin/python3 tools/lorafgc_report.py report RESULTS.jsonl --out DIR
         [--torch torch.json ...] [--gbench bench.json ...] [--force]
     /usr/bin/python3 tools/lorafgc_report.py compare A.jsonl B.jsonl
+    /usr/bin/python3 tools/lorafgc_report.py looped RESULTS.json --out DIR
+        [--gbench bench_looped.json ...] [--force]
 """
 import argparse
 import json
@@ -16,7 +18,7 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from report import figures, phase  # noqa: E402
+from report import figures, looped, phase  # noqa: E402
 from report.fits import pareto_front  # noqa: E402
 from report.results import ResultsError, is_exact, load_results, point_key  # noqa: E402
 
@@ -220,6 +222,20 @@ def cmd_compare(args):
     return 0
 
 
+def cmd_looped(args):
+    data = looped.load(args.results)
+    if os.path.exists(os.path.join(args.out, "report.md")) and not args.force:
+        raise ResultsError(f"--out: {args.out} already holds a report; pass --force to replace it")
+    os.makedirs(args.out, exist_ok=True)
+    lines = looped.sections(data, args.out)
+    if args.gbench:
+        lines += looped.gbench_section(args.gbench)
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"lorafgc-report: wrote {os.path.join(args.out, 'report.md')}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="lorafgc reports from sweep results")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -232,10 +248,16 @@ def main(argv=None):
     cmp_ = sub.add_parser("compare", help="compare two results files point by point")
     cmp_.add_argument("a")
     cmp_.add_argument("b")
+    loop = sub.add_parser("looped", help="report on tools/looped_experiments.py results (Markdown + PNG)")
+    loop.add_argument("results", help="results JSON written by tools/looped_experiments.py")
+    loop.add_argument("--out", required=True, help="report folder")
+    loop.add_argument("--gbench", nargs="*", default=[], help="bench_looped JSON outputs")
+    loop.add_argument("--force", action="store_true", help="replace an existing report in --out")
     args = ap.parse_args(argv)
+    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped}
     try:
-        return cmd_report(args) if args.command == "report" else cmd_compare(args)
-    except (ResultsError, OSError, KeyError, json.JSONDecodeError) as e:
+        return commands[args.command](args)
+    except (ResultsError, looped.LoopedResultsError, OSError, KeyError, json.JSONDecodeError) as e:
         print(f"lorafgc-report: error: {e}", file=sys.stderr)
         return 2
 

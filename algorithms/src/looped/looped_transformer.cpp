@@ -1,0 +1,73 @@
+#include <lorafgc/errors.hpp>
+#include <lorafgc/looped/looped_transformer.hpp>
+
+namespace lorafgc::looped {
+
+void check_parameters(const LoopedParameters& params, int d) {
+  const std::string size = std::to_string(d);
+  if (params.A.rows() != d || params.A.cols() != d)
+    throw InvalidArgument("A", "expected " + size + " x " + size + ", got " + std::to_string(params.A.rows()) +
+                                   " x " + std::to_string(params.A.cols()));
+  if (params.u.size() != d)
+    throw InvalidArgument("u", "expected " + size + " entries, got " + std::to_string(params.u.size()));
+  if (!params.A.allFinite()) throw InvalidArgument("A", "has a NaN or infinite entry");
+  if (!params.u.allFinite()) throw InvalidArgument("u", "has a NaN or infinite entry");
+}
+
+Eigen::MatrixXd attention_P(const LoopedParameters& params) {
+  const auto d = params.A.rows();
+  Eigen::MatrixXd P = Eigen::MatrixXd::Zero(d + 1, d + 1);
+  P.bottomLeftCorner(1, d) = params.u.transpose();
+  P(d, d) = 1;
+  return P;
+}
+
+Eigen::MatrixXd attention_Q(const LoopedParameters& params) {
+  const auto d = params.A.rows();
+  Eigen::MatrixXd Q = Eigen::MatrixXd::Zero(d + 1, d + 1);
+  Q.topLeftCorner(d, d) = params.A.transpose();
+  return Q;
+}
+
+AttentionForm parse_attention_form(const std::string& text) {
+  if (text == "quadratic") return AttentionForm::Quadratic;
+  if (text == "linear") return AttentionForm::Linear;
+  throw InvalidArgument("form", "expected 'quadratic' or 'linear', got '" + text + "'");
+}
+
+const char* to_string(AttentionForm form) {
+  return form == AttentionForm::Quadratic ? "quadratic" : "linear";
+}
+
+Eigen::MatrixXd looped_forward(const Eigen::MatrixXd& Z0, const Eigen::MatrixXd& P,
+                               const Eigen::MatrixXd& Q, int loops, AttentionForm form) {
+  const auto rows = Z0.rows(), n = Z0.cols() - 1;
+  if (n < 1) throw InvalidArgument("Z", "needs at least one example column and the query column");
+  if (P.rows() != rows || P.cols() != rows) throw InvalidArgument("P", "must be (d+1) x (d+1)");
+  if (Q.rows() != rows || Q.cols() != rows) throw InvalidArgument("Q", "must be (d+1) x (d+1)");
+  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  Eigen::MatrixXd Z = Z0;
+  const double scale = 1.0 / double(n);
+  for (int t = 0; t < loops; ++t) {
+    const auto keys = Z.leftCols(n);  // Z M drops the query column
+    if (form == AttentionForm::Linear) {
+      const Eigen::MatrixXd kernel = P * (keys * keys.transpose());  // (d+1) x (d+1)
+      const Eigen::MatrixXd update = kernel * (Q * Z);
+      Z -= scale * update;
+    } else {
+      const Eigen::MatrixXd scores = keys.transpose() * (Q * Z);  // n x (n+1)
+      const Eigen::MatrixXd update = (P * keys) * scores;
+      Z -= scale * update;
+    }
+  }
+  return Z;
+}
+
+double looped_prediction(const LoopedParameters& params, const Eigen::MatrixXd& Z, int loops,
+                         AttentionForm form) {
+  check_parameters(params, int(Z.rows()) - 1);
+  const Eigen::MatrixXd out = looped_forward(Z, attention_P(params), attention_Q(params), loops, form);
+  return -out(out.rows() - 1, out.cols() - 1);
+}
+
+}  // namespace lorafgc::looped

@@ -1,0 +1,142 @@
+#include <lorafgc/errors.hpp>
+#include <lorafgc/looped/preconditioned_gd.hpp>
+
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace lorafgc::looped {
+
+std::vector<Eigen::VectorXd> gd_iterates(const RegressionTask& task, const LoopedParameters& params,
+                                         int loops) {
+  const auto n = task.X.rows(), d = task.X.cols();
+  check_parameters(params, int(d));
+  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  std::vector<Eigen::VectorXd> w{Eigen::VectorXd::Zero(d)};
+  for (int t = 0; t < loops; ++t) {
+    const Eigen::VectorXd residual = task.y - task.X * (w.back() - params.u);
+    w.push_back(w.back() + params.A * (task.X.transpose() * residual) / double(n));
+  }
+  return w;
+}
+
+namespace {
+
+// X never changes inside the loop, so each task enters only through
+// S = X^T X / n and b = X^T y / n: formed once, O(n d^2), reused for every
+// parameter value a search tries.
+struct TaskMoments {
+  Eigen::MatrixXd S;
+  Eigen::VectorXd b, w_star;
+};
+
+std::vector<TaskMoments> moments_of(const std::vector<RegressionTask>& tasks) {
+  if (tasks.empty()) throw InvalidArgument("tasks", "is empty");
+  std::vector<TaskMoments> out(tasks.size());
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
+    const auto& t = tasks[k];
+    const double inv_n = 1.0 / double(t.X.rows());
+    out[k] = {(t.X.transpose() * t.X) * inv_n, (t.X.transpose() * t.y) * inv_n, t.w_star};
+  }
+  return out;
+}
+
+std::vector<double> losses_from_moments(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
+                                        const LoopedParameters& params, int loops) {
+  const auto d = sigma.rows();
+  check_parameters(params, int(d));
+  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  Eigen::MatrixXd per_task(loops + 1, Eigen::Index(tasks.size()));
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
+    const auto& m = tasks[k];
+    const Eigen::VectorXd drive = params.A * (m.b + m.S * params.u);
+    const Eigen::MatrixXd AS = params.A * m.S;
+    Eigen::VectorXd w = Eigen::VectorXd::Zero(d);
+    for (int t = 0; t <= loops; ++t) {
+      const Eigen::VectorXd e = w - m.w_star;
+      per_task(t, k) = e.dot(sigma * e);
+      w += drive - AS * w;
+    }
+  }
+  const Eigen::VectorXd mean = per_task.rowwise().mean() / double(d);  // E[y^2] = d
+  return {mean.data(), mean.data() + mean.size()};
+}
+
+}  // namespace
+
+std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
+                                           const Eigen::MatrixXd& sigma,
+                                           const LoopedParameters& params, int loops) {
+  return losses_from_moments(moments_of(tasks), sigma, params, loops);
+}
+
+namespace {
+
+double loss_at(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
+               const Eigen::MatrixXd& base, double a, int loops) {
+  LoopedParameters p{a * base, Eigen::VectorXd::Zero(base.rows())};
+  const double value = losses_from_moments(tasks, sigma, p, loops).back();
+  return std::isfinite(value) ? value : std::numeric_limits<double>::max();
+}
+
+// The largest useful step: a beyond 2 / lambda_max(base S) diverges on that
+// task; the median over a few tasks sets the scale of the search interval.
+double step_scale(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& base) {
+  std::vector<double> top;
+  for (std::size_t k = 0; k < std::min<std::size_t>(tasks.size(), 64); ++k) {
+    top.push_back(Eigen::EigenSolver<Eigen::MatrixXd>(base * tasks[k].S, false).eigenvalues().real().maxCoeff());
+  }
+  std::nth_element(top.begin(), top.begin() + top.size() / 2, top.end());
+  return 1.0 / top[top.size() / 2];
+}
+
+}  // namespace
+
+StepSearch best_step(const std::vector<RegressionTask>& task_list, const Eigen::MatrixXd& sigma,
+                     const Eigen::MatrixXd& base, int loops) {
+  const auto tasks = moments_of(task_list);
+  if (loops < 1) throw InvalidArgument("loops", "must be >= 1, got " + std::to_string(loops));
+  // A coarse log grid finds the basin (the T-step loss need not be unimodal in
+  // a far beyond stability); golden section then refines between neighbours.
+  const double unit = step_scale(tasks, base);
+  const int grid = 25;
+  const double lo = std::log(1e-3 * unit), hi = std::log(4.0 * unit);
+  std::vector<double> values(grid);
+  for (int i = 0; i < grid; ++i)
+    values[i] = loss_at(tasks, sigma, base, std::exp(lo + (hi - lo) * i / (grid - 1)), loops);
+  const int best = int(std::min_element(values.begin(), values.end()) - values.begin());
+  double left = lo + (hi - lo) * std::max(best - 1, 0) / (grid - 1);
+  double right = lo + (hi - lo) * std::min(best + 1, grid - 1) / (grid - 1);
+  const double ratio = (std::sqrt(5.0) - 1) / 2;
+  double x1 = right - ratio * (right - left), x2 = left + ratio * (right - left);
+  double f1 = loss_at(tasks, sigma, base, std::exp(x1), loops);
+  double f2 = loss_at(tasks, sigma, base, std::exp(x2), loops);
+  while (right - left > 1e-6) {
+    if (f1 < f2) {
+      right = x2, x2 = x1, f2 = f1;
+      x1 = right - ratio * (right - left);
+      f1 = loss_at(tasks, sigma, base, std::exp(x1), loops);
+    } else {
+      left = x1, x1 = x2, f1 = f2;
+      x2 = left + ratio * (right - left);
+      f2 = loss_at(tasks, sigma, base, std::exp(x2), loops);
+    }
+  }
+  StepSearch out;
+  out.scale = std::exp(0.5 * (left + right));
+  out.loss = losses_from_moments(tasks, sigma, {out.scale * base, Eigen::VectorXd::Zero(base.rows())}, loops);
+  return out;
+}
+
+double relative_distance_to_multiple(const Eigen::MatrixXd& A, const Eigen::MatrixXd& B) {
+  const double a_norm = A.norm();
+  if (a_norm == 0) return 0;
+  const double c = (A.array() * B.array()).sum() / B.squaredNorm();
+  return (A - c * B).norm() / a_norm;
+}
+
+}  // namespace lorafgc::looped

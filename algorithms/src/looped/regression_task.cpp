@@ -1,0 +1,102 @@
+#include <lorafgc/errors.hpp>
+#include <lorafgc/looped/regression_task.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace lorafgc::looped {
+namespace {
+
+void check_sizes(int d, int n) {
+  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
+  if (n < 1) throw InvalidArgument("n", "the number of examples must be >= 1, got " + std::to_string(n));
+}
+
+// Symmetry is checked relative to the largest entry: a covariance built in
+// floating point (U diag U^T) is symmetric only to rounding.
+void check_covariance(const Eigen::MatrixXd& sigma, int d) {
+  if (sigma.rows() != d || sigma.cols() != d)
+    throw InvalidArgument("sigma", "expected a " + std::to_string(d) + " x " + std::to_string(d) +
+                                       " matrix, got " + std::to_string(sigma.rows()) + " x " +
+                                       std::to_string(sigma.cols()));
+  if (!sigma.allFinite()) throw InvalidArgument("sigma", "has a NaN or infinite entry");
+  const double scale = sigma.cwiseAbs().maxCoeff();
+  if ((sigma - sigma.transpose()).cwiseAbs().maxCoeff() > 1e-12 * scale)
+    throw InvalidArgument("sigma", "is not symmetric");
+}
+
+}  // namespace
+
+RegressionTaskSampler::RegressionTaskSampler(int d, int n, const Eigen::MatrixXd& sigma,
+                                             std::uint64_t seed)
+    : d_(d), n_(n), rng_(seed) {
+  check_sizes(d, n);
+  check_covariance(sigma, d);
+  sigma_ = 0.5 * (sigma + sigma.transpose());
+  Eigen::LLT<Eigen::MatrixXd> llt(sigma_);
+  // LLT succeeds on some numerically singular matrices; the eigenvalues decide.
+  const Eigen::VectorXd eig = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(sigma_).eigenvalues();
+  if (llt.info() != Eigen::Success || eig.minCoeff() <= 1e-13 * eig.maxCoeff())
+    throw InvalidArgument("sigma", "is not positive definite (smallest eigenvalue " +
+                                       std::to_string(eig.minCoeff()) + ")");
+  chol_ = llt.matrixL();
+  sigma_inverse_ = llt.solve(Eigen::MatrixXd::Identity(d, d));
+  sigma_inverse_ = 0.5 * (sigma_inverse_ + sigma_inverse_.transpose()).eval();
+}
+
+RegressionTaskSampler::RegressionTaskSampler(int d, int n, std::uint64_t seed)
+    : RegressionTaskSampler(d, n, Eigen::MatrixXd::Identity(std::max(d, 1), std::max(d, 1)), seed) {}
+
+Eigen::VectorXd RegressionTaskSampler::standard_normal(int size) {
+  std::normal_distribution<double> normal;
+  Eigen::VectorXd v(size);
+  for (int i = 0; i < size; ++i) v[i] = normal(rng_);
+  return v;
+}
+
+RegressionTask RegressionTaskSampler::sample() {
+  RegressionTask task;
+  // x = L g has covariance L L^T = Sigma; w* = L^{-T} g has covariance Sigma^{-1}.
+  task.w_star = chol_.transpose().triangularView<Eigen::Upper>().solve(standard_normal(d_));
+  task.X.resize(n_, d_);
+  for (int i = 0; i < n_; ++i) task.X.row(i) = (chol_ * standard_normal(d_)).transpose();
+  task.y = task.X * task.w_star;
+  task.x_query = chol_ * standard_normal(d_);
+  task.y_query = task.x_query.dot(task.w_star);
+  return task;
+}
+
+std::vector<RegressionTask> RegressionTaskSampler::sample(int count) {
+  if (count < 1) throw InvalidArgument("count", "must be >= 1, got " + std::to_string(count));
+  std::vector<RegressionTask> tasks;
+  tasks.reserve(count);
+  for (int i = 0; i < count; ++i) tasks.push_back(sample());
+  return tasks;
+}
+
+Eigen::MatrixXd prompt_matrix(const RegressionTask& task) {
+  const auto n = task.X.rows(), d = task.X.cols();
+  Eigen::MatrixXd Z = Eigen::MatrixXd::Zero(d + 1, n + 1);
+  Z.topLeftCorner(d, n) = task.X.transpose();
+  Z.bottomLeftCorner(1, n) = task.y.transpose();
+  Z.col(n).head(d) = task.x_query;
+  return Z;
+}
+
+Eigen::MatrixXd anisotropic_covariance(int d, double condition, std::uint64_t seed) {
+  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
+  if (!(condition >= 1) || !std::isfinite(condition))
+    throw InvalidArgument("condition", "must be a finite number >= 1");
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  Eigen::MatrixXd G(d, d);
+  for (int j = 0; j < d; ++j)
+    for (int i = 0; i < d; ++i) G(i, j) = normal(rng);
+  const Eigen::MatrixXd U = Eigen::HouseholderQR<Eigen::MatrixXd>(G).householderQ();
+  Eigen::VectorXd eig(d);
+  for (int i = 0; i < d; ++i) eig[i] = d == 1 ? 1.0 : std::pow(condition, -double(i) / (d - 1));
+  Eigen::MatrixXd sigma = U * eig.asDiagonal() * U.transpose();
+  return 0.5 * (sigma + sigma.transpose());
+}
+
+}  // namespace lorafgc::looped

@@ -1,0 +1,181 @@
+// Python entry points of the looped linear transformer. Everything is float64;
+// arrays (or nested lists) are converted, and a malformed one raises ValueError
+// naming the argument. The long-running calls release the GIL.
+#include "looped_bindings.hpp"
+
+#include "numpy_conversions.hpp"
+
+#include <lorafgc/looped/looped_transformer.hpp>
+#include <lorafgc/looped/preconditioned_gd.hpp>
+#include <lorafgc/looped/regression_task.hpp>
+#include <lorafgc/looped/trainer.hpp>
+
+#include <pybind11/stl.h>
+
+namespace lorafgc::python {
+namespace {
+
+using namespace lorafgc::looped;
+
+Eigen::MatrixXd to_float64_matrix(const py::handle& obj, const std::string& name, Eigen::Index rows = -1,
+                                  Eigen::Index cols = -1) {
+  py::array a = as_array(obj, name);
+  if (a.dtype().kind() != 'f' && a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
+    throw InvalidArgument(name, "expected a real array, got dtype " + dtype_of(a));
+  if (a.ndim() == 1 && cols == 1) a = a.attr("reshape")(-1, 1);
+  if (a.ndim() != 2) throw InvalidArgument(name, "expected a 2-D array, got shape " + shape_text(a));
+  if ((rows >= 0 && a.shape(0) != rows) || (cols >= 0 && a.shape(1) != cols))
+    throw InvalidArgument(name, "expected shape (" + std::to_string(rows) + ", " + std::to_string(cols) +
+                                    "), got " + shape_text(a));
+  auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+  using Map = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+  return Map(c.data(), a.shape(0), a.shape(1));
+}
+
+Eigen::MatrixXd covariance(const py::object& sigma, int d) {
+  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
+  return sigma.is_none() ? Eigen::MatrixXd::Identity(d, d) : to_float64_matrix(sigma, "sigma");
+}
+
+py::array_t<double> to_numpy_vector(const std::vector<double>& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+py::array_t<double> to_numpy_vector(const Eigen::VectorXd& v) {
+  return to_numpy_vector(std::vector<double>(v.data(), v.data() + v.size()));
+}
+
+py::dict curve_dict(const std::vector<CurvePoint>& curve) {
+  std::vector<double> step, batch, eval, distance, u_norm;
+  for (const auto& p : curve) {
+    step.push_back(p.step);
+    batch.push_back(p.batch_loss);
+    eval.push_back(p.eval_loss);
+    distance.push_back(p.distance);
+    u_norm.push_back(p.u_norm);
+  }
+  py::dict out;
+  out["step"] = to_numpy_vector(step);
+  out["batch_loss"] = to_numpy_vector(batch);
+  out["eval_loss"] = to_numpy_vector(eval);
+  out["distance"] = to_numpy_vector(distance);
+  out["u_norm"] = to_numpy_vector(u_norm);
+  return out;
+}
+
+py::dict train(int d, int n, int loops, const py::object& sigma, int steps, std::uint64_t seed, int batch,
+               const std::string& optimizer, const std::string& gradient, double learning_rate, bool cosine_decay, double init_scale,
+               int eval_every, int eval_tasks, int test_tasks) {
+  TrainerOptions o;
+  o.steps = steps;
+  o.batch = batch;
+  o.optimizer = optimizer;
+  o.gradient = gradient;
+  o.learning_rate = learning_rate;
+  o.cosine_decay = cosine_decay;
+  o.init_scale = init_scale;
+  o.eval_every = eval_every;
+  o.eval_tasks = eval_tasks;
+  o.test_tasks = test_tasks;
+  o.seed = seed;
+  const Eigen::MatrixXd cov = covariance(sigma, d);
+  TrainingResult r;
+  {
+    py::gil_scoped_release release;
+    r = train_looped(d, n, cov, loops, o);
+  }
+  py::dict out;
+  out["A"] = to_numpy(r.params.A);
+  out["u"] = to_numpy_vector(r.params.u);
+  out["curve"] = curve_dict(r.curve);
+  out["test_loss"] = r.test_loss;
+  out["seconds"] = r.seconds;
+  py::dict settings;
+  settings["optimizer"] = o.optimizer;
+  settings["gradient"] = o.gradient;
+  settings["learning_rate"] = o.learning_rate;
+  settings["beta1"] = o.beta1;
+  settings["beta2"] = o.beta2;
+  settings["epsilon"] = o.epsilon;
+  settings["cosine_decay"] = o.cosine_decay;
+  settings["batch"] = o.batch;
+  settings["steps"] = o.steps;
+  settings["init_scale"] = o.init_scale;
+  out["optimizer"] = settings;
+  return out;
+}
+
+py::dict gd_reference(int d, int n, int loops, const py::object& sigma, const std::string& preconditioner,
+                      int tasks, std::uint64_t seed) {
+  const Eigen::MatrixXd cov = covariance(sigma, d);
+  if (preconditioner != "sigma_inverse" && preconditioner != "identity")
+    throw InvalidArgument("preconditioner", "expected 'sigma_inverse' or 'identity', got '" + preconditioner + "'");
+  StepSearch s;
+  {
+    py::gil_scoped_release release;
+    RegressionTaskSampler sampler(d, n, cov, seed);
+    const Eigen::MatrixXd base =
+        preconditioner == "identity" ? Eigen::MatrixXd::Identity(d, d) : sampler.sigma_inverse();
+    s = best_step(sampler.sample(tasks), sampler.sigma(), base, loops);
+  }
+  py::dict out;
+  out["scale"] = s.scale;
+  out["loss"] = to_numpy_vector(s.loss);
+  return out;
+}
+
+py::array_t<double> test_losses(const py::handle& A, const py::handle& u, int n, int loops, const py::object& sigma,
+                                int tasks, std::uint64_t seed) {
+  const Eigen::MatrixXd a = to_float64_matrix(A, "A");
+  const int d = int(a.rows());
+  const Eigen::MatrixXd cov = covariance(sigma, d);
+  const LoopedParameters p{a, to_float64_matrix(u, "u", d, 1).col(0)};
+  std::vector<double> losses;
+  {
+    py::gil_scoped_release release;
+    RegressionTaskSampler sampler(d, n, cov, seed);
+    losses = normalized_test_losses(sampler.sample(tasks), sampler.sigma(), p, loops);
+  }
+  return to_numpy_vector(losses);
+}
+
+py::array_t<double> forward(const py::handle& Z, const py::handle& P, const py::handle& Q, int loops,
+                            const std::string& form) {
+  const Eigen::MatrixXd z = to_float64_matrix(Z, "Z");
+  return to_numpy(looped_forward(z, to_float64_matrix(P, "P", z.rows(), z.rows()),
+                                 to_float64_matrix(Q, "Q", z.rows(), z.rows()), loops, parse_attention_form(form)));
+}
+
+}  // namespace
+
+void bind_looped(py::module_& m) {
+  m.def("train_looped", &train, py::arg("d"), py::arg("n"), py::arg("loops"), py::arg("sigma") = py::none(),
+        py::arg("steps") = 2000, py::arg("seed") = 1, py::arg("batch") = 256, py::arg("optimizer") = "adam",
+        py::arg("gradient") = "reduced",
+        py::arg("learning_rate") = 0.01, py::arg("cosine_decay") = true, py::arg("init_scale") = 0.1,
+        py::arg("eval_every") = 25, py::arg("eval_tasks") = 2000, py::arg("test_tasks") = 20000,
+        "Trains the looped linear transformer (A, u shared over `loops` loops) on fresh tasks\n"
+        "x ~ N(0, sigma), w* ~ N(0, sigma^-1) (sigma None: identity). Returns {'A', 'u', 'curve':\n"
+        "{'step', 'batch_loss', 'eval_loss', 'distance', 'u_norm'}, 'test_loss', 'seconds', 'optimizer'};\n"
+        "losses are divided by E[y^2] = d, distance is that of A to the nearest multiple of sigma^-1.");
+  m.def("looped_gd_reference", &gd_reference, py::arg("d"), py::arg("n"), py::arg("loops"),
+        py::arg("sigma") = py::none(), py::arg("preconditioner") = "sigma_inverse", py::arg("tasks") = 20000,
+        py::arg("seed") = 1,
+        "Best T-step GD with A = a * sigma^-1 ('sigma_inverse') or a * I ('identity'), a minimised on a\n"
+        "fixed Monte Carlo task set. Returns {'scale': a, 'loss': normalised loss after 0..loops steps}.");
+  m.def("looped_test_losses", &test_losses, py::arg("A"), py::arg("u"), py::arg("n"), py::arg("loops"),
+        py::arg("sigma") = py::none(), py::arg("tasks") = 20000, py::arg("seed") = 1,
+        "Normalised test loss of the looped model (A, u) after 0..loops loops on fresh tasks.");
+  m.def("looped_forward", &forward, py::arg("Z"), py::arg("P"), py::arg("Q"), py::arg("loops"),
+        py::arg("form") = "linear",
+        "T loops of Z <- Z - (1/n) P Z M Z^T Q Z on the (d+1, n+1) prompt Z; form 'linear' or 'quadratic'.");
+  m.def(
+      "anisotropic_covariance",
+      [](int d, double condition, std::uint64_t seed) { return to_numpy(anisotropic_covariance(d, condition, seed)); },
+      py::arg("d"), py::arg("condition"),
+        py::arg("seed") = 1, "A d x d covariance with condition number `condition` in a random basis.");
+}
+
+}  // namespace lorafgc::python
