@@ -229,7 +229,7 @@ def cmd_looped(args):
     os.makedirs(args.out, exist_ok=True)
     lines = looped.sections(data, args.out)
     if args.gbench:
-        lines += looped.gbench_section(args.gbench)
+        lines += looped.gbench_section(args.gbench, args.out)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"lorafgc-report: wrote {os.path.join(args.out, 'report.md')}")

@@ -131,3 +131,20 @@ def test_driver_rejects_unknown_config_keys(tmp_path):
     run = subprocess.run([sys.executable, DRIVER, str(path), "--out", str(tmp_path / "r.json")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "lernrate" in run.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_report_reads_bench_looped_output(tmp_path):
+    # A Google Benchmark file shaped like bench_looped's: the section must pair
+    # the two forms per (d, n, T) and fit the slope in n over n >= 256.
+    runs = []
+    for n in (256, 1024, 4096):
+        for form, t in (("quadratic", n * n * 1e-6), ("linear", n * 1e-3)):
+            runs.append({"name": f"looped_forward_pass/{form}/d:10/n:{n}/T:4", "run_type": "iteration",
+                         "real_time": t, "time_unit": "ms"})
+    path = tmp_path / "bench_looped.json"
+    path.write_text(json.dumps({"context": {"blas_config": "x", "omp_threads": 2}, "benchmarks": runs}))
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from report import looped
+    text = "\n".join(looped.gbench_section([str(path)], str(tmp_path)))
+    assert "| 10 | 4096 | 4 | 16.78 | 4.096 | 4.10 |" in text
+    assert "| 10 | 4 | quadratic | 2.00 |" in text and "| 10 | 4 | linear | 1.00 |" in text

@@ -7,6 +7,7 @@ import math
 import os
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -108,6 +109,18 @@ def figure_training(data, path):
     _save(fig, path)
 
 
+def whitened_structure(A, sigma):
+    """A in whitened coordinates, At = Sigma^1/2 A Sigma^1/2 (where the task is
+    isotropic and the optimum of the paper's theorem is c I): the antisymmetric
+    share ||At - At^T|| / (2 ||At||) and the eigenvalue range of its symmetric part."""
+    w, V = np.linalg.eigh(np.asarray(sigma))
+    half = V @ np.diag(np.sqrt(w)) @ V.T
+    At = half @ np.asarray(A) @ half
+    sym = 0.5 * (At + At.T)
+    eig = np.linalg.eigvalsh(sym)
+    return np.linalg.norm(At - At.T) / (2 * np.linalg.norm(At)), eig.min(), eig.max()
+
+
 def _steps_to_within(curve, target, factor):
     """First step whose eval loss is within `factor` of target (None if never)."""
     for step, loss in zip(curve["step"], curve["eval_loss"]):
@@ -156,6 +169,16 @@ def sections(data, out):
     figure_training(data, os.path.join(out, "training.png"))
     lines += ["## Distance of A to the nearest multiple of Sigma^-1 along training", "",
               "![distance](distance.png)", "",
+              "The learned A in whitened coordinates, At = Sigma^1/2 A Sigma^1/2, where every multiple of "
+              "Sigma^-1 becomes c I: its antisymmetric share and the eigenvalue range of its symmetric part "
+              "(the preconditioned-GD optimum a for comparison).", "",
+              "| Sigma | T | antisymmetric share | eig. min | eig. max | best a |", "|---|---|---|---|---|---|"]
+    for e in data["covariances"]:
+        for m in e["models"]:
+            asym, lo, hi = whitened_structure(m["A"], e["sigma"])
+            a = _reference(e, "preconditioned_gd", m["loops"])["scale"]
+            lines.append(f"| {_label(e)} | {m['loops']} | {asym:.3f} | {lo:.3f} | {hi:.3f} | {a:.3f} |")
+    lines += ["",
               "## Evaluated at more loops than trained", "",
               "Each trained model run for 0..{} loops (dots: its training T); dashed: preconditioned GD with a "
               "re-tuned for every loop count.".format(max(len(m["test_loss_by_loops"]) for e in data["covariances"]
@@ -176,13 +199,37 @@ def sections(data, out):
         for m in e["models"]:
             target = _reference(e, "preconditioned_gd", m["loops"])["test_loss"]
             s2, s11 = _steps_to_within(m["curve"], target, 2.0), _steps_to_within(m["curve"], target, 1.1)
-            lines.append(f"| {_label(e)} | {m['loops']} | {s2 if s2 is not None else 'never'} | "
-                         f"{s11 if s11 is not None else 'never'} | {m['curve']['eval_loss'][-1] / target:.3f} |")
+            lines.append(f"| {_label(e)} | {m['loops']} | {int(s2) if s2 is not None else 'never'} | "
+                         f"{int(s11) if s11 is not None else 'never'} | {m['curve']['eval_loss'][-1] / target:.3f} |")
     lines += ["", "## Config", "", "```json", json.dumps(cfg, indent=2), "```", ""]
     return lines
 
 
-def gbench_section(paths):
+def figure_forward_cost(times, path):
+    """Forward time vs n on log-log axes per (d, T, form); returns the fitted
+    slope of log time on log n over n >= 256 (where the leading term shows)."""
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    slopes = {}
+    for key in sorted({(d, T, form) for (d, n, T, form) in times}):
+        d, T, form = key
+        pts = sorted((n, t) for (dd, n, TT, f), t in times.items() if (dd, TT, f) == key)
+        ns, ts = [p[0] for p in pts], [p[1] for p in pts]
+        big = [(n, t) for n, t in pts if n >= 256]
+        if len(big) >= 2:
+            slopes[key] = float(np.polyfit(np.log([b[0] for b in big]), np.log([b[1] for b in big]), 1)[0])
+        if T == 4:
+            ax.plot(ns, ts, "o-" if form == "linear" else "s--", label=f"{form}, d = {d}, T = {T}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n (examples in the prompt)")
+    ax.set_ylabel("ms per forward pass")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+    return slopes
+
+
+def gbench_section(paths, out):
     """Forward-pass timings from bench_looped: quadratic vs linear form."""
     lines = ["## Cost of the looped forward pass (Google Benchmark)", "",
              "Time per forward pass of T loops, d fixed; the quadratic form builds the n x (n+1) attention matrix "
@@ -206,5 +253,11 @@ def gbench_section(paths):
             q, lin = times.get((d, n, T, "quadratic")), times.get((d, n, T, "linear"))
             ratio = f"{q / lin:.2f}" if q and lin else "-"
             lines.append(f"| {d} | {n} | {T} | {_fmt(q, '.4g')} | {_fmt(lin, '.4g')} | {ratio} |")
+        name = f"forward_cost_{os.path.splitext(os.path.basename(path))[0]}.png"
+        slopes = figure_forward_cost(times, os.path.join(out, name))
+        lines += ["", f"![forward cost]({name})", "",
+                  "Log-log slope of time in n over n >= 256 (2 expected for quadratic, 1 for linear):", "",
+                  "| d | T | form | slope |", "|---|---|---|---|"]
+        lines += [f"| {d} | {T} | {form} | {s:.2f} |" for (d, T, form), s in sorted(slopes.items())]
         lines.append("")
     return lines
