@@ -148,3 +148,22 @@ def test_report_reads_bench_looped_output(tmp_path):
     text = "\n".join(looped.gbench_section([str(path)], str(tmp_path)))
     assert "| 10 | 4096 | 4 | 16.78 | 4.096 | 4.10 |" in text
     assert "| 10 | 4 | quadratic | 2.00 |" in text and "| 10 | 4 | linear | 1.00 |" in text
+
+
+def test_other_entry_points_reject_bad_input():
+    Z = np.zeros((4, 6))
+    Z[0, 0] = np.nan
+    with pytest.raises(ValueError, match="^Z:"):
+        lorafgc.looped_forward(Z, np.eye(4), np.eye(4), 1)
+    with pytest.raises(ValueError, match="^P:"):
+        lorafgc.looped_forward(np.zeros((4, 6)), np.eye(3), np.eye(4), 1)
+    with pytest.raises(ValueError, match="^form:"):
+        lorafgc.looped_forward(np.zeros((4, 6)), np.eye(4), np.eye(4), 1, form="cubic")
+    with pytest.raises(ValueError, match="^u:"):
+        lorafgc.looped_test_losses(np.eye(3), np.zeros(2), n=5, loops=2)
+    with pytest.raises(ValueError, match="^A:"):
+        lorafgc.looped_test_losses(np.full((3, 3), np.inf), np.zeros(3), n=5, loops=2)
+    with pytest.raises(ValueError, match="^tasks:"):
+        lorafgc.looped_gd_reference(3, 5, 2, tasks=0)
+    with pytest.raises(ValueError, match="^preconditioner:"):
+        lorafgc.looped_gd_reference(3, 5, 2, preconditioner="newton")

@@ -46,6 +46,9 @@ Eigen::MatrixXd looped_forward(const Eigen::MatrixXd& Z0, const Eigen::MatrixXd&
   if (P.rows() != rows || P.cols() != rows) throw InvalidArgument("P", "must be (d+1) x (d+1)");
   if (Q.rows() != rows || Q.cols() != rows) throw InvalidArgument("Q", "must be (d+1) x (d+1)");
   if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  if (!Z0.allFinite()) throw InvalidArgument("Z", "has a NaN or infinite entry");
+  if (!P.allFinite()) throw InvalidArgument("P", "has a NaN or infinite entry");
+  if (!Q.allFinite()) throw InvalidArgument("Q", "has a NaN or infinite entry");
   Eigen::MatrixXd Z = Z0;
   const double scale = 1.0 / double(n);
   for (int t = 0; t < loops; ++t) {

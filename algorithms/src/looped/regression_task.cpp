@@ -67,7 +67,7 @@ RegressionTask RegressionTaskSampler::sample() {
 }
 
 std::vector<RegressionTask> RegressionTaskSampler::sample(int count) {
-  if (count < 1) throw InvalidArgument("count", "must be >= 1, got " + std::to_string(count));
+  if (count < 1) throw InvalidArgument("tasks", "the number of tasks must be >= 1, got " + std::to_string(count));
   std::vector<RegressionTask> tasks;
   tasks.reserve(count);
   for (int i = 0; i < count; ++i) tasks.push_back(sample());
