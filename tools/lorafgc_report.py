@@ -175,11 +175,23 @@ def section_gbench(paths):
     return lines
 
 
-def cmd_report(args):
-    header, points = load_results(args.results)
+def prepare_out(args):
+    """Refuses to replace an existing report unless --force; creates the folder."""
     if os.path.exists(os.path.join(args.out, "report.md")) and not args.force:
         raise ResultsError(f"--out: {args.out} already holds a report; pass --force to replace it")
     os.makedirs(args.out, exist_ok=True)
+
+
+def write_report(args, lines):
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"lorafgc-report: wrote {os.path.join(args.out, 'report.md')}")
+    return 0
+
+
+def cmd_report(args):
+    header, points = load_results(args.results)
+    prepare_out(args)
     lines = section_header(header, points)
     if points:
         lines += section_scaling(points, args.out)
@@ -190,10 +202,7 @@ def cmd_report(args):
         lines += section_torch(args.torch)
     if args.gbench:
         lines += section_gbench(args.gbench)
-    with open(os.path.join(args.out, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"lorafgc-report: wrote {os.path.join(args.out, 'report.md')}")
-    return 0
+    return write_report(args, lines)
 
 
 def cmd_compare(args):
@@ -224,16 +233,11 @@ def cmd_compare(args):
 
 def cmd_looped(args):
     data = looped.load(args.results)
-    if os.path.exists(os.path.join(args.out, "report.md")) and not args.force:
-        raise ResultsError(f"--out: {args.out} already holds a report; pass --force to replace it")
-    os.makedirs(args.out, exist_ok=True)
+    prepare_out(args)
     lines = looped.sections(data, args.out)
     if args.gbench:
         lines += looped.gbench_section(args.gbench, args.out)
-    with open(os.path.join(args.out, "report.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"lorafgc-report: wrote {os.path.join(args.out, 'report.md')}")
-    return 0
+    return write_report(args, lines)
 
 
 def main(argv=None):
