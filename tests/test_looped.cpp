@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support.hpp"
+
 #include <cmath>
 #include <limits>
 #include <random>
@@ -21,14 +23,7 @@ namespace {
 
 constexpr double kUnit = std::numeric_limits<double>::epsilon();
 
-Eigen::MatrixXd random_matrix(int rows, int cols, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(rows, cols);
-  for (int j = 0; j < cols; ++j)
-    for (int i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
-}
+using lorafgc::test::random_matrix;
 
 // A non-symmetric preconditioner close to a stable step (0.5 Sigma^{-1}), so
 // the transpose convention is exercised and the iterates stay bounded.

@@ -1,0 +1,34 @@
+#include <lorafgc/errors.hpp>
+#include <lorafgc/icl/projected_gd.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace lorafgc::icl {
+
+Eigen::VectorXd project_to_box(const Eigen::VectorXd& w, double radius) {
+  return w.cwiseMax(-radius).cwiseMin(radius);
+}
+
+void validate_step(double eta, double radius) {
+  if (!(eta > 0) || !std::isfinite(eta)) throw InvalidArgument("eta", "the step size must be finite and > 0");
+  if (!(radius > 0) || !std::isfinite(radius))
+    throw InvalidArgument("radius", "the projection radius must be finite and > 0");
+}
+
+std::vector<Eigen::VectorXd> projected_gd(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w0,
+                                          const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y, double eta,
+                                          double radius, int steps) {
+  validate_step(eta, radius);
+  if (steps < 0) throw InvalidArgument("steps", "must be >= 0, got " + std::to_string(steps));
+  validate_data(shape, w0, X, Y);
+  if (w0.lpNorm<Eigen::Infinity>() > radius)
+    throw InvalidArgument("w0", "lies outside the domain W (max |w0| = " + std::to_string(w0.lpNorm<Eigen::Infinity>()) +
+                                    " > radius " + std::to_string(radius) + ")");
+  std::vector<Eigen::VectorXd> path{w0};
+  for (int l = 0; l < steps; ++l)
+    path.push_back(project_to_box(path.back() - eta * loss_gradient(shape, act, path.back(), X, Y), radius));
+  return path;
+}
+
+}  // namespace lorafgc::icl
