@@ -17,34 +17,9 @@ namespace {
 
 using namespace lorafgc::looped;
 
-Eigen::MatrixXd to_float64_matrix(const py::handle& obj, const std::string& name, Eigen::Index rows = -1,
-                                  Eigen::Index cols = -1) {
-  py::array a = as_array(obj, name);
-  if (a.dtype().kind() != 'f' && a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
-    throw InvalidArgument(name, "expected a real array, got dtype " + dtype_of(a));
-  if (a.ndim() == 1 && cols == 1) a = a.attr("reshape")(-1, 1);
-  if (a.ndim() != 2) throw InvalidArgument(name, "expected a 2-D array, got shape " + shape_text(a));
-  if ((rows >= 0 && a.shape(0) != rows) || (cols >= 0 && a.shape(1) != cols))
-    throw InvalidArgument(name, "expected shape (" + std::to_string(rows) + ", " + std::to_string(cols) +
-                                    "), got " + shape_text(a));
-  auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
-  using Map = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-  return Map(c.data(), a.shape(0), a.shape(1));
-}
-
 Eigen::MatrixXd covariance(const py::object& sigma, int d) {
   if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
   return sigma.is_none() ? Eigen::MatrixXd::Identity(d, d) : to_float64_matrix(sigma, "sigma");
-}
-
-py::array_t<double> to_numpy_vector(const std::vector<double>& v) {
-  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
-  std::copy(v.begin(), v.end(), out.mutable_data());
-  return out;
-}
-
-py::array_t<double> to_numpy_vector(const Eigen::VectorXd& v) {
-  return to_numpy_vector(std::vector<double>(v.data(), v.data() + v.size()));
 }
 
 py::dict curve_dict(const std::vector<CurvePoint>& curve) {

@@ -12,6 +12,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "icl_bindings.hpp"
 #include "looped_bindings.hpp"
 #include "numpy_conversions.hpp"
 
@@ -192,4 +193,5 @@ PYBIND11_MODULE(lorafgc, m) {
     return d;
   });
   bind_looped(m);
+  bind_icl(m);
 }

@@ -78,4 +78,31 @@ py::array_t<T> to_numpy(const std::vector<Matrix<T>>& batch, bool three_d) {
   return out;
 }
 
+// Any real array as a float64 matrix; a 1-D array is a column when cols == 1.
+// rows/cols < 0: any size.
+inline Eigen::MatrixXd to_float64_matrix(const py::handle& obj, const std::string& name, Eigen::Index rows = -1,
+                                  Eigen::Index cols = -1) {
+  py::array a = as_array(obj, name);
+  if (a.dtype().kind() != 'f' && a.dtype().kind() != 'i' && a.dtype().kind() != 'u')
+    throw InvalidArgument(name, "expected a real array, got dtype " + dtype_of(a));
+  if (a.ndim() == 1 && cols == 1) a = a.attr("reshape")(-1, 1);
+  if (a.ndim() != 2) throw InvalidArgument(name, "expected a 2-D array, got shape " + shape_text(a));
+  if ((rows >= 0 && a.shape(0) != rows) || (cols >= 0 && a.shape(1) != cols))
+    throw InvalidArgument(name, "expected shape (" + std::to_string(rows) + ", " + std::to_string(cols) +
+                                    "), got " + shape_text(a));
+  auto c = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+  using Map = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+  return Map(c.data(), a.shape(0), a.shape(1));
+}
+
+inline py::array_t<double> to_numpy_vector(const std::vector<double>& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+inline py::array_t<double> to_numpy_vector(const Eigen::VectorXd& v) {
+  return to_numpy_vector(std::vector<double>(v.data(), v.data() + v.size()));
+}
+
 }  // namespace lorafgc::python
