@@ -7,6 +7,8 @@ compare two result files.
     /usr/bin/python3 tools/lorafgc_report.py compare A.jsonl B.jsonl
     /usr/bin/python3 tools/lorafgc_report.py looped RESULTS.json --out DIR
         [--gbench bench_looped.json ...] [--force]
+    /usr/bin/python3 tools/lorafgc_report.py icl RESULTS.json --out DIR
+        [--gbench bench_icl.json ...] [--force]
 """
 import argparse
 import json
@@ -18,7 +20,7 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from report import figures, looped, phase  # noqa: E402
+from report import figures, icl, looped, phase  # noqa: E402
 from report.fits import pareto_front  # noqa: E402
 from report.results import ResultsError, is_exact, load_results, point_key  # noqa: E402
 
@@ -240,6 +242,15 @@ def cmd_looped(args):
     return write_report(args, lines)
 
 
+def cmd_icl(args):
+    data = icl.load(args.results)
+    prepare_out(args)
+    lines = icl.sections(data, args.out)
+    if args.gbench:
+        lines += icl.gbench_section(args.gbench, args.out)
+    return write_report(args, lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="lorafgc reports from sweep results")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -257,11 +268,16 @@ def main(argv=None):
     loop.add_argument("--out", required=True, help="report folder")
     loop.add_argument("--gbench", nargs="*", default=[], help="bench_looped JSON outputs")
     loop.add_argument("--force", action="store_true", help="replace an existing report in --out")
+    icl_ = sub.add_parser("icl", help="report on tools/icl_experiments.py results (Markdown + PNG)")
+    icl_.add_argument("results", help="results JSON written by tools/icl_experiments.py")
+    icl_.add_argument("--out", required=True, help="report folder")
+    icl_.add_argument("--gbench", nargs="*", default=[], help="bench_icl JSON outputs")
+    icl_.add_argument("--force", action="store_true", help="replace an existing report in --out")
     args = ap.parse_args(argv)
-    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped}
+    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped, "icl": cmd_icl}
     try:
         return commands[args.command](args)
-    except (ResultsError, looped.LoopedResultsError, OSError, KeyError, json.JSONDecodeError) as e:
+    except (ResultsError, looped.LoopedResultsError, icl.IclResultsError, OSError, KeyError, json.JSONDecodeError) as e:
         print(f"lorafgc-report: error: {e}", file=sys.stderr)
         return 2
 
