@@ -21,10 +21,7 @@ constexpr int kInputDim = 20, kReluUnits = 32;
 
 IcgdConfig config(int N, int K, int n) {
   IcgdConfig c;
-  c.shape.layers = N;
-  c.shape.width = K;
-  c.shape.input_dim = kInputDim;
-  c.shape.output_dim = 1;
+  c.shape = {N, K, kInputDim, 1};
   c.activation = Activation::sigmoid;
   c.examples = n;
   c.eta = 0.5;

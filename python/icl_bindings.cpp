@@ -22,11 +22,7 @@ namespace {
 using namespace lorafgc::icl;
 
 NetworkShape make_shape(int N, int K, int d, int d_out) {
-  NetworkShape s;
-  s.layers = N;
-  s.width = K;
-  s.input_dim = d;
-  s.output_dim = d_out;
+  const NetworkShape s{N, K, d, d_out};
   s.validate();
   return s;
 }

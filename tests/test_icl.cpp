@@ -25,14 +25,7 @@ namespace {
 
 constexpr double kUnit = std::numeric_limits<double>::epsilon();
 
-NetworkShape shape(int N, int K, int d, int d_out) {
-  NetworkShape s;
-  s.layers = N;
-  s.width = K;
-  s.input_dim = d;
-  s.output_dim = d_out;
-  return s;
-}
+NetworkShape shape(int N, int K, int d, int d_out) { return {N, K, d, d_out}; }
 
 // Inputs in [-B, B]: uniform draws clipped from a scaled normal.
 Eigen::MatrixXd bounded(int rows, int cols, std::uint64_t seed, double B) {

@@ -17,13 +17,16 @@ Three parts, each optional in the config:
 The file is written once, at the end; an existing file is never replaced.
 Render it with `tools/lorafgc_report.py icl RESULTS.json --gbench bench_icl.json --out DIR`.
 """
-import argparse
 import json
 import os
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import experiment_driver  # noqa: E402
+from experiment_driver import ConfigError  # noqa: E402
 
 try:
     import lorafgc
@@ -38,10 +41,6 @@ SECTION_KEYS = {
     "regression": {"layers", "mixtures", "prompts", "relu_units", "context_sizes", "held_out"},
     "cost": {"layers", "widths", "examples", "relu_units"},
 }
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def load_config(path):
@@ -235,30 +234,8 @@ def run(cfg, log=print):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config")
-    ap.add_argument("--out", required=True, help="results JSON to write (must not exist)")
-    ap.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads (0: leave as is)")
-    args = ap.parse_args(argv)
-    try:
-        if os.path.exists(args.out):
-            raise ConfigError(f"--out: {args.out} exists; refusing to overwrite it")
-        cfg = load_config(args.config)
-        if args.threads:
-            lorafgc.set_num_threads(args.threads)
-        t0 = time.time()
-        results = run(cfg, log=lambda s: print(s, file=sys.stderr, flush=True))
-        results["seconds"] = time.time() - t0
-    except (ConfigError, ValueError, OSError) as e:
-        print(f"icl_experiments: {e}", file=sys.stderr)
-        return 2
-    tmp = args.out + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(results, f)
-    os.replace(tmp, args.out)
-    print(f"icl_experiments: wrote {args.out}")
-    return 0
-
+    return experiment_driver.main(argv, prog="icl_experiments", doc=__doc__, load_config=load_config, run=run,
+                                  set_threads=lorafgc.set_num_threads)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,13 +9,16 @@ everything on one held-out task set, and write one JSON results file.
 The file is written once, at the end; an existing file is never replaced.
 Render it with `tools/lorafgc_report.py looped RESULTS.json --out DIR`.
 """
-import argparse
 import json
 import os
 import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import experiment_driver  # noqa: E402
+from experiment_driver import ConfigError  # noqa: E402
 
 try:
     import lorafgc
@@ -27,10 +30,6 @@ TRAIN_KEYS = {"steps", "batch", "optimizer", "gradient", "learning_rate", "cosin
               "eval_every", "eval_tasks"}
 CONFIG_KEYS = {"name", "d", "n", "loops", "covariances", "train", "reference_tasks", "test_tasks",
                "extrapolate_to", "seed"}
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def load_config(path):
@@ -109,28 +108,8 @@ def run(cfg, log=print):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("config")
-    ap.add_argument("--out", required=True, help="results JSON to write (must not exist)")
-    ap.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads (0: leave as is)")
-    args = ap.parse_args(argv)
-    try:
-        if os.path.exists(args.out):
-            raise ConfigError(f"--out: {args.out} exists; refusing to overwrite it")
-        cfg = load_config(args.config)
-        if args.threads:
-            lorafgc.set_num_threads(args.threads)
-        results = run(cfg, log=lambda s: print(s, file=sys.stderr, flush=True))
-    except (ConfigError, ValueError, OSError) as e:
-        print(f"looped_experiments: {e}", file=sys.stderr)
-        return 2
-    tmp = args.out + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(results, f)
-    os.replace(tmp, args.out)
-    print(f"looped_experiments: wrote {args.out}")
-    return 0
-
+    return experiment_driver.main(argv, prog="looped_experiments", doc=__doc__, load_config=load_config, run=run,
+                                  set_threads=lorafgc.set_num_threads)
 
 if __name__ == "__main__":
     sys.exit(main())
