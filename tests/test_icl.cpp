@@ -257,5 +257,6 @@ TEST_CASE("bad ICGD configurations are refused by name", "[icl]") {
   refused([](IcgdConfig& c) { c.fit.units = 10; }, "fit_tolerance");
   refused([](IcgdConfig& c) { c.gradient_accuracy = 1e-3; }, "fit_tolerance");
   refused([](IcgdConfig& c) { c.fit.tolerance = 0; }, "fit_tolerance");
+  refused([](IcgdConfig& c) { c.fit.tolerance = 1e-16; }, "fit_tolerance");
   CHECK_THROWS_WITH(parse_activation("relu"), Catch::StartsWith("activation:"));
 }

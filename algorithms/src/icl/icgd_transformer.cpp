@@ -52,6 +52,14 @@ IcgdTransformer::IcgdTransformer(const IcgdConfig& config) : config_(config) {
   bounds_ = fits.bounds;
   layout_ = make_layout(config_.shape);
   const int N = config_.shape.layers;
+  // Every head holds three small sparse matrices; refuse sizes that would
+  // exhaust memory rather than fail midway.
+  double heads = 0;
+  for (int j = 1; j <= N; ++j) heads += double(config_.shape.units(j)) * double(fit_r_.units.size() + fit_r_prime_.units.size());
+  if (heads > 2e7)
+    throw InvalidArgument(config_.fit.units > 0 ? "relu_units" : "fit_tolerance",
+                          "the fits need " + std::to_string(std::lround(heads)) +
+                              " attention heads per block (at most 2e7 are built)");
   std::vector<std::shared_ptr<const Layer>> block;
   for (int j = 1; j <= N; ++j)
     block.push_back(std::make_shared<Layer>(forward_layer(config_, layout_, fits, j, "forward " + std::to_string(j))));
