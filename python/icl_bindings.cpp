@@ -99,8 +99,6 @@ IcgdConfig make_config(int N, int K, int d, int d_out, int n, double eta, double
   if (!fit_tolerance.is_none()) c.fit.tolerance = fit_tolerance.cast<double>();
   if (!relu_units.is_none()) c.fit.units = relu_units.cast<int>();
   if (!gradient_accuracy.is_none()) c.gradient_accuracy = gradient_accuracy.cast<double>();
-  const int given = !fit_tolerance.is_none() + !relu_units.is_none() + !gradient_accuracy.is_none();
-  if (given != 1) throw InvalidArgument("fit_tolerance", "give exactly one of fit_tolerance, relu_units and gradient_accuracy");
   return c;
 }
 
