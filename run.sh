@@ -39,7 +39,7 @@ case "${1:-}" in
     mkdir -p "$out"
     ./build/release/tools/lorafgc-run --L 2048 --d 64 --r 8 --mode partial --dtype float32 | tee "$out/exact.txt"
     ./build/release/tools/lorafgc-sweep run reports/configs/default.json --output "$out/results.jsonl"
-    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/torch_compare.py --preset main --repeat 5 \
+    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/torch_compare.py --preset main --repeat 5 \
       --json "$out/torch.json"
     /usr/bin/python3 tools/lorafgc_report.py report "$out/results.jsonl" --torch "$out/torch.json" \
       --out "$out/report"

@@ -3,10 +3,10 @@
 // column-major); the O(L d) copy is negligible next to the O(L^2 d) gradient.
 // Every malformed argument raises ValueError naming it (InvalidArgument derives
 // from std::invalid_argument, which pybind11 maps to ValueError).
-#include <lorafgc/errors.hpp>
-#include <lorafgc/generator.hpp>
-#include <lorafgc/registry.hpp>
-#include <lorafgc/system_info.hpp>
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/registry.hpp>
+#include <lorafgc/core/system_info.hpp>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

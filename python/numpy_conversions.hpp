@@ -2,8 +2,8 @@
 // numpy <-> Eigen copies shared by the module's binding files. numpy is
 // row-major, the library column-major; every malformed array raises
 // InvalidArgument (ValueError in Python) naming the argument.
-#include <lorafgc/errors.hpp>
-#include <lorafgc/types.hpp>
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/types.hpp>
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

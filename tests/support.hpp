@@ -1,12 +1,6 @@
 #pragma once
-// Helpers shared by the C++ tests.
-#include <lorafgc/error_metrics.hpp>
-#include <lorafgc/errors.hpp>
-#include <lorafgc/exact_reference.hpp>
-#include <lorafgc/generator.hpp>
-#include <lorafgc/registry.hpp>
-
-#include <Eigen/Core>
+// Helpers shared by the C++ tests of every workload.
+#include <lorafgc/core/eigen.hpp>
 
 #include <random>
 
@@ -20,18 +14,6 @@ inline Eigen::MatrixXd random_matrix(int rows, int cols, std::uint64_t seed, dou
   for (int j = 0; j < cols; ++j)
     for (int i = 0; i < rows; ++i) m(i, j) = normal(rng);
   return m;
-}
-
-inline GeneratorConfig config(long long L, long long d, long long r, Adaptation mode, double gamma = 1.0,
-                              std::uint64_t seed = 7) {
-  GeneratorConfig c;
-  c.length = L;
-  c.width = d;
-  c.rank = r;
-  c.adaptation = mode;
-  c.gamma = gamma;
-  c.seed = seed;
-  return c;
 }
 
 }  // namespace lorafgc::test

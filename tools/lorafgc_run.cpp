@@ -1,11 +1,11 @@
 // lorafgc-run: generate one instance and put it through chosen algorithms; print
 // loss, gradient norms, agreement with the first algorithm, time and peak memory.
 // The README's main command runs it on a small default.
-#include <lorafgc/error_metrics.hpp>
-#include <lorafgc/errors.hpp>
-#include <lorafgc/generator.hpp>
-#include <lorafgc/registry.hpp>
-#include <lorafgc/system_info.hpp>
+#include <lorafgc/lora/error_metrics.hpp>
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/registry.hpp>
+#include <lorafgc/core/system_info.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

@@ -7,11 +7,11 @@
 #include "sweep/results_file.hpp"
 #include "sweep/sweep_config.hpp"
 
-#include <lorafgc/error_metrics.hpp>
-#include <lorafgc/errors.hpp>
-#include <lorafgc/generator.hpp>
-#include <lorafgc/registry.hpp>
-#include <lorafgc/system_info.hpp>
+#include <lorafgc/lora/error_metrics.hpp>
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/registry.hpp>
+#include <lorafgc/core/system_info.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

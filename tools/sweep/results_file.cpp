@@ -1,6 +1,6 @@
 #include "results_file.hpp"
 
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 
 #include <fstream>
 

@@ -1,7 +1,7 @@
 #include "sweep_config.hpp"
 
-#include <lorafgc/errors.hpp>
-#include <lorafgc/registry.hpp>
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/registry.hpp>
 
 #include <fstream>
 #include <set>

@@ -2,7 +2,7 @@
 // A sweep's grid, read from JSON. Every key is checked: unknown keys, empty
 // lists, contradictory axes (both gamma and T) and unknown algorithms are
 // errors naming the key, before anything runs.
-#include <lorafgc/types.hpp>
+#include <lorafgc/core/types.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -4,7 +4,7 @@
 // approximation, so the fitted ranges cover whatever the transformer computes.
 #include "icgd_construction.hpp"
 
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "icgd_construction.hpp"
 
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 #include <lorafgc/icl/projected_gd.hpp>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 #include <lorafgc/icl/transformer_layers.hpp>
 
 #include <cmath>

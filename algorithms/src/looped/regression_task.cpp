@@ -1,4 +1,4 @@
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 #include <lorafgc/looped/regression_task.hpp>
 
 #include <cmath>

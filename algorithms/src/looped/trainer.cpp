@@ -1,4 +1,4 @@
-#include <lorafgc/errors.hpp>
+#include <lorafgc/core/errors.hpp>
 #include <lorafgc/looped/preconditioned_gd.hpp>
 #include <lorafgc/looped/trainer.hpp>
 #include <lorafgc/looped/training_loss.hpp>

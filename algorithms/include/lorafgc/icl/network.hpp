@@ -12,7 +12,7 @@
 // Data are column-major: X is d x n (one example per column), Y is d_out x n.
 #include <lorafgc/icl/activation.hpp>
 
-#include <Eigen/Core>
+#include <lorafgc/core/eigen.hpp>
 
 #include <vector>
 

@@ -9,7 +9,7 @@
 // (the zero rows of the D x D form dropped) and V as a sparse map from the
 // token to the few output coordinates it writes. The arithmetic is the
 // layer's definition; only zeros are skipped.
-#include <Eigen/Core>
+#include <lorafgc/core/eigen.hpp>
 #include <Eigen/SparseCore>
 
 #include <string>

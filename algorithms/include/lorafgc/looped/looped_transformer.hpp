@@ -11,7 +11,7 @@
 //     w_{t+1} = w_t + (1/n) A X^T (y - X (w_t - u)),  w_0 = 0,
 // and the label slots hold y_i - <w_t, x_i> and -<w_t, x_q>. For symmetric A (every
 // optimum: multiples of Sigma^{-1}) Q_11 = A^T = A, the paper's parameterisation.
-#include <Eigen/Dense>
+#include <lorafgc/core/eigen.hpp>
 
 #include <string>
 

@@ -5,7 +5,7 @@
 // makes E[y^2] = tr(Sigma Sigma^{-1}) = d for every Sigma and makes the problem
 // isotropic after whitening, which is why the optimal preconditioner is a
 // multiple of Sigma^{-1}.
-#include <Eigen/Dense>
+#include <lorafgc/core/eigen.hpp>
 
 #include <cstdint>
 #include <random>

@@ -1,0 +1,38 @@
+#pragma once
+// Seeded instances with a prescribed norm bound: max |(X W_mu)_ij| over the
+// batch equals gamma for mu = q, k, v (to rounding of the chosen dtype).
+#include <lorafgc/lora/problem.hpp>
+
+#include <cstdint>
+
+namespace lorafgc {
+
+struct GeneratorConfig {
+  long long length = 256;  // L
+  long long width = 16;    // d
+  long long rank = 4;      // r
+  long long batch = 1;
+  double gamma = 1.0;      // target max entry of X W_q, X W_k, X W_v
+  Adaptation adaptation = Adaptation::Partial;
+  // Frobenius share of the LoRA term in each adapted weight:
+  // ||s B A||_F / (||W*||_F + ||s B A||_F), in [0, 1).
+  double lora_share = 0.25;
+  // When > 0: rescale W_q and W_k (frozen and LoRA parts alike) so that the
+  // Cauchy-Schwarz score bound T = |beta| max||Q_i|| max||K_j|| equals this
+  // instead of hitting gamma (W_v still hits gamma). Sweeps over T use it.
+  double score_bound = 0;
+  double alpha = 8.0;
+  double beta = 1.0;
+  std::uint64_t seed = 1;
+
+  void validate() const;  // throws InvalidArgument naming the field
+};
+
+template <class T>
+Problem<T> generate(const GeneratorConfig& config);
+
+// max_ij |(X W_mu)_ij| over the batch, computed in double.
+template <class T>
+double projection_max_abs(const Problem<T>& problem, Projection p);
+
+}  // namespace lorafgc

@@ -1,0 +1,74 @@
+#include <lorafgc/core/system_info.hpp>
+
+#include <cblas.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace lorafgc {
+
+std::string blas_config() {
+  const char* c = openblas_get_config();
+  return c ? c : "unknown";
+}
+int blas_threads() { return openblas_get_num_threads(); }
+int omp_threads() { return omp_get_max_threads(); }
+
+std::string openblas_coretype() {
+  const char* v = std::getenv("OPENBLAS_CORETYPE");
+  return v ? v : "(unset)";
+}
+
+std::string build_description() {
+  std::ostringstream out;
+#if defined(__clang__)
+  out << "clang " << __clang_major__ << "." << __clang_minor__;
+#elif defined(__GNUC__)
+  out << "gcc " << __GNUC__ << "." << __GNUC_MINOR__;
+#endif
+#ifdef NDEBUG
+  out << ", release";
+#else
+  out << ", debug";
+#endif
+#ifdef __AVX512F__
+  out << ", avx512";
+#elif defined(__AVX2__)
+  out << ", avx2";
+#endif
+#ifdef EIGEN_USE_BLAS
+  out << ", eigen->blas";
+#endif
+  return out.str();
+}
+
+void set_threads(int threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? static_cast<double>(pages) * size : 8e9;
+}
+
+long long peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+  return -1;
+}
+
+bool reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.flush();
+  return static_cast<bool>(clear);
+}
+
+}  // namespace lorafgc

@@ -1,0 +1,41 @@
+#pragma once
+// exact: the strong quadratic baseline. No L x L matrix exists: queries are
+// processed in row blocks, and the L x L blocks meet only products of width d
+// (S, O, R V^T) or of width r (everything the adapter gradients need, after
+// contracting with A^T or B first). OpenMP over row blocks, BLAS inside.
+//
+// Two schedules, selectable so that they can be measured against each other:
+//  - panel:  a row block's whole b x L panel of scores is kept, so softmax is
+//            exact in one pass and nothing is recomputed: L^2 (3d + 2r per
+//            adapter) multiply-adds.
+//  - stream: FlashAttention-2's backward: column tiles of b x c, an online
+//            softmax in a forward sweep, then S recomputed in a backward sweep:
+//            L^2 d more multiply-adds, but every tile stays in L1/L2.
+#include <lorafgc/lora/gradients.hpp>
+#include <lorafgc/lora/problem.hpp>
+
+namespace lorafgc {
+
+enum class ExactSchedule { Panel, Stream };
+ExactSchedule parse_exact_schedule(const std::string& text);
+const char* to_string(ExactSchedule s);
+
+struct ExactConfig {
+  ExactSchedule schedule = ExactSchedule::Panel;
+  long long block_rows = 64;         // b: queries per row block
+  long long panel_bytes = 16 << 20;  // panel: b is lowered so one b x L panel fits this
+  long long tile_cols = 256;         // stream: keys per column tile
+  int threads = 0;                   // 0: OpenMP's default
+  bool weights = false;              // also return the d x d weight gradients
+};
+
+template <class T>
+Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
+
+// Sum of the right-hand widths of the L x L products the schedule performs
+// (panel: 3d + 4r partial, 3d + 6r full; stream: 2d more); flops = 2 L^2 width.
+double exact_product_width(const ProblemShape& shape, ExactSchedule schedule);
+// Rows per block after the panel-size cap.
+long long exact_block_rows(const ExactConfig& config, long long length, int scalar_bytes);
+
+}  // namespace lorafgc

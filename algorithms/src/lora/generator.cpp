@@ -1,0 +1,130 @@
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/generator.hpp>
+
+#include <cmath>
+#include <random>
+
+namespace lorafgc {
+
+void GeneratorConfig::validate() const {
+  if (length < 1) throw InvalidArgument("L", "must be at least 1, got " + std::to_string(length));
+  if (width < 1) throw InvalidArgument("d", "must be at least 1, got " + std::to_string(width));
+  if (rank < 1) throw InvalidArgument("r", "must be at least 1, got " + std::to_string(rank));
+  if (batch < 1) throw InvalidArgument("batch", "must be at least 1, got " + std::to_string(batch));
+  if (!(gamma > 0) || !std::isfinite(gamma))
+    throw InvalidArgument("gamma", "must be positive and finite");
+  if (!(lora_share >= 0 && lora_share < 1))
+    throw InvalidArgument("lora_share", "must lie in [0, 1)");
+  if (!std::isfinite(alpha) || alpha == 0) throw InvalidArgument("alpha", "must be finite and non-zero");
+  if (!std::isfinite(beta)) throw InvalidArgument("beta", "must be finite");
+  if (!(score_bound >= 0) || !std::isfinite(score_bound))
+    throw InvalidArgument("score_bound", "must be finite and >= 0 (0: off)");
+  if (score_bound > 0 && beta == 0) throw InvalidArgument("score_bound", "needs beta != 0");
+}
+
+namespace {
+
+Matrix<double> gaussian(std::mt19937_64& rng, long long rows, long long cols) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Matrix<double> m(rows, cols);
+  for (long long j = 0; j < cols; ++j)
+    for (long long i = 0; i < rows; ++i) m(i, j) = normal(rng);
+  return m;
+}
+
+double max_abs_projection(const std::vector<Matrix<double>>& X, const Matrix<double>& W) {
+  double m = 0;
+  for (const auto& x : X) m = std::max(m, (x * W).cwiseAbs().maxCoeff());
+  return m;
+}
+
+}  // namespace
+
+// Everything is drawn and scaled in double, then rounded once to T, so float and
+// double instances of one seed are the same instance.
+template <class T>
+Problem<T> generate(const GeneratorConfig& c) {
+  c.validate();
+  std::mt19937_64 rng(c.seed);
+  const long long L = c.length, d = c.width, r = c.rank;
+  const double s = c.alpha / static_cast<double>(r);
+
+  std::vector<Matrix<double>> X, Y;
+  for (long long b = 0; b < c.batch; ++b) X.push_back(gaussian(rng, L, d));
+
+  std::array<Matrix<double>, 3> W;
+  std::array<std::optional<LoraAdapter<double>>, 3> ad;
+  for (Projection p : kProjections) {
+    Matrix<double> w = gaussian(rng, d, d);
+    const bool adapted = p != Projection::K || c.adaptation == Adaptation::Full;
+    if (!adapted) {
+      W[index(p)] = w;
+      continue;
+    }
+    LoraAdapter<double> a{gaussian(rng, d, r), gaussian(rng, r, d)};
+    // Give the two terms Frobenius norms (1 - share) and share: scale W* and B.
+    const double lora_norm = s * (a.B * a.A).norm();
+    w *= (1.0 - c.lora_share) / w.norm();
+    a.B *= c.lora_share / lora_norm;
+    W[index(p)] = w;
+    ad[index(p)] = a;
+  }
+  // Scale each projection so that max |X W_mu| = gamma exactly (in double).
+  for (Projection p : kProjections) {
+    Matrix<double> eff = W[index(p)];
+    if (ad[index(p)]) eff += s * ad[index(p)]->B * ad[index(p)]->A;
+    const double m = max_abs_projection(X, eff);
+    const double f = m > 0 ? c.gamma / m : 1.0;
+    W[index(p)] *= f;
+    if (ad[index(p)]) ad[index(p)]->B *= f;
+  }
+  if (c.score_bound > 0) {
+    auto max_row_norm = [&](Projection p) {
+      Matrix<double> eff = W[index(p)];
+      if (ad[index(p)]) eff += s * ad[index(p)]->B * ad[index(p)]->A;
+      double m = 0;
+      for (const auto& x : X) m = std::max(m, (x * eff).rowwise().norm().maxCoeff());
+      return m;
+    };
+    const double bound = std::abs(c.beta) * max_row_norm(Projection::Q) * max_row_norm(Projection::K);
+    const double f = bound > 0 ? std::sqrt(c.score_bound / bound) : 1.0;
+    for (Projection p : {Projection::Q, Projection::K}) {
+      W[index(p)] *= f;
+      if (ad[index(p)]) ad[index(p)]->B *= f;
+    }
+  }
+  // Targets with the scale of V, so the residual is neither negligible nor dominant.
+  Matrix<double> Wv = W[2];
+  if (ad[2]) Wv += s * ad[2]->B * ad[2]->A;
+  for (long long b = 0; b < c.batch; ++b) {
+    const double rms = (X[b] * Wv).norm() / std::sqrt(static_cast<double>(L * d));
+    Y.push_back(gaussian(rng, L, d) * rms);
+  }
+
+  Problem<T> out;
+  for (auto& x : X) out.X.push_back(x.cast<T>());
+  for (auto& y : Y) out.Y.push_back(y.cast<T>());
+  for (Projection p : kProjections) {
+    out.W[index(p)] = W[index(p)].cast<T>();
+    if (ad[index(p)])
+      out.adapter[index(p)] = LoraAdapter<T>{ad[index(p)]->B.cast<T>(), ad[index(p)]->A.cast<T>()};
+  }
+  out.alpha = c.alpha;
+  out.beta = c.beta;
+  return out;
+}
+
+template <class T>
+double projection_max_abs(const Problem<T>& problem, Projection p) {
+  const Matrix<double> W = problem.effective_weight(p).template cast<double>();
+  double m = 0;
+  for (const auto& x : problem.X) m = std::max(m, (x.template cast<double>() * W).cwiseAbs().maxCoeff());
+  return m;
+}
+
+template Problem<float> generate<float>(const GeneratorConfig&);
+template Problem<double> generate<double>(const GeneratorConfig&);
+template double projection_max_abs(const Problem<float>&, Projection);
+template double projection_max_abs(const Problem<double>&, Projection);
+
+}  // namespace lorafgc

@@ -1,0 +1,186 @@
+#include <lorafgc/core/errors.hpp>
+#include "lora/poly/exp_polynomial.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace lorafgc {
+
+PolynomialKind parse_polynomial_kind(const std::string& text) {
+  if (text == "taylor") return PolynomialKind::Taylor;
+  if (text == "chebyshev" || text == "cheb") return PolynomialKind::Chebyshev;
+  throw InvalidArgument("polynomial", "expected 'taylor' or 'chebyshev', got '" + text + "'");
+}
+
+const char* to_string(PolynomialKind kind) { return kind == PolynomialKind::Taylor ? "taylor" : "chebyshev"; }
+
+long double ExpPolynomial::evaluate(long double s) const {
+  const long double x = T > 0 ? s / T : 0;
+  long double acc = 0;
+  for (int j = degree; j >= 0; --j) acc = acc * x + scaled[j];
+  return acc;
+}
+
+namespace {
+
+constexpr int kCertificateGrid = 8192;
+
+// The coefficients are stored in double: each carries a relative rounding of at
+// most u = 2^-53, which moves P(s) by u sum_j |scaled_j| |x|^j <= u sum_j |scaled_j|,
+// a relative error of at most u sum_j |scaled_j| e^T. For large T this term,
+// ~u e^{2T}, is the cancellation of a monomial expansion and caps the attainable
+// eps (T = 15 allows about 1e-3 in double).
+double coefficient_rounding(const ExpPolynomial& p) {
+  long double sum = 0;
+  for (double c : p.scaled) sum += std::abs(c);
+  return static_cast<double>(std::ldexp(1.0L, -53) * sum * std::exp(static_cast<long double>(p.T)));
+}
+
+void require_interval(double T, int degree) {
+  if (!(T >= 0) || !std::isfinite(T)) throw InvalidArgument("T", "score bound must be finite and >= 0");
+  if (degree < 0) throw InvalidArgument("degree", "must be >= 0");
+}
+
+// Modified Bessel function I_k(T) by its positive power series (no cancellation).
+long double bessel_i(int k, long double T) {
+  long double term = std::pow(T / 2, static_cast<long double>(k)) / std::tgamma(static_cast<long double>(k + 1));
+  long double sum = term;
+  for (int m = 1; m < 400 && term > sum * 1e-21L; ++m) {
+    term *= (T * T / 4) / (static_cast<long double>(m) * (m + k));
+    sum += term;
+  }
+  return sum;
+}
+
+// e^T |f - p_g| <= e^T 2 sum_{k>g} a_k, a_k = 2 I_k(T): the interpolant's
+// relative error in exact arithmetic, bounded through its aliasing.
+double chebyshev_aliasing_bound(int g, double T) {
+  long double tail = 0;
+  for (int k = g + 1; k < g + 200; ++k) {
+    const long double ak = 2 * bessel_i(k, T);
+    tail += ak;
+    if (ak < 1e-40L) break;
+  }
+  return static_cast<double>(2 * tail * std::exp(static_cast<long double>(T)));
+}
+
+}  // namespace
+
+ExpPolynomial taylor_exp(int degree, double T) {
+  require_interval(T, degree);
+  ExpPolynomial p;
+  p.kind = PolynomialKind::Taylor;
+  p.degree = degree;
+  p.T = T;
+  p.scaled.resize(degree + 1);
+  long double term = 1;  // T^j / j!
+  for (int j = 0; j <= degree; ++j) {
+    if (j > 0) term *= static_cast<long double>(T) / j;
+    p.scaled[j] = static_cast<double>(term);
+  }
+  const long double log_bound = (degree + 1) * std::log(static_cast<long double>(T)) -
+                                std::lgamma(static_cast<long double>(degree + 2)) + T;
+  p.certified_error = (T == 0 ? 0.0 : static_cast<double>(std::exp(log_bound))) + coefficient_rounding(p);
+  return p;
+}
+
+ExpPolynomial chebyshev_exp(int degree, double T) {
+  require_interval(T, degree);
+  ExpPolynomial p;
+  p.kind = PolynomialKind::Chebyshev;
+  p.degree = degree;
+  p.T = T;
+  const int n = degree + 1;
+  const long double pi = std::acos(-1.0L);
+  // Chebyshev coefficients of the interpolant: a_k = (2/n) sum_i f(T x_i) T_k(x_i).
+  std::vector<long double> a(n, 0.0L);
+  for (int i = 0; i < n; ++i) {
+    const long double theta = pi * (2 * i + 1) / (2.0L * n);
+    const long double f = std::exp(static_cast<long double>(T) * std::cos(theta));
+    for (int k = 0; k < n; ++k) a[k] += f * std::cos(k * theta);
+  }
+  for (auto& v : a) v *= 2.0L / n;
+  a[0] /= 2;
+  // To the monomial basis in x by the recurrence T_{k+1} = 2x T_k - T_{k-1}, in
+  // long double: the T_k have coefficients of size ~2^k with alternating signs.
+  std::vector<long double> mono(n, 0.0L), prev(n, 0.0L), cur(n, 0.0L), next(n, 0.0L);
+  prev[0] = 1;  // T_0
+  mono[0] += a[0];
+  if (n > 1) {
+    cur[1] = 1;  // T_1
+    mono[1] += a[1];
+  }
+  for (int k = 2; k < n; ++k) {
+    for (int j = 0; j < n; ++j) next[j] = (j > 0 ? 2 * cur[j - 1] : 0) - prev[j];
+    for (int j = 0; j < n; ++j) mono[j] += a[k] * next[j];
+    prev.swap(cur);
+    cur.swap(next);
+  }
+  p.scaled.assign(mono.begin(), mono.end());
+
+  // Certificate: grid maximum plus a rigorous bound between grid points.
+  const double grid_max = grid_relative_error(p, kCertificateGrid);
+  long double tail = 0;
+  for (int k = n; k < n + 200; ++k) {
+    const long double ak = 2 * bessel_i(k, T);
+    tail += ak * (2 + (T > 0 ? (static_cast<long double>(k) * k + static_cast<long double>(degree) * degree) / T : 0));
+    if (ak < 1e-40L) break;
+  }
+  const long double h = 2.0L * T / (kCertificateGrid - 1);
+  p.certified_error = static_cast<double>(grid_max + h / 2 * std::exp(static_cast<long double>(T)) * tail) +
+                      coefficient_rounding(p);
+  return p;
+}
+
+ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double T) {
+  return kind == PolynomialKind::Taylor ? taylor_exp(degree, T) : chebyshev_exp(degree, T);
+}
+
+ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double T, int max_degree) {
+  if (!(eps > 0) || !(eps < 1)) throw InvalidArgument("eps", "must lie in (0, 1)");
+  // The coefficient-rounding term alone approaches u e^{2T} at high degree.
+  const bool cancellation_bound = std::ldexp(1.0, -53) * std::exp(2 * T) > eps;
+  if (!cancellation_bound && kind == PolynomialKind::Chebyshev) {
+    // Each Chebyshev certificate costs a dense grid, so start from the degree the
+    // aliasing bound e^T 2 sum_{k>g} a_k (an upper bound on the relative error)
+    // accepts, and walk down while the certificate still holds; up if it does not.
+    int g = 0;
+    while (g < max_degree && chebyshev_aliasing_bound(g, T) > eps) ++g;
+    ExpPolynomial best = chebyshev_exp(g, T);
+    for (int up = g + 1; best.certified_error > eps && up <= max_degree; ++up) best = chebyshev_exp(up, T);
+    if (best.certified_error <= eps) {
+      for (int down = best.degree - 1; down >= 0; --down) {
+        ExpPolynomial p = chebyshev_exp(down, T);
+        if (p.certified_error > eps) break;
+        best = p;
+      }
+      return best;
+    }
+  }
+  for (int g = 0; g <= max_degree && !cancellation_bound && kind == PolynomialKind::Taylor; ++g) {
+    ExpPolynomial p = exp_polynomial(kind, g, T);
+    if (p.certified_error <= eps) return p;
+  }
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "no %s polynomial of degree <= %d certifies relative error %.3g on [-T, T] with T = %.4g "
+                "(the monomial form loses about 1e-16 e^{2T} = %.2g to cancellation)",
+                to_string(kind), max_degree, eps, T, 1.1e-16 * std::exp(2 * T));
+  throw InvalidArgument("eps", text);
+}
+
+double grid_relative_error(const ExpPolynomial& p, int points) {
+  if (points < 2) throw InvalidArgument("points", "need at least 2 grid points");
+  // e^{-s} by a running product, re-anchored with exp() every 64 points: the
+  // product's drift (< 64 long-double roundings, ~1e-17) is far below any eps.
+  const long double h = 2.0L * p.T / (points - 1), decay = std::exp(-h);
+  long double worst = 0, weight = 0;
+  for (int i = 0; i < points; ++i) {
+    const long double s = -static_cast<long double>(p.T) + h * i;
+    weight = i % 64 == 0 ? std::exp(-s) : weight * decay;
+    worst = std::max(worst, std::abs(p.evaluate(s) * weight - 1));
+  }
+  return static_cast<double>(worst);
+}
+
+}  // namespace lorafgc

@@ -1,0 +1,50 @@
+#pragma once
+// The nearly-linear algorithm (Alman-Song's polynomial method, chained through
+// the gradient as in Hu et al., ICLR 2025, Lemmas 3.3-3.7): exp(S) ~ U W^T with
+// U = phi(Q), W = psi(K) of rank k = C(d + g, g), and every product with F or dS
+// taken through the factors; never an L x L matrix. Three sweeps over row blocks
+// (keys, queries, keys), so memory is O(b k + k d m), below the O(L k) the
+// paper's factors need.
+//
+// contract = true (default): the thin factors K A_q^T, X B_q, ... (width m = r
+// or 2r) enter before the row-Kronecker step: O(L k d r) time.
+// contract = false: the paper's route, whole dW (m = d), then dB, dA: O(L k d^2).
+#include "lora/poly/exp_polynomial.hpp"
+#include <lorafgc/lora/gradients.hpp>
+#include <lorafgc/lora/problem.hpp>
+
+namespace lorafgc {
+
+struct PolyConfig {
+  PolynomialKind kind = PolynomialKind::Chebyshev;
+  double eps = 1e-3;             // relative error of P against exp on [-T, T]
+  int degree = -1;               // fixed degree; -1: the smallest meeting eps
+  bool contract = true;
+  bool weights = false;          // also return the d x d weight gradients
+  long long block_rows = 512;
+  int threads = 0;
+  double memory_budget_bytes = 0;  // 0: half of physical memory
+};
+
+// What a run will cost, known before anything is allocated.
+struct PolyPlan {
+  double T = 0;                  // Cauchy-Schwarz score bound, beta max||Q_i|| max||K_j||
+  ExpPolynomial polynomial;
+  long long rank = 0;            // k
+  double bytes = 0;              // workspace estimate
+  double flops = 0;
+};
+
+// Throws InvalidArgument naming degree, rank and bytes when over budget.
+PolyPlan plan_poly(const ProblemShape& shape, double T, int scalar_bytes, const PolyConfig& config);
+double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
+double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
+
+// Gradients plus info: degree, rank, T, poly_error (certified relative error of
+// P), eval_error (rounding allowance), error_bound (a-priori entrywise bound on
+// |G~ - G| over all returned adapter gradients, see poly_error_bound.hpp),
+// workspace_bytes and flops (the plan's estimates, made before allocating).
+template <class T>
+Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);
+
+}  // namespace lorafgc

@@ -1,0 +1,52 @@
+#include "benchmark_context.hpp"
+
+#include <lorafgc/core/system_info.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace lorafgc::bench {
+
+void add_context() {
+  benchmark::AddCustomContext("blas_config", blas_config());
+  benchmark::AddCustomContext("blas_threads", std::to_string(blas_threads()));
+  benchmark::AddCustomContext("omp_threads", std::to_string(omp_threads()));
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", openblas_coretype());
+  benchmark::AddCustomContext("lorafgc_build", build_description());
+}
+
+void reset_peak_memory() { reset_peak_rss(); }
+
+void record_peak_memory(benchmark::State& state) {
+  state.counters["peak_MiB"] = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+}
+
+bool take_flag(const char* arg, const char* name, std::string& value) {
+  const std::size_t n = std::strlen(name);
+  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
+  value = arg + n + 1;
+  return true;
+}
+
+bool take_flag(const char* arg, const char* name, long long& value) {
+  std::string text;
+  if (!take_flag(arg, name, text)) return false;
+  value = std::stoll(text);
+  if (value < 1) throw std::invalid_argument(std::string(name) + " must be at least 1");
+  return true;
+}
+
+std::vector<std::string> split_specs(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < list.size()) {
+    const auto end = std::min(list.find(';', start), list.size());
+    if (end > start) out.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace lorafgc::bench

@@ -1,0 +1,134 @@
+// Exact LoRA attention gradients: exact-reference vs exact, partial and full,
+// float and double, L = 512 ... 16384 at d = 64, r = 8; and in the same run the
+// SGEMM/DGEMM rate of an (L x 64)(64 x L) product, so "fraction of GEMM rate" is
+// a ratio measured in one run.
+//
+// Counters:
+//   GFLOPs_performed  flops the implementation performs / time (Algorithm::flops)
+//   GFLOPs_nominal    5 (partial) or 6 (full) L x L x d products, 2 L^2 d each
+//   peak_MiB          resident high-water mark during the benchmark
+//
+// Flags beyond Google Benchmark's: --algorithms=spec;spec;... (default
+// exact-reference;exact;exact:schedule=stream), --max_workspace_MiB=N (default
+// 2048) skips sizes whose workspace (Algorithm::workspace_bytes) exceeds N MiB,
+// which caps the O(L^2)-memory reference; --d=N, --r=N override width and rank.
+#include "benchmark_context.hpp"
+
+#include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/registry.hpp>
+
+#include <cblas.h>
+
+#include <string>
+
+namespace {
+
+using namespace lorafgc;
+
+long long max_workspace_mib = 2048;
+long long width = 64, rank = 8;
+std::string algorithm_specs = "exact-reference;exact;exact:schedule=stream";
+
+template <class T>
+void BM_gradient(benchmark::State& state, std::string spec, Adaptation mode) {
+  GeneratorConfig c;
+  c.length = state.range(0);
+  c.width = width;
+  c.rank = rank;
+  c.adaptation = mode;
+  c.gamma = 1.0;
+  const Problem<T> problem = generate<T>(c);
+  const auto algorithm = make_algorithm(spec);
+  const ProblemShape shape = shape_of(problem);
+  bench::reset_peak_memory();
+  for (auto _ : state) benchmark::DoNotOptimize(algorithm->compute(problem));
+  bench::record_peak_memory(state);
+  state.counters["GFLOPs_performed"] =
+      benchmark::Counter(algorithm->flops(shape) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPs_nominal"] =
+      benchmark::Counter(nominal_exact_flops(shape) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void gemm(const Matrix<float>& a, const Matrix<float>& b, Matrix<float>& c) {
+  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, a.rows(), b.rows(), a.cols(), 1.0f, a.data(),
+              a.rows(), b.data(), b.rows(), 0.0f, c.data(), c.rows());
+}
+void gemm(const Matrix<double>& a, const Matrix<double>& b, Matrix<double>& c) {
+  cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, a.rows(), b.rows(), a.cols(), 1.0, a.data(),
+              a.rows(), b.data(), b.rows(), 0.0, c.data(), c.rows());
+}
+
+// The shape of the score product S = Q K^T: (L x d)(d x L), straight to OpenBLAS.
+template <class T>
+void BM_gemm(benchmark::State& state) {
+  const long long L = state.range(0);
+  const Matrix<T> a = Matrix<T>::Random(L, width), b = Matrix<T>::Random(L, width);
+  Matrix<T> c(L, L);
+  bench::reset_peak_memory();
+  for (auto _ : state) {
+    gemm(a, b, c);
+    benchmark::ClobberMemory();
+  }
+  bench::record_peak_memory(state);
+  state.counters["GFLOPs_performed"] = benchmark::Counter(
+      2.0 * L * L * width * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// A square, compute-bound GEMM: the machine's attainable BLAS peak, for context
+// (the L x 64 x L shape above is partly bound by writing its L x L result).
+template <class T>
+void BM_gemm_square(benchmark::State& state) {
+  const long long n = state.range(0);
+  const Matrix<T> a = Matrix<T>::Random(n, n), b = Matrix<T>::Random(n, n);
+  Matrix<T> c(n, n);
+  for (auto _ : state) {
+    gemm(a, b, c);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOPs_performed"] =
+      benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class T>
+void register_all() {
+  const std::string type = dtype_name<T>();
+  for (long long L = 512; L <= 16384; L *= 2)
+    benchmark::RegisterBenchmark(("gemm_LxdxL/" + type).c_str(), BM_gemm<T>)
+        ->Arg(L)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark(("gemm_square/" + type).c_str(), BM_gemm_square<T>)
+      ->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (const std::string& spec : bench::split_specs(algorithm_specs)) {
+    const auto algorithm = make_algorithm(spec);
+    for (Adaptation mode : {Adaptation::Partial, Adaptation::Full}) {
+      const std::string name = spec + "/" + to_string(mode) + "/" + type;
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_gradient<T>, spec, mode);
+      b->UseRealTime()->Unit(benchmark::kMillisecond)->ArgName("L");
+      for (long long L = 512; L <= 16384; L *= 2) {
+        ProblemShape shape;
+        shape.length = L;
+        shape.width = width;
+        shape.rank = rank;
+        if (algorithm->workspace_bytes(shape, sizeof(T)) <= max_workspace_mib * 1048576.0) b->Arg(L);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i)
+    if (!lorafgc::bench::take_flag(argv[i], "--max_workspace_MiB", max_workspace_mib) &&
+        !lorafgc::bench::take_flag(argv[i], "--d", width) && !lorafgc::bench::take_flag(argv[i], "--r", rank) &&
+        !lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs))
+      rest.push_back(argv[i]);
+  int rest_count = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_count, rest.data());
+  lorafgc::bench::add_context();
+  register_all<float>();
+  register_all<double>();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,97 @@
+// The polynomial method against exact: time vs L (2^10 .. 2^20) for d in
+// {4, 8, 16} and score bounds T in {0.5, 1, 2}, float32, partial adaptation, r = 4.
+// exact runs while it stays affordable (L <= --max_exact_L, default 2^14).
+//
+// Counters: degree, rank, T (as the algorithm reports them), GFLOPs_performed,
+// peak_MiB, and, for L <= --max_error_L (default 2^14), the measured error of
+// the result against `exact` on the same instance: err_max_rel (||G~ - G||_max /
+// ||G||_max over all adapter gradients), err_fro_rel, and err_bound_ratio (the
+// measured max-abs error divided by the a-priori bound the algorithm reports).
+// Slopes in L come from the JSON (log-log fit), not from Google Benchmark's
+// Complexity(), which has no intercept.
+//
+// Flags beyond Google Benchmark's: --algorithms=spec;spec (default
+// poly-cheb;poly-taylor;exact), --max_exact_L, --max_error_L, --max_L, --r.
+#include "benchmark_context.hpp"
+
+#include <lorafgc/lora/error_metrics.hpp>
+#include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/registry.hpp>
+
+#include <map>
+#include <string>
+
+namespace {
+
+using namespace lorafgc;
+
+std::string algorithm_specs = "poly-cheb;poly-taylor;exact";
+long long max_exact_length = 1 << 14, max_error_length = 1 << 14, max_length = 1 << 20, rank = 4;
+
+Problem<float> instance(long long L, long long d, double T) {
+  GeneratorConfig c;
+  c.length = L;
+  c.width = d;
+  c.rank = rank;
+  c.score_bound = T;
+  c.seed = 17;
+  return generate<float>(c);
+}
+
+void BM_poly(benchmark::State& state, std::string spec, long long d, double T) {
+  const long long L = state.range(0);
+  const Problem<float> problem = instance(L, d, T);
+  const auto algorithm = make_algorithm(spec);
+  Gradients<float> g;
+  bench::reset_peak_memory();
+  for (auto _ : state) {
+    g = algorithm->compute(problem);
+    benchmark::DoNotOptimize(g);
+  }
+  bench::record_peak_memory(state);
+  for (const char* key : {"degree", "rank", "T"})
+    if (g.info.count(key)) state.counters[key] = g.info.at(key);
+  state.counters["GFLOPs_performed"] = benchmark::Counter(algorithm->flops(shape_of(problem)) * 1e-9,
+                                                          benchmark::Counter::kIsIterationInvariantRate);
+  if (L <= max_error_length && algorithm->name() != "exact") {
+    const auto truth = make_algorithm("exact")->compute(problem);
+    const ErrorMetrics e = compare_gradients(g, truth);
+    state.counters["err_max_rel"] = e.max_rel;
+    state.counters["err_fro_rel"] = e.frobenius_rel;
+    if (g.info.count("error_bound")) state.counters["err_bound_ratio"] = e.max_abs / g.info.at("error_bound");
+  }
+}
+
+void register_all() {
+  for (const std::string& spec : bench::split_specs(algorithm_specs)) {
+    const bool exact = algorithm_info(parse_algorithm_spec(spec).name).exact;
+    for (long long d : {4LL, 8LL, 16LL})
+      for (double T : {0.5, 1.0, 2.0}) {
+        if (exact && T != 1.0) continue;  // exact's time does not depend on T
+        const std::string name = spec + "/d:" + std::to_string(d) + "/T:" + std::to_string(T).substr(0, 3);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_poly, spec, d, T);
+        b->UseRealTime()->Unit(benchmark::kMillisecond)->ArgName("L");
+        for (long long L = 1 << 10; L <= (exact ? std::min(max_exact_length, max_length) : max_length); L *= 2)
+          b->Arg(L);
+      }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i)
+    if (!lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs) &&
+        !lorafgc::bench::take_flag(argv[i], "--max_exact_L", max_exact_length) &&
+        !lorafgc::bench::take_flag(argv[i], "--max_error_L", max_error_length) && !lorafgc::bench::take_flag(argv[i], "--max_L", max_length) &&
+        !lorafgc::bench::take_flag(argv[i], "--r", rank))
+      rest.push_back(argv[i]);
+  int rest_count = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_count, rest.data());
+  lorafgc::bench::add_context();
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
