@@ -172,14 +172,14 @@ py::list layer_summaries(const IcgdTransformer& t) {
 }  // namespace
 
 void bind_icl(py::module_& m) {
-  m.def("icl_predict", &predict_py, py::arg("w"), py::arg("X"), py::arg("N"), py::arg("K"), py::arg("d_out") = 1,
+  m.def("predict", &predict_py, py::arg("w"), py::arg("X"), py::arg("N"), py::arg("K"), py::arg("d_out") = 1,
         py::arg("activation") = "softplus",
         "f(w, x) of the N-layer network (Definition 1) for every row of X: (n, d_out).");
-  m.def("icl_loss", &loss_py, py::arg("w"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
+  m.def("loss", &loss_py, py::arg("w"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
         py::arg("d_out") = 1, py::arg("activation") = "softplus", "L_n(w) = 1/(2n) sum_i ||f(w, x_i) - y_i||^2.");
-  m.def("icl_gradient", &gradient_py, py::arg("w"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
+  m.def("gradient", &gradient_py, py::arg("w"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
         py::arg("d_out") = 1, py::arg("activation") = "softplus", "grad L_n(w) by the Lemma-1 decomposition.");
-  m.def("icl_projected_gd", &projected_gd_py, py::arg("w0"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
+  m.def("projected_gd", &projected_gd_py, py::arg("w0"), py::arg("X"), py::arg("Y"), py::arg("N"), py::arg("K"),
         py::arg("d_out") = 1, py::arg("eta") = 0.1, py::arg("radius") = 1.0, py::arg("steps") = 1,
         py::arg("activation") = "softplus",
         "Direct projected GD on the box |w_m| <= radius: the iterates w^0..w^steps as rows.");

@@ -126,7 +126,7 @@ py::array_t<double> forward(const py::handle& Z, const py::handle& P, const py::
 }  // namespace
 
 void bind_looped(py::module_& m) {
-  m.def("train_looped", &train, py::arg("d"), py::arg("n"), py::arg("loops"), py::arg("sigma") = py::none(),
+  m.def("train", &train, py::arg("d"), py::arg("n"), py::arg("loops"), py::arg("sigma") = py::none(),
         py::arg("steps") = 2000, py::arg("seed") = 1, py::arg("batch") = 256, py::arg("optimizer") = "adam",
         py::arg("gradient") = "reduced",
         py::arg("learning_rate") = 0.01, py::arg("cosine_decay") = true, py::arg("init_scale") = 0.1,
@@ -135,15 +135,15 @@ void bind_looped(py::module_& m) {
         "x ~ N(0, sigma), w* ~ N(0, sigma^-1) (sigma None: identity). Returns {'A', 'u', 'curve':\n"
         "{'step', 'batch_loss', 'eval_loss', 'distance', 'u_norm'}, 'test_loss', 'seconds', 'optimizer'};\n"
         "losses are divided by E[y^2] = d, distance is that of A to the nearest multiple of sigma^-1.");
-  m.def("looped_gd_reference", &gd_reference, py::arg("d"), py::arg("n"), py::arg("loops"),
+  m.def("gd_reference", &gd_reference, py::arg("d"), py::arg("n"), py::arg("loops"),
         py::arg("sigma") = py::none(), py::arg("preconditioner") = "sigma_inverse", py::arg("tasks") = 20000,
         py::arg("seed") = 1,
         "Best T-step GD with A = a * sigma^-1 ('sigma_inverse') or a * I ('identity'), a minimised on a\n"
         "fixed Monte Carlo task set. Returns {'scale': a, 'loss': normalised loss after 0..loops steps}.");
-  m.def("looped_test_losses", &test_losses, py::arg("A"), py::arg("u"), py::arg("n"), py::arg("loops"),
+  m.def("test_losses", &test_losses, py::arg("A"), py::arg("u"), py::arg("n"), py::arg("loops"),
         py::arg("sigma") = py::none(), py::arg("tasks") = 20000, py::arg("seed") = 1,
         "Normalised test loss of the looped model (A, u) after 0..loops loops on fresh tasks.");
-  m.def("looped_forward", &forward, py::arg("Z"), py::arg("P"), py::arg("Q"), py::arg("loops"),
+  m.def("forward", &forward, py::arg("Z"), py::arg("P"), py::arg("Q"), py::arg("loops"),
         py::arg("form") = "linear",
         "T loops of Z <- Z - (1/n) P Z M Z^T Q Z on the (d+1, n+1) prompt Z; form 'linear' or 'quadratic'.");
   m.def(

@@ -1,26 +1,30 @@
 // lorafgc-run: generate one instance and put it through chosen algorithms; print
 // loss, gradient norms, agreement with the first algorithm, time and peak memory.
 // The README's main command runs it on a small default.
-#include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/machine.hpp>
+#include <lorafgc/core/system_info.hpp>
+#include <lorafgc/core/timing.hpp>
+#include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
-#include <lorafgc/core/system_info.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cstdio>
+#include <limits>
 
 namespace {
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 struct Args {
   GeneratorConfig gen;
   std::string mode = "partial", dtype = "float64";
-  std::vector<std::string> algorithms{"exact-reference", "exact"};
+  // Every exact algorithm in its default configuration: the oracle first.
+  std::vector<std::string> algorithms = registered_specs([](const Registration& r) { return r.exact; }, true);
   int threads = 0, repeat = 3;
 };
 
@@ -32,26 +36,22 @@ int run(const Args& args) {
              args.gen.seed);
   fmt::print("score bound T={:.6g}  measured max|X W|: q={:.6g} k={:.6g} v={:.6g}\n", problem.score_bound(), projection_max_abs(problem, Projection::Q),
              projection_max_abs(problem, Projection::K), projection_max_abs(problem, Projection::V));
-  fmt::print("threads: omp={} blas={}  blas: {}  OPENBLAS_CORETYPE={}\n", omp_threads(), blas_threads(),
-             blas_config(), openblas_coretype());
+  fmt::print("cpu: {} ({})  threads: omp={} blas={}  blas: {}  OPENBLAS_CORETYPE={}\n", cpu_model(), vector_isa(),
+             omp_threads(), blas_threads(), blas_config(), openblas_coretype());
   fmt::print("build: {}\n\n", build_description());
   fmt::print("{:<18} {:>14} {:>11} {:>11} {:>11} {:>11} {:>12} {:>10} {:>10}  {}\n", "algorithm", "loss", "|dA_q|",
              "|dB_q|", "|dA_v|", "|dB_v|", "max err/ref", "median s", "GFLOP/s", "info");
   std::optional<Gradients<T>> first;
   for (const auto& spec : args.algorithms) {
     auto algorithm = make_algorithm(spec);
-    std::vector<double> seconds;
     Gradients<T> g;
-    for (int i = 0; i < args.repeat; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      g = algorithm->compute(problem);
-      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(seconds.begin(), seconds.end());
-    const double median = seconds[seconds.size() / 2];
+    const double median = time_repetitions(args.repeat, std::numeric_limits<double>::infinity(), [&] {
+                            g = algorithm->compute(problem);
+                          }).median;
     if (!first) first = g;
-    const auto& q = *g.adapter[0];
-    const auto& v = *g.adapter[2];
+    // Both modes adapt W_q and W_v.
+    const auto& q = *g.adapter[index(Projection::Q)];
+    const auto& v = *g.adapter[index(Projection::V)];
     std::string info;
     for (const auto& [k, val] : g.info) info += fmt::format("{}={:.4g} ", k, val);
     fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}  {}\n", spec,
@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", args.threads, "OpenMP/BLAS threads (0: default)")->capture_default_str();
   app.add_option("--repeat", args.repeat, "timed repetitions (median reported)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  app.footer(algorithms_help());
   CLI11_PARSE(app, argc, argv);
   try {
     args.gen.adaptation = parse_adaptation(args.mode);

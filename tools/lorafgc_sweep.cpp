@@ -7,11 +7,13 @@
 #include "sweep/results_file.hpp"
 #include "sweep/sweep_config.hpp"
 
-#include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/machine.hpp>
+#include <lorafgc/core/system_info.hpp>
+#include <lorafgc/core/timing.hpp>
+#include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
-#include <lorafgc/core/system_info.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -19,34 +21,20 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <map>
-#include <thread>
 
 namespace {
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 using namespace lorafgc::sweep;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 json machine_description() {
-  return {{"cpu", cpu_model()},
-          {"hardware_threads", std::thread::hardware_concurrency()},
-          {"physical_memory_bytes", physical_memory_bytes()},
-          {"blas_config", blas_config()},
-          {"blas_threads", blas_threads()},
-          {"omp_threads", omp_threads()},
-          {"OPENBLAS_CORETYPE", openblas_coretype()},
-          {"build", build_description()}};
+  json out = json::object();
+  for (const auto& f : describe_machine().fields()) out[f.key] = f.numeric ? json::parse(f.text) : json(f.text);
+  return out;
 }
 
 std::string clock_text(double seconds) {
@@ -129,16 +117,22 @@ class Runner {
   void point(const Problem<T>& problem, const ProblemShape& shape, const std::string& spec,
              const std::optional<Gradients<double>>& truth, json& rec) {
     const auto algorithm = make_algorithm(spec);
+    const Registration& registered = registration(algorithm->name());
     rec["spec"] = algorithm->spec();
-    double flops = std::nan("");
+    rec["exact"] = registered.exact;
+    rec["oracle"] = registered.oracle;
+    double flops = std::nan(""), workspace = std::nan("");
     try {
       flops = algorithm->flops(shape);
+      workspace = algorithm->workspace_bytes(shape, sizeof(T));
     } catch (const InvalidArgument& e) {
       rec["status"] = "refused";
       rec["message"] = e.what();
       return;
     }
-    rec["flops"] = std::isfinite(flops) ? json(flops) : json(nullptr);
+    auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+    rec["flops"] = number(flops);
+    rec["cost_model"] = {{"flops", number(flops)}, {"workspace_bytes", number(workspace)}};
     // Skip a point the last measured rate says would exceed the time limit.
     const std::string rate_key = spec + "|" + std::to_string(shape.width) + "|" + rec["mode"].get<std::string>();
     if (rates_.count(rate_key) && std::isfinite(flops)) {
@@ -150,16 +144,12 @@ class Runner {
         return;
       }
     }
-    std::vector<double> seconds;
+    TimingSummary times;
     Gradients<T> g;
     reset_peak_rss();
     try {
-      for (int i = 0; i < c_.repetitions; ++i) {
-        const auto t0 = Clock::now();
-        g = algorithm->compute(problem);
-        seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-        if (seconds.back() > c_.time_limit_s) break;  // one over-long repetition is enough
-      }
+      // One over-long repetition is enough.
+      times = time_repetitions(c_.repetitions, c_.time_limit_s, [&] { g = algorithm->compute(problem); });
     } catch (const InvalidArgument& e) {
       rec["status"] = "refused";
       rec["message"] = e.what();
@@ -170,17 +160,15 @@ class Runner {
       return;
     }
     rec["peak_rss_bytes"] = peak_rss_bytes();
-    std::vector<double> sorted = seconds;
-    std::sort(sorted.begin(), sorted.end());
     rec["status"] = "ok";
-    rec["times_s"] = seconds;
-    rec["repetitions"] = seconds.size();
-    rec["median_s"] = sorted[sorted.size() / 2];
-    rec["min_s"] = sorted.front();
+    rec["times_s"] = times.seconds;
+    rec["repetitions"] = times.seconds.size();
+    rec["median_s"] = times.median;
+    rec["min_s"] = times.min;
     rec["loss"] = g.loss;
     for (const auto& [k, v] : g.info) rec["info"][k] = v;
     rec["error"] = truth ? metrics_json(compare_gradients(g, *truth)) : json(nullptr);
-    if (std::isfinite(flops) && sorted.front() > 0) rates_[rate_key] = flops / sorted.front();
+    if (std::isfinite(flops) && times.min > 0) rates_[rate_key] = flops / times.min;
   }
 
   void report(const json& rec) {

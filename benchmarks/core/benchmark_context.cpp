@@ -1,5 +1,6 @@
 #include "benchmark_context.hpp"
 
+#include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
 
 #include <algorithm>
@@ -10,11 +11,8 @@
 namespace lorafgc::bench {
 
 void add_context() {
-  benchmark::AddCustomContext("blas_config", blas_config());
-  benchmark::AddCustomContext("blas_threads", std::to_string(blas_threads()));
-  benchmark::AddCustomContext("omp_threads", std::to_string(omp_threads()));
-  benchmark::AddCustomContext("OPENBLAS_CORETYPE", openblas_coretype());
-  benchmark::AddCustomContext("lorafgc_build", build_description());
+  for (const auto& f : describe_machine().fields())
+    benchmark::AddCustomContext(f.key == "build" ? "lorafgc_build" : f.key, f.text);
 }
 
 void reset_peak_memory() { reset_peak_rss(); }
@@ -46,6 +44,12 @@ std::vector<std::string> split_specs(const std::string& list) {
     if (end > start) out.push_back(list.substr(start, end - start));
     start = end + 1;
   }
+  return out;
+}
+
+std::string join_specs(const std::vector<std::string>& specs) {
+  std::string out;
+  for (const auto& s : specs) out += (out.empty() ? "" : ";") + s;
   return out;
 }
 

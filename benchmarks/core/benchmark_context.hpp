@@ -1,6 +1,7 @@
 #pragma once
-// Shared by every benchmark binary: the context (BLAS build, threads, CPU type
-// override) recorded in each JSON output, and a peak-memory counter.
+// Shared by every benchmark binary: the context (CPU and vector width, BLAS
+// build, threads, CPU type override, build) recorded in each JSON output, and a
+// peak-memory counter.
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -20,5 +21,7 @@ bool take_flag(const char* arg, const char* name, std::string& value);
 bool take_flag(const char* arg, const char* name, long long& value);
 // "exact;exact:schedule=stream" -> {"exact", "exact:schedule=stream"}.
 std::vector<std::string> split_specs(const std::string& list);
+// The inverse: {"exact", "exact:schedule=stream"} -> "exact;exact:schedule=stream".
+std::string join_specs(const std::vector<std::string>& specs);
 
 }  // namespace lorafgc::bench

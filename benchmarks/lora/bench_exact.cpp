@@ -8,7 +8,8 @@
 //   GFLOPs_nominal    5 (partial) or 6 (full) L x L x d products, 2 L^2 d each
 //   peak_MiB          resident high-water mark during the benchmark
 //
-// Flags beyond Google Benchmark's: --algorithms=spec;spec;... (default
+// Flags beyond Google Benchmark's: --algorithms=spec;spec;... (default: the
+// variants of every exact algorithm in the registry, today
 // exact-reference;exact;exact:schedule=stream), --max_workspace_MiB=N (default
 // 2048) skips sizes whose workspace (Algorithm::workspace_bytes) exceeds N MiB,
 // which caps the O(L^2)-memory reference; --d=N, --r=N override width and rank.
@@ -24,10 +25,11 @@
 namespace {
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 long long max_workspace_mib = 2048;
 long long width = 64, rank = 8;
-std::string algorithm_specs = "exact-reference;exact;exact:schedule=stream";
+std::string algorithm_specs = bench::join_specs(registered_specs([](const Registration& r) { return r.exact; }));
 
 template <class T>
 void BM_gradient(benchmark::State& state, std::string spec, Adaptation mode) {

@@ -11,9 +11,9 @@
 
 namespace lorafgc::test {
 
-inline GeneratorConfig config(long long L, long long d, long long r, Adaptation mode, double gamma = 1.0,
+inline lora::GeneratorConfig config(long long L, long long d, long long r, lora::Adaptation mode, double gamma = 1.0,
                               std::uint64_t seed = 7) {
-  GeneratorConfig c;
+  lora::GeneratorConfig c;
   c.length = L;
   c.width = d;
   c.rank = r;

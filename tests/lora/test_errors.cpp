@@ -7,6 +7,7 @@
 #include <limits>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 namespace {
 

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 TEST_CASE("generated instances hit the norm bound gamma within 1%", "[generator]") {
   for (Adaptation mode : {Adaptation::Partial, Adaptation::Full})

@@ -9,6 +9,7 @@
 #include <random>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 namespace {
 
@@ -41,7 +42,7 @@ double feature_error(const ExpPolynomial& p, int d, unsigned seed) {
   double worst = 0;
   for (int i = 0; i < Zq.rows(); ++i)
     for (int j = 0; j < Zk2.rows(); ++j) {
-      const long double s = static_cast<long double>(p.T) * Zq.row(i).dot(Zk2.row(j));
+      const long double s = static_cast<long double>(p.score_bound) * Zq.row(i).dot(Zk2.row(j));
       worst = std::max(worst, static_cast<double>(std::abs((approx(i, j) - p.evaluate(s)) / std::exp(s))));
     }
   return worst;

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include <cmath>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 TEST_CASE("certified relative error holds on a dense grid", "[polynomial]") {
   for (PolynomialKind kind : {PolynomialKind::Taylor, PolynomialKind::Chebyshev})

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 using namespace lorafgc;
+using namespace lorafgc::lora;
 
 TEST_CASE("algorithm specs parse into name and options", "[registry]") {
   const auto s = parse_algorithm_spec("exact: block=32 ,threads=2");

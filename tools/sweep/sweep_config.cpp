@@ -8,6 +8,8 @@
 
 namespace lorafgc::sweep {
 
+using lora::make_algorithm;
+
 namespace {
 
 [[noreturn]] void fail(const std::string& key, const std::string& what) {
@@ -72,7 +74,7 @@ SweepConfig parse_sweep_config(const nlohmann::json& j) {
     }
   }
   c.reference = scalar_of<std::string>(j, "reference", c.reference);
-  if (!algorithm_info(parse_algorithm_spec(c.reference).name).exact)
+  if (!lora::registration(parse_algorithm_spec(c.reference).name).exact)
     fail("reference", "'" + c.reference + "' is not an exact algorithm");
   make_algorithm(c.reference);
   c.max_reference_length = scalar_of<long long>(j, "max_reference_L", c.max_reference_length);

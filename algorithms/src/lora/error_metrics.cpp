@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 namespace {
 
@@ -50,4 +50,4 @@ template ErrorMetrics compare_gradients(const Gradients<float>&, const Gradients
 template ErrorMetrics compare_gradients(const Gradients<double>&, const Gradients<double>&);
 template ErrorMetrics compare_gradients(const Gradients<double>&, const Gradients<float>&);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

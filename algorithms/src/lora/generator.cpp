@@ -1,10 +1,12 @@
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/generator.hpp>
 
+#include "lora/common/score_range.hpp"
+
 #include <cmath>
 #include <random>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 void GeneratorConfig::validate() const {
   if (length < 1) throw InvalidArgument("L", "must be at least 1, got " + std::to_string(length));
@@ -79,14 +81,12 @@ Problem<T> generate(const GeneratorConfig& c) {
     if (ad[index(p)]) ad[index(p)]->B *= f;
   }
   if (c.score_bound > 0) {
-    auto max_row_norm = [&](Projection p) {
+    auto effective = [&](Projection p) {
       Matrix<double> eff = W[index(p)];
       if (ad[index(p)]) eff += s * ad[index(p)]->B * ad[index(p)]->A;
-      double m = 0;
-      for (const auto& x : X) m = std::max(m, (x * eff).rowwise().norm().maxCoeff());
-      return m;
+      return eff;
     };
-    const double bound = std::abs(c.beta) * max_row_norm(Projection::Q) * max_row_norm(Projection::K);
+    const double bound = detail::score_range(X, effective(Projection::Q), effective(Projection::K)).bound(c.beta);
     const double f = bound > 0 ? std::sqrt(c.score_bound / bound) : 1.0;
     for (Projection p : {Projection::Q, Projection::K}) {
       W[index(p)] *= f;
@@ -127,4 +127,4 @@ template Problem<double> generate<double>(const GeneratorConfig&);
 template double projection_max_abs(const Problem<float>&, Projection);
 template double projection_max_abs(const Problem<double>&, Projection);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 template <class T>
 void require_finite(const Gradients<T>& g, const std::string& algorithm) {
@@ -41,4 +41,4 @@ template Gradients<double> gradients_from_weights(const Problem<double>&, double
 template void require_finite(const Gradients<float>&, const std::string&);
 template void require_finite(const Gradients<double>&, const std::string&);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

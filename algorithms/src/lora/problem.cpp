@@ -1,9 +1,11 @@
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/problem.hpp>
 
+#include "lora/common/score_range.hpp"
+
 #include <cmath>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 Adaptation parse_adaptation(const std::string& text) {
   if (text == "partial") return Adaptation::Partial;
@@ -88,14 +90,7 @@ void Problem<T>::validate() const {
 
 template <class T>
 double Problem<T>::score_bound() const {
-  const Matrix<T> Wq = effective_weight(Projection::Q), Wk = effective_weight(Projection::K);
-  double q = 0, k = 0;
-  for (const auto& x : X) {
-    if (x.rows() == 0) continue;
-    q = std::max(q, static_cast<double>((x * Wq).rowwise().norm().maxCoeff()));
-    k = std::max(k, static_cast<double>((x * Wk).rowwise().norm().maxCoeff()));
-  }
-  return std::abs(beta) * q * k;
+  return detail::score_range(X, effective_weight(Projection::Q), effective_weight(Projection::K)).bound(beta);
 }
 
 template <class T>
@@ -132,4 +127,4 @@ template ProblemShape shape_of(const Problem<double>&);
 template Problem<double> to_float64(const Problem<float>&);
 template Problem<double> to_float64(const Problem<double>&);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

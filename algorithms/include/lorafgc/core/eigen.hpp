@@ -9,6 +9,7 @@
 // exactly those lines and leaves the warning on for the project's own code.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif

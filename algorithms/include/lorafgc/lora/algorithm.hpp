@@ -1,33 +1,43 @@
 #pragma once
-// The one interface every gradient algorithm implements. New algorithms are
-// added to the registry (registry.cpp) and nowhere else.
+// The one interface every LoRA gradient algorithm implements. An algorithm is
+// made from its registration (registry.hpp) and a spec string; its options
+// are those its registration declares.
+#include <lorafgc/core/option_table.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
-#include <memory>
 #include <string>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 class Algorithm {
  public:
   virtual ~Algorithm() = default;
-  virtual std::string name() const = 0;
+  const std::string& name() const { return name_; }
+  const OptionValues& options() const { return options_; }
   // The spec that rebuilds this algorithm with the same options.
-  virtual std::string spec() const = 0;
+  std::string spec() const;
 
   virtual Gradients<float> compute(const Problem<float>& problem) const = 0;
   virtual Gradients<double> compute(const Problem<double>& problem) const = 0;
 
-  // Floating-point operations the implementation performs for this shape
-  // (a multiply-add counts 2); used for GFLOP/s counters.
+  // The cost model. Floating-point operations the implementation performs for
+  // this shape (a multiply-add counts 2), NaN when they depend on something the
+  // shape does not fix; used for GFLOP/s counters and time predictions.
   virtual double flops(const ProblemShape& shape) const = 0;
   // Bytes allocated beyond the inputs and the returned gradients.
   virtual double workspace_bytes(const ProblemShape& shape, int scalar_bytes) const = 0;
+
+ protected:
+  Algorithm(std::string name, OptionValues options) : name_(std::move(name)), options_(std::move(options)) {}
+
+ private:
+  std::string name_;
+  OptionValues options_;
 };
 
 // The conventional count the issue tracker uses: 2 L^2 d flops per L x L x d
 // product, 5 products for partial adaptation (K not adapted), 6 for full.
 double nominal_exact_flops(const ProblemShape& shape);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -3,7 +3,7 @@
 // gradient (and weight gradient) the reference holds.
 #include <lorafgc/lora/gradients.hpp>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 struct ErrorMetrics {
   double max_abs = 0;        // max over matrices and entries of |G~ - G|
@@ -17,4 +17,4 @@ struct ErrorMetrics {
 template <class T, class U>
 ErrorMetrics compare_gradients(const Gradients<T>& approx, const Gradients<U>& reference);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

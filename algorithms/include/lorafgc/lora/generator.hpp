@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 struct GeneratorConfig {
   long long length = 256;  // L
@@ -35,4 +35,4 @@ Problem<T> generate(const GeneratorConfig& config);
 template <class T>
 double projection_max_abs(const Problem<T>& problem, Projection p);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

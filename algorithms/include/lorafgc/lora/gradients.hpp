@@ -5,7 +5,7 @@
 #include <map>
 #include <optional>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 template <class T>
 struct AdapterGradient {
@@ -34,4 +34,4 @@ Gradients<T> gradients_from_weights(const Problem<T>& problem, double loss, cons
 template <class T>
 void require_finite(const Gradients<T>& g, const std::string& algorithm);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 template <class T>
 struct LoraAdapter {
@@ -63,4 +63,4 @@ Problem<double> to_float64(const Problem<T>& p);
 extern template struct Problem<float>;
 extern template struct Problem<double>;
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

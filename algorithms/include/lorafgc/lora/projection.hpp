@@ -4,7 +4,7 @@
 #include <array>
 #include <string>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 // Indexes every per-projection std::array (weights, adapters, gradients).
 enum class Projection : int { Q = 0, K = 1, V = 2 };
@@ -20,4 +20,4 @@ enum class Adaptation { Partial, Full };
 Adaptation parse_adaptation(const std::string& text);
 const char* to_string(Adaptation a);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -1,34 +1,68 @@
 #pragma once
-// The registry of algorithms: one table (registry.cpp) that the C++ API, the
-// benchmarks, the tools and the Python module all read.
+// The registry of LoRA gradient algorithms: a list of registrations, one per
+// algorithm, each made in its family's folder (algorithms/src/lora/<family>/
+// registration.cpp) and collected by the build. The C++ API, the benchmarks,
+// the sweep, the tools, the Python module and the conformance harness all read
+// this list and name no algorithm themselves.
+#include <lorafgc/core/option_table.hpp>
 #include <lorafgc/lora/algorithm.hpp>
-#include <lorafgc/core/options.hpp>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
-struct OptionInfo {
-  std::string name;
-  std::string default_value;
-  std::string description;
+// What the conformance harness (tests/lora/test_conformance.cpp) holds an
+// algorithm to. An algorithm that declares no guarantee or no tolerance fails it.
+struct Accuracy {
+  enum class Guarantee {
+    none,
+    rounding,        // equals the gradient up to rounding: max_rel against
+                     // exact-reference in float64 <= tolerance
+    a_priori_bound,  // info["error_bound"] bounds every |G~ - G| entry
+  };
+  Guarantee guarantee = Guarantee::none;
+  // Relative rounding tolerances on max_rel = max ||G~ - G||_max / ||G||_max
+  // between two evaluations that differ only by rounding (another order of
+  // summation: a thread count; for `rounding`, also the float64 truth), on the
+  // harness's well-scaled instances (entries of X W of order 1, L <= 512).
+  double float_tolerance = 0;
+  double double_tolerance = 0;
+
+  double tolerance(int scalar_bytes) const { return scalar_bytes == 4 ? float_tolerance : double_tolerance; }
 };
 
-struct AlgorithmInfo {
+struct Registration {
   std::string name;
   std::string description;
-  bool exact = false;  // computes the gradient exactly (up to rounding)
-  std::vector<OptionInfo> options;
-  std::function<std::unique_ptr<Algorithm>(const Options&)> make;
+  bool exact = false;   // computes the gradient exactly, up to rounding
+  bool oracle = false;  // the literal reference: tested against, not a contender in speed comparisons
+  Accuracy accuracy;
+  std::vector<OptionSpec> options;
+  // Specs that comparisons (benchmarks, torch_compare.py) run by default;
+  // empty means just `name`.
+  std::vector<std::string> variants;
+  std::function<std::unique_ptr<Algorithm>(const OptionValues&)> make;
 };
 
-const std::vector<AlgorithmInfo>& registered_algorithms();
-const AlgorithmInfo& algorithm_info(const std::string& name);
+// Oracle first, then exact, then approximate algorithms; by name within each.
+const std::vector<Registration>& registered_algorithms();
+// Throws InvalidArgument("algorithm") naming the known algorithms.
+const Registration& registration(const std::string& name);
 
 // make_algorithm("exact") or make_algorithm("exact:block=32,threads=2").
 // Unknown names or options throw InvalidArgument naming them.
 std::unique_ptr<Algorithm> make_algorithm(const std::string& spec);
 std::unique_ptr<Algorithm> make_algorithm(const std::string& name, const Options& options);
 
-}  // namespace lorafgc
+// The specs a comparison runs by default: the variants of every registration
+// that `keep` accepts (only its name, the default configuration, with
+// `defaults_only`), in registry order.
+std::vector<std::string> registered_specs(const std::function<bool(const Registration&)>& keep,
+                                          bool defaults_only = false);
+
+// Every algorithm with its description and option table, for --help texts.
+std::string algorithms_help();
+
+}  // namespace lorafgc::lora

@@ -6,7 +6,7 @@
 
 #include <lorafgc/core/eigen.hpp>
 
-namespace lorafgc::detail {
+namespace lorafgc::lora::detail {
 
 template <class T>
 using ConstRef = Eigen::Ref<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>, 0, Eigen::OuterStride<>>;
@@ -31,4 +31,4 @@ void gemm_nt(T alpha, ConstRef<T> A, ConstRef<T> B, T beta, MutRef<T> C) {
             static_cast<int>(B.outerStride()), beta, C.data(), static_cast<int>(C.outerStride()));
 }
 
-}  // namespace lorafgc::detail
+}  // namespace lorafgc::lora::detail

@@ -1,83 +1,52 @@
 #pragma once
-// Internal to `exact`: the per-sequence thin factors both schedules multiply the
-// L x L blocks with, and the per-thread accumulators they fill.
-#include "lora/exact/exact.hpp"
+// The per-sequence thin factors the fused algorithms multiply the L x L
+// matrices F and dS with (docs/lora-gradients.md, "Thin factors"): chosen so
+// that the L x L matrices meet only products of width r (adapter gradients) or
+// d (S, O, R V^T). With `whole` (the d x d weight gradients are wanted, or the
+// polynomial method's uncontracted route) every contraction with A_mu^T is
+// one with the identity and the X B_mu groups are dropped: dB and dA then
+// follow from dW in O(d^2 r).
+#include <lorafgc/lora/problem.hpp>
 
-#include <algorithm>
+#include <array>
 
-namespace lorafgc::detail {
+namespace lorafgc::lora::detail {
 
 using Index = Eigen::Index;
 
-// Chosen so that the L x L blocks only meet products of width r (adapter
-// gradients) or d (S, O, R V^T); see shared/design/lora-gradients.md,
-// "contract with the thin factor before touching the L x L matrix". With
-// `weights` the contraction is with the identity instead, giving whole d x d
-// gradients from which dB and dA follow in O(d^2 r).
+// Column widths of the thin factors; 0 for a projection that is not adapted.
+struct ThinWidths {
+  Index d = 0;
+  Index K_Aq = 0;  // K A_q^T: r (d whole)
+  Index X_Bk = 0;  // X B_k:   r (0 whole)
+  Index X_Bq = 0;  // X B_q:   r (0 whole)
+  Index Q_Ak = 0;  // Q A_k^T: r (d whole)
+  Index X_Bv = 0;  // X B_v:   r (0 whole)
+  Index AvT = 0;   // A_v^T:   r (d whole)
+
+  Index N_dS() const { return K_Aq + X_Bk; }
+  Index N_dST() const { return X_Bq + Q_Ak; }
+};
+
+ThinWidths thin_widths(const std::array<bool, 3>& adapted, Index d, Index r, bool whole);
+ThinWidths thin_widths(const ProblemShape& shape, bool whole);
+
 template <class T>
 struct SequenceFactors {
-  Matrix<T> Q, K, V;
-  Matrix<T> ds_right;  // [K A_q^T | X B_k]      : dS  * this, k = L
-  Matrix<T> ds_left;   // [X B_q  | Q A_k^T]     : dS^T * this, accumulated
-  Matrix<T> f_right;   // [V | X B_v]            : F * this, k = L
-  Matrix<T> r_coef;    // A_v^T                  : F^T (R * this), accumulated
-  Index mq = 0, rk = 0, rq = 0, mk = 0, rv = 0, mv = 0;  // column-group widths
+  Matrix<T> Q, K, V;  // X W_q, X W_k, X W_v (effective weights)
+  Matrix<T> N_dS;     // [K A_q^T | X B_k]  (L x N_dS):  dS N_dS is wanted
+  Matrix<T> N_dST;    // [X B_q | Q A_k^T]  (L x N_dST): dS^T N_dST is wanted
+  Matrix<T> N_F;      // [V | X B_v]        (L x (d + X_Bv)): F N_F is wanted
+  Matrix<T> AvT;      // A_v^T (I whole)    (d x AvT): F^T (R AvT) is wanted
+  ThinWidths widths;
 };
 
+// W*_mu + s B_mu A_mu for q, k, v, indexed by Projection.
 template <class T>
-SequenceFactors<T> make_factors(const Problem<T>& p, const Matrix<T>& X, const std::array<Matrix<T>, 3>& Weff,
-                                bool weights);
+std::array<Matrix<T>, 3> effective_weights(const Problem<T>& p);
 
 template <class T>
-struct Accumulators {
-  double loss = 0;
-  Matrix<T> Pq;   // X^T dS K A_q^T          (d x mq)
-  Matrix<T> Lk;   // (dS X B_k)^T Q          (rk x d)
-  Matrix<T> Gds;  // dS^T [X B_q | Q A_k^T]  (L x (rq + mk))
-  Matrix<T> Lv;   // (F X B_v)^T R           (rv x d)
-  Matrix<T> Gf;   // F^T R A_v^T             (L x mv)
+SequenceFactors<T> make_factors(const Problem<T>& p, const Matrix<T>& X, const std::array<Matrix<T>, 3>& W,
+                                bool whole);
 
-  Accumulators(const SequenceFactors<T>& f, Index L, Index d)
-      : Pq(Matrix<T>::Zero(d, f.mq)),
-        Lk(Matrix<T>::Zero(f.rk, d)),
-        Gds(Matrix<T>::Zero(L, f.rq + f.mk)),
-        Lv(Matrix<T>::Zero(f.rv, d)),
-        Gf(Matrix<T>::Zero(L, f.mv)) {}
-
-  void add(const Accumulators& o) {
-    loss += o.loss;
-    Pq += o.Pq;
-    Lk += o.Lk;
-    Gds += o.Gds;
-    Lv += o.Lv;
-    Gf += o.Gf;
-  }
-};
-
-// One schedule's work on query rows [i0, i0 + n) of sequence X, into `acc`.
-// Scratch lives in the schedule's own per-thread state.
-template <class T>
-struct PanelScratch;
-template <class T>
-void panel_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, Index i0, Index n,
-                PanelScratch<T>& scratch, Accumulators<T>& acc);
-
-template <class T>
-struct StreamScratch;
-template <class T>
-void stream_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, Index i0, Index n,
-                 Index tile_cols, StreamScratch<T>& scratch, Accumulators<T>& acc);
-
-template <class T>
-struct PanelScratch {
-  Matrix<T> P, G, T2, R, RC, T1;
-  Vector<T> rowv;
-};
-
-template <class T>
-struct StreamScratch {
-  Matrix<T> St, G, acc_out, R, RC, T1;
-  Vector<T> m, l, tile_max, rescale, delta;
-};
-
-}  // namespace lorafgc::detail
+}  // namespace lorafgc::lora::detail

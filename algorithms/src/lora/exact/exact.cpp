@@ -1,14 +1,15 @@
 // The driver of `exact`: thin factors per sequence, row blocks over OpenMP
-// threads (per-thread accumulators, reduced once), then dB and dA assembled
-// from the contracted products.
+// threads (per-thread sums, reduced once), then dB and dA assembled from the
+// contracted products; and its cost model.
 #include <lorafgc/core/errors.hpp>
-#include "lora/exact/exact.hpp"
+#include <lorafgc/core/system_info.hpp>
 
-#include "lora/common/thin_factors.hpp"
+#include "lora/common/contracted_gradients.hpp"
+#include "lora/exact/row_block.hpp"
 
 #include <omp.h>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 ExactSchedule parse_exact_schedule(const std::string& text) {
   if (text == "panel") return ExactSchedule::Panel;
@@ -23,72 +24,51 @@ namespace detail {
 namespace {
 
 template <class T>
-Matrix<T> hcat(const Matrix<T>& a, const Matrix<T>& b) {
-  Matrix<T> out(std::max(a.rows(), b.rows()), a.cols() + b.cols());
-  if (a.cols()) out.leftCols(a.cols()) = a;
-  if (b.cols()) out.rightCols(b.cols()) = b;
-  return out;
-}
-
-template <class T>
-Accumulators<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFactors<T>& f, const ExactConfig& c) {
+RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFactors<T>& f, const ExactConfig& c) {
   const Matrix<T>& X = p.X[b];
-  const Index L = X.rows(), d = X.cols();
+  const Index L = X.rows();
   const Index rows = exact_block_rows(c, L, sizeof(T));
   const Index blocks = (L + rows - 1) / rows;
   const T beta = static_cast<T>(p.beta);
-  Accumulators<T> total(f, L, d);
+  RowBlockSums<T> total(f.widths, L);
   const int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
 #pragma omp parallel num_threads(threads)
   {
-    Accumulators<T> acc(f, L, d);
+    RowBlockSums<T> sums(f.widths, L);
     PanelScratch<T> panel;
     StreamScratch<T> stream;
 #pragma omp for schedule(dynamic, 1)
     for (Index blk = 0; blk < blocks; ++blk) {
-      const Index i0 = blk * rows, n = std::min(rows, L - i0);
+      const RowBlock block{blk * rows, std::min(rows, L - blk * rows)};
       if (c.schedule == ExactSchedule::Panel)
-        panel_rows(X, p.Y[b], f, beta, i0, n, panel, acc);
+        panel_rows(X, p.Y[b], f, beta, block, panel, sums);
       else
-        stream_rows(X, p.Y[b], f, beta, i0, n, static_cast<Index>(c.tile_cols), stream, acc);
+        stream_rows(X, p.Y[b], f, beta, block, static_cast<Index>(c.tile_cols), stream, sums);
     }
 #pragma omp critical(lorafgc_exact_reduce)
-    total.add(acc);
+    total.add(sums);
   }
   return total;
 }
 
-}  // namespace
-
+// dW_mu A_mu^T and B_mu^T dW_mu of one sequence from its row-block sums.
 template <class T>
-SequenceFactors<T> make_factors(const Problem<T>& p, const Matrix<T>& X, const std::array<Matrix<T>, 3>& Weff,
-                                bool weights) {
-  SequenceFactors<T> f;
-  f.Q = X * Weff[0];
-  f.K = X * Weff[1];
-  f.V = X * Weff[2];
-  const Index L = X.rows(), d = X.cols();
-  const Matrix<T> none(L, 0);
-  const auto& aq = p.adapter[0];
-  const auto& ak = p.adapter[1];
-  const auto& av = p.adapter[2];
-  const Matrix<T> Kq = !aq ? none : weights ? f.K : Matrix<T>(f.K * aq->A.transpose());
-  const Matrix<T> XBk = (!ak || weights) ? none : Matrix<T>(X * ak->B);
-  const Matrix<T> XBq = (!aq || weights) ? none : Matrix<T>(X * aq->B);
-  const Matrix<T> Qk = !ak ? none : weights ? f.Q : Matrix<T>(f.Q * ak->A.transpose());
-  const Matrix<T> XBv = (!av || weights) ? none : Matrix<T>(X * av->B);
-  f.ds_right = hcat(Kq, XBk);
-  f.ds_left = hcat(XBq, Qk);
-  f.f_right = hcat(f.V, XBv);
-  if (av) f.r_coef = weights ? Matrix<T>::Identity(d, d) : Matrix<T>(av->A.transpose());
-  f.mq = Kq.cols();
-  f.rk = XBk.cols();
-  f.rq = XBq.cols();
-  f.mk = Qk.cols();
-  f.rv = XBv.cols();
-  f.mv = f.r_coef.cols();
-  return f;
+void contract(const Problem<T>& p, const Matrix<T>& X, const SequenceFactors<T>& f, const RowBlockSums<T>& s,
+              ContractedGradients<T>& out) {
+  const T beta = static_cast<T>(p.beta), inv_batch = T(1) / static_cast<T>(p.batch());
+  const ThinWidths& w = f.widths;
+  using CG = ContractedGradients<T>;
+  const int q = index(Projection::Q), k = index(Projection::K), v = index(Projection::V);
+  out.loss += s.loss;
+  if (w.K_Aq) CG::add(out.right[q], beta * s.XT_dS_KAq, inv_batch);
+  if (w.X_Bq) CG::add(out.left[q], beta * (s.dST_N_dST.leftCols(w.X_Bq).transpose() * f.K), inv_batch);
+  if (w.Q_Ak) CG::add(out.right[k], beta * (X.transpose() * s.dST_N_dST.rightCols(w.Q_Ak)), inv_batch);
+  if (w.X_Bk) CG::add(out.left[k], beta * s.BkT_XT_dST_Q, inv_batch);
+  if (w.AvT) CG::add(out.right[v], X.transpose() * s.FT_R_AvT, inv_batch);
+  if (w.X_Bv) CG::add(out.left[v], s.BvT_XT_FT_R, inv_batch);
 }
+
+}  // namespace
 
 }  // namespace detail
 
@@ -107,44 +87,36 @@ double exact_product_width(const ProblemShape& s, ExactSchedule schedule) {
   return width;
 }
 
+double exact_flops(const ProblemShape& s, const ExactConfig& c) {
+  ProblemShape w = s;
+  w.weights = c.weights;
+  return 2.0 * static_cast<double>(s.length) * s.length * exact_product_width(w, c.schedule) * s.batch;
+}
+
+double exact_workspace_bytes(const ProblemShape& s, int scalar_bytes, const ExactConfig& c) {
+  ProblemShape w = s;
+  w.weights = c.weights;
+  const double rows = static_cast<double>(exact_block_rows(c, s.length, scalar_bytes));
+  const double cols = c.schedule == ExactSchedule::Panel ? s.length : std::min<double>(c.tile_cols, s.length);
+  const double threads = c.threads > 0 ? c.threads : omp_threads();
+  // Per thread: two rows x cols blocks and the L-row sums; shared: Q, K, V and
+  // the thin factors.
+  const double thin = exact_product_width(w, ExactSchedule::Panel) - 3.0 * s.width;
+  const double per_thread = 2.0 * rows * cols + thin * s.length;
+  return scalar_bytes * (threads * per_thread + (4.0 * s.width + thin) * s.length);
+}
+
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& c) {
-  using detail::Index;
   p.validate();
-  const T beta = static_cast<T>(p.beta), s = static_cast<T>(p.scale());
-  const T inv_batch = T(1) / static_cast<T>(p.batch());
-  std::array<Matrix<T>, 3> Weff;
-  for (Projection q : kProjections) Weff[index(q)] = p.effective_weight(q);
-
-  // contracted[mu] = dW_mu A_mu^T (or dW_mu with weights); left[mu] = B_mu^T dW_mu.
-  std::array<Matrix<T>, 3> contracted, left;
-  double loss = 0;
-  for (Index b = 0; b < p.batch(); ++b) {
+  const auto W = detail::effective_weights(p);
+  detail::ContractedGradients<T> sums;
+  for (detail::Index b = 0; b < p.batch(); ++b) {
     const Matrix<T>& X = p.X[b];
-    const auto f = detail::make_factors(p, X, Weff, c.weights);
-    const auto acc = detail::run_row_blocks(p, b, f, c);
-    loss += acc.loss;
-    auto add = [&](Matrix<T>& into, const Matrix<T>& term) {
-      if (into.size() == 0) into = Matrix<T>::Zero(term.rows(), term.cols());
-      into.noalias() += inv_batch * term;
-    };
-    if (f.mq) add(contracted[0], beta * acc.Pq);
-    if (f.rq) add(left[0], beta * (acc.Gds.leftCols(f.rq).transpose() * f.K));
-    if (f.mk) add(contracted[1], beta * (X.transpose() * acc.Gds.rightCols(f.mk)));
-    if (f.rk) add(left[1], beta * acc.Lk);
-    if (f.mv) add(contracted[2], X.transpose() * acc.Gf);
-    if (f.rv) add(left[2], acc.Lv);
+    const auto f = detail::make_factors(p, X, W, c.weights);
+    detail::contract(p, X, f, detail::run_row_blocks(p, b, f, c), sums);
   }
-
-  const double mean_loss = loss / static_cast<double>(p.batch());
-  Gradients<T> g;
-  if (c.weights) {
-    g = gradients_from_weights(p, mean_loss, contracted, true);
-  } else {
-    g.loss = mean_loss;
-    for (Projection q : kProjections)
-      if (p.adapted(q)) g.adapter[index(q)] = AdapterGradient<T>{s * contracted[index(q)], s * left[index(q)]};
-  }
+  Gradients<T> g = detail::assemble_gradients(p, sums, c.weights, true);
   g.info["block_rows"] = static_cast<double>(exact_block_rows(c, p.length(), sizeof(T)));
   return g;
 }
@@ -152,4 +124,4 @@ Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& c) {
 template Gradients<float> exact_gradients(const Problem<float>&, const ExactConfig&);
 template Gradients<double> exact_gradients(const Problem<double>&, const ExactConfig&);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -2,7 +2,7 @@
 // exact: the strong quadratic baseline. No L x L matrix exists: queries are
 // processed in row blocks, and the L x L blocks meet only products of width d
 // (S, O, R V^T) or of width r (everything the adapter gradients need, after
-// contracting with A^T or B first). OpenMP over row blocks, BLAS inside.
+// contracting with the thin factors first). OpenMP over row blocks, BLAS inside.
 //
 // Two schedules, selectable so that they can be measured against each other:
 //  - panel:  a row block's whole b x L panel of scores is kept, so softmax is
@@ -14,7 +14,7 @@
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 enum class ExactSchedule { Panel, Stream };
 ExactSchedule parse_exact_schedule(const std::string& text);
@@ -32,10 +32,13 @@ struct ExactConfig {
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
 
-// Sum of the right-hand widths of the L x L products the schedule performs
-// (panel: 3d + 4r partial, 3d + 6r full; stream: 2d more); flops = 2 L^2 width.
+// The cost model. Sum of the right-hand widths of the L x L products the
+// schedule performs (panel: 3d + 4r partial, 3d + 6r full; stream: d more);
+// flops = 2 L^2 width.
 double exact_product_width(const ProblemShape& shape, ExactSchedule schedule);
+double exact_flops(const ProblemShape& shape, const ExactConfig& config);
+double exact_workspace_bytes(const ProblemShape& shape, int scalar_bytes, const ExactConfig& config);
 // Rows per block after the panel-size cap.
 long long exact_block_rows(const ExactConfig& config, long long length, int scalar_bytes);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

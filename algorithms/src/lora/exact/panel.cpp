@@ -1,51 +1,72 @@
 // The panel schedule of `exact`: a row block's whole b x L panel is kept.
 #include "lora/common/blas_gemm.hpp"
-#include "lora/common/thin_factors.hpp"
+#include "lora/common/softmax_backward.hpp"
+#include "lora/exact/row_block.hpp"
 
-namespace lorafgc::detail {
+namespace lorafgc::lora::detail {
 
-// The panel P holds E = exp(S - rowmax) unnormalised; the row scale 1/sum is
-// applied to the thin results instead (O, R A_v^T, dS), saving a pass over P.
+namespace {
+
+// E = exp(S - row max) for the block, S = beta Q_block K^T; returns 1 / row sums.
+// Subtracting the row maximum keeps scores of 1e4 finite.
 template <class T>
-void panel_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, Index i0, Index n,
-                PanelScratch<T>& w, Accumulators<T>& acc) {
-  const Index d = X.cols(), L = X.rows();
-  Matrix<T>& P = w.P;
-  P.resize(n, L);
-  gemm_nt<T>(beta, f.Q.middleRows(i0, n), f.K, T(0), P);
-  // Softmax with the row maximum subtracted: scores of 1e4 stay finite.
-  w.rowv = P.rowwise().maxCoeff();
-  P.colwise() -= w.rowv;
-  P.array() = P.array().exp();  // plain array: Eigen vectorises exp here, not on a broadcast
-  const Vector<T> inv_sum = P.rowwise().sum().cwiseInverse();
-
-  w.T2.noalias() = P * f.f_right;  // [O | F X B_v], still unnormalised
-  w.T2 = inv_sum.asDiagonal() * w.T2;
-  w.R = w.T2.leftCols(d) - Y.middleRows(i0, n);
-  acc.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
-  if (f.rv) acc.Lv.noalias() += w.T2.rightCols(f.rv).transpose() * w.R;
-  if (f.mv) {
-    w.RC.noalias() = inv_sum.asDiagonal() * (w.R * f.r_coef);
-    acc.Gf.noalias() += P.transpose() * w.RC;
-  }
-  // delta_i = <R_i, O_i> = sum_j F_ij (R V^T)_ij, then dS = F o (R V^T - delta 1^T).
-  w.rowv = (w.R.array() * w.T2.leftCols(d).array()).rowwise().sum();
-  Matrix<T>& G = w.G;
-  G.resize(n, L);
-  gemm_nt<T>(T(1), w.R, f.V, T(0), G);
-  G = ((P.array() * (G.array().colwise() - w.rowv.array())).colwise() * inv_sum.array()).matrix();
-
-  if (f.mq + f.rk) {
-    w.T1.noalias() = G * f.ds_right;
-    if (f.mq) acc.Pq.noalias() += X.middleRows(i0, n).transpose() * w.T1.leftCols(f.mq);
-    if (f.rk) acc.Lk.noalias() += w.T1.rightCols(f.rk).transpose() * f.Q.middleRows(i0, n);
-  }
-  if (f.rq + f.mk) acc.Gds.noalias() += G.transpose() * f.ds_left.middleRows(i0, n);
+Vector<T> exponentials(const SequenceFactors<T>& f, T beta, RowBlock b, PanelScratch<T>& w) {
+  w.E.resize(b.n, f.K.rows());
+  gemm_nt<T>(beta, f.Q.middleRows(b.i0, b.n), f.K, T(0), w.E);
+  w.row_max = w.E.rowwise().maxCoeff();
+  w.E.colwise() -= w.row_max;
+  w.E.array() = w.E.array().exp();  // plain array: Eigen vectorises exp here, not on a broadcast
+  return w.E.rowwise().sum().cwiseInverse();
 }
 
-template void panel_rows(const Matrix<float>&, const Matrix<float>&, const SequenceFactors<float>&, float, Index,
-                         Index, PanelScratch<float>&, Accumulators<float>&);
-template void panel_rows(const Matrix<double>&, const Matrix<double>&, const SequenceFactors<double>&, double,
-                         Index, Index, PanelScratch<double>&, Accumulators<double>&);
+// O, R, the loss and the value-side sums. The row scale 1/D is applied to the
+// thin results instead of the panel, saving a pass over it.
+template <class T>
+void value_side(const Matrix<T>& Y, const SequenceFactors<T>& f, RowBlock b, const Vector<T>& inv_sum,
+                PanelScratch<T>& w, RowBlockSums<T>& sums) {
+  const Index d = f.widths.d;
+  w.F_N_F.noalias() = w.E * f.N_F;
+  w.F_N_F = inv_sum.asDiagonal() * w.F_N_F;
+  w.R = w.F_N_F.leftCols(d) - Y.middleRows(b.i0, b.n);
+  sums.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
+  if (f.widths.X_Bv) sums.BvT_XT_FT_R.noalias() += w.F_N_F.rightCols(f.widths.X_Bv).transpose() * w.R;
+  if (f.widths.AvT) {
+    w.Dinv_R_AvT.noalias() = inv_sum.asDiagonal() * (w.R * f.AvT);
+    sums.FT_R_AvT.noalias() += w.E.transpose() * w.Dinv_R_AvT;
+  }
+}
 
-}  // namespace lorafgc::detail
+// dS for the block, then its products with the thin factors.
+template <class T>
+void score_side(const Matrix<T>& X, const SequenceFactors<T>& f, RowBlock b, const Vector<T>& inv_sum,
+                PanelScratch<T>& w, RowBlockSums<T>& sums) {
+  const ThinWidths& wd = f.widths;
+  w.delta = row_dot(w.R, w.F_N_F.leftCols(wd.d));
+  w.dS.resize(b.n, f.V.rows());
+  gemm_nt<T>(T(1), w.R, f.V, T(0), w.dS);
+  softmax_backward(w.E, inv_sum, w.delta, w.dS);
+  if (wd.N_dS()) {
+    w.dS_N_dS.noalias() = w.dS * f.N_dS;
+    if (wd.K_Aq) sums.XT_dS_KAq.noalias() += X.middleRows(b.i0, b.n).transpose() * w.dS_N_dS.leftCols(wd.K_Aq);
+    if (wd.X_Bk)
+      sums.BkT_XT_dST_Q.noalias() += w.dS_N_dS.rightCols(wd.X_Bk).transpose() * f.Q.middleRows(b.i0, b.n);
+  }
+  if (wd.N_dST()) sums.dST_N_dST.noalias() += w.dS.transpose() * f.N_dST.middleRows(b.i0, b.n);
+}
+
+}  // namespace
+
+template <class T>
+void panel_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, RowBlock block,
+                PanelScratch<T>& scratch, RowBlockSums<T>& sums) {
+  const Vector<T> inv_sum = exponentials(f, beta, block, scratch);
+  value_side(Y, f, block, inv_sum, scratch, sums);
+  score_side(X, f, block, inv_sum, scratch, sums);
+}
+
+template void panel_rows(const Matrix<float>&, const Matrix<float>&, const SequenceFactors<float>&, float, RowBlock,
+                         PanelScratch<float>&, RowBlockSums<float>&);
+template void panel_rows(const Matrix<double>&, const Matrix<double>&, const SequenceFactors<double>&, double,
+                         RowBlock, PanelScratch<double>&, RowBlockSums<double>&);
+
+}  // namespace lorafgc::lora::detail

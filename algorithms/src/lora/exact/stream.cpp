@@ -1,73 +1,97 @@
 // The streaming schedule of `exact` (FlashAttention-2's backward pass): column
 // tiles of b x c with an online softmax, then the scores recomputed tile by tile.
 #include "lora/common/blas_gemm.hpp"
-#include "lora/common/thin_factors.hpp"
+#include "lora/common/softmax_backward.hpp"
+#include "lora/exact/row_block.hpp"
 
 #include <limits>
 
-namespace lorafgc::detail {
+namespace lorafgc::lora::detail {
 
 namespace {
 
-// Forward sweep: running row max m and row sum l of exp(S - m), and the
-// unnormalised [O | F X B_v] accumulated in w.acc_out with rescaling.
+// w.E = beta Q_block K_tile^T: the scores of keys [j0, j0 + cols).
 template <class T>
-void forward_sweep(const SequenceFactors<T>& f, T beta, Index i0, Index n, Index c, StreamScratch<T>& w) {
+void tile_scores(const SequenceFactors<T>& f, T beta, RowBlock b, Index j0, Index cols, StreamScratch<T>& w) {
+  w.E.resize(b.n, cols);
+  gemm_nt<T>(beta, f.Q.middleRows(b.i0, b.n), f.K.middleRows(j0, cols), T(0), w.E);
+}
+
+// Forward sweep: running row max and row sum of exp(S - max), and the
+// unnormalised [O | F X B_v] accumulated with rescaling.
+template <class T>
+void forward_sweep(const SequenceFactors<T>& f, T beta, RowBlock b, Index c, StreamScratch<T>& w) {
   const Index L = f.K.rows();
-  w.m.setConstant(n, -std::numeric_limits<T>::infinity());
-  w.l.setZero(n);
-  w.acc_out.setZero(n, f.f_right.cols());
+  w.row_max.setConstant(b.n, -std::numeric_limits<T>::infinity());
+  w.row_sum.setZero(b.n);
+  w.F_N_F.setZero(b.n, f.N_F.cols());
   for (Index j0 = 0; j0 < L; j0 += c) {
     const Index cols = std::min(c, L - j0);
-    w.St.resize(n, cols);
-    gemm_nt<T>(beta, f.Q.middleRows(i0, n), f.K.middleRows(j0, cols), T(0), w.St);
-    w.tile_max = w.St.rowwise().maxCoeff().cwiseMax(w.m);
-    w.rescale = (w.m - w.tile_max).array().exp();  // exp(-inf) = 0 on the first tile
-    w.m = w.tile_max;
-    w.St.colwise() -= w.m;
-    w.St.array() = w.St.array().exp();
-    w.l = w.l.cwiseProduct(w.rescale) + w.St.rowwise().sum();
-    w.acc_out = w.rescale.asDiagonal() * w.acc_out;
-    w.acc_out.noalias() += w.St * f.f_right.middleRows(j0, cols);
+    tile_scores(f, beta, b, j0, cols, w);
+    w.tile_max = w.E.rowwise().maxCoeff().cwiseMax(w.row_max);
+    w.rescale = (w.row_max - w.tile_max).array().exp();  // exp(-inf) = 0 on the first tile
+    w.row_max = w.tile_max;
+    w.E.colwise() -= w.row_max;
+    w.E.array() = w.E.array().exp();
+    w.row_sum = w.row_sum.cwiseProduct(w.rescale) + w.E.rowwise().sum();
+    w.F_N_F = w.rescale.asDiagonal() * w.F_N_F;
+    w.F_N_F.noalias() += w.E * f.N_F.middleRows(j0, cols);
+  }
+}
+
+// O, R, the loss, delta and the value-side sums that need no tile.
+template <class T>
+void normalise(const Matrix<T>& Y, const SequenceFactors<T>& f, RowBlock b, const Vector<T>& inv_sum,
+               StreamScratch<T>& w, RowBlockSums<T>& sums) {
+  const Index d = f.widths.d;
+  w.F_N_F = inv_sum.asDiagonal() * w.F_N_F;  // [O | F X B_v]
+  w.R = w.F_N_F.leftCols(d) - Y.middleRows(b.i0, b.n);
+  sums.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
+  if (f.widths.X_Bv) sums.BvT_XT_FT_R.noalias() += w.F_N_F.rightCols(f.widths.X_Bv).transpose() * w.R;
+  if (f.widths.AvT) w.Dinv_R_AvT.noalias() = inv_sum.asDiagonal() * (w.R * f.AvT);
+  w.delta = row_dot(w.R, w.F_N_F.leftCols(d));
+}
+
+// Backward sweep: S recomputed tile by tile, dS formed and multiplied out.
+template <class T>
+void backward_sweep(const SequenceFactors<T>& f, T beta, RowBlock b, Index c, const Vector<T>& inv_sum,
+                    StreamScratch<T>& w, RowBlockSums<T>& sums) {
+  const Index L = f.K.rows();
+  const ThinWidths& wd = f.widths;
+  w.dS_N_dS.setZero(b.n, wd.N_dS());
+  for (Index j0 = 0; j0 < L; j0 += c) {
+    const Index cols = std::min(c, L - j0);
+    tile_scores(f, beta, b, j0, cols, w);
+    w.E.colwise() -= w.row_max;
+    w.E.array() = w.E.array().exp();  // E; F = diag(inv_sum) E
+    if (wd.AvT) sums.FT_R_AvT.middleRows(j0, cols).noalias() += w.E.transpose() * w.Dinv_R_AvT;
+    w.dS.resize(b.n, cols);
+    gemm_nt<T>(T(1), w.R, f.V.middleRows(j0, cols), T(0), w.dS);
+    softmax_backward(w.E, inv_sum, w.delta, w.dS);
+    if (wd.N_dS()) w.dS_N_dS.noalias() += w.dS * f.N_dS.middleRows(j0, cols);
+    if (wd.N_dST())
+      sums.dST_N_dST.middleRows(j0, cols).noalias() += w.dS.transpose() * f.N_dST.middleRows(b.i0, b.n);
   }
 }
 
 }  // namespace
 
 template <class T>
-void stream_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, Index i0, Index n,
-                 Index c, StreamScratch<T>& w, Accumulators<T>& acc) {
-  const Index d = X.cols(), L = X.rows();
-  forward_sweep(f, beta, i0, n, c, w);
-  const Vector<T> inv_sum = w.l.cwiseInverse();
-  w.acc_out = inv_sum.asDiagonal() * w.acc_out;  // [O | F X B_v]
-  w.R = w.acc_out.leftCols(d) - Y.middleRows(i0, n);
-  acc.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
-  if (f.rv) acc.Lv.noalias() += w.acc_out.rightCols(f.rv).transpose() * w.R;
-  if (f.mv) w.RC.noalias() = inv_sum.asDiagonal() * (w.R * f.r_coef);
-  w.delta = (w.R.array() * w.acc_out.leftCols(d).array()).rowwise().sum();
-
-  w.T1.setZero(n, f.mq + f.rk);
-  for (Index j0 = 0; j0 < L; j0 += c) {
-    const Index cols = std::min(c, L - j0);
-    w.St.resize(n, cols);
-    gemm_nt<T>(beta, f.Q.middleRows(i0, n), f.K.middleRows(j0, cols), T(0), w.St);
-    w.St.colwise() -= w.m;
-    w.St.array() = w.St.array().exp();  // E; F = diag(inv_sum) E
-    if (f.mv) acc.Gf.middleRows(j0, cols).noalias() += w.St.transpose() * w.RC;
-    w.G.resize(n, cols);
-    gemm_nt<T>(T(1), w.R, f.V.middleRows(j0, cols), T(0), w.G);
-    w.G = ((w.St.array() * (w.G.array().colwise() - w.delta.array())).colwise() * inv_sum.array()).matrix();
-    if (f.mq + f.rk) w.T1.noalias() += w.G * f.ds_right.middleRows(j0, cols);
-    if (f.rq + f.mk) acc.Gds.middleRows(j0, cols).noalias() += w.G.transpose() * f.ds_left.middleRows(i0, n);
-  }
-  if (f.mq) acc.Pq.noalias() += X.middleRows(i0, n).transpose() * w.T1.leftCols(f.mq);
-  if (f.rk) acc.Lk.noalias() += w.T1.rightCols(f.rk).transpose() * f.Q.middleRows(i0, n);
+void stream_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>& f, T beta, RowBlock block,
+                 Index tile_cols, StreamScratch<T>& w, RowBlockSums<T>& sums) {
+  forward_sweep(f, beta, block, tile_cols, w);
+  const Vector<T> inv_sum = w.row_sum.cwiseInverse();
+  normalise(Y, f, block, inv_sum, w, sums);
+  backward_sweep(f, beta, block, tile_cols, inv_sum, w, sums);
+  const ThinWidths& wd = f.widths;
+  if (wd.K_Aq) sums.XT_dS_KAq.noalias() += X.middleRows(block.i0, block.n).transpose() * w.dS_N_dS.leftCols(wd.K_Aq);
+  if (wd.X_Bk)
+    sums.BkT_XT_dST_Q.noalias() += w.dS_N_dS.rightCols(wd.X_Bk).transpose() * f.Q.middleRows(block.i0, block.n);
 }
 
-template void stream_rows(const Matrix<float>&, const Matrix<float>&, const SequenceFactors<float>&, float, Index,
-                          Index, Index, StreamScratch<float>&, Accumulators<float>&);
+template void stream_rows(const Matrix<float>&, const Matrix<float>&, const SequenceFactors<float>&, float, RowBlock,
+                          Index, StreamScratch<float>&, RowBlockSums<float>&);
 template void stream_rows(const Matrix<double>&, const Matrix<double>&, const SequenceFactors<double>&, double,
-                          Index, Index, Index, StreamScratch<double>&, Accumulators<double>&);
+                          RowBlock, Index, StreamScratch<double>&, RowBlockSums<double>&);
 
-}  // namespace lorafgc::detail
+}  // namespace lorafgc::lora::detail

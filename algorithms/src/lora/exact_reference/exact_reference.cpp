@@ -1,6 +1,6 @@
 #include "lora/exact_reference/exact_reference.hpp"
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 namespace {
 
@@ -83,4 +83,4 @@ template double exact_reference_loss(const Problem<double>&);
 template Gradients<float> exact_reference_gradients(const Problem<float>&, bool);
 template Gradients<double> exact_reference_gradients(const Problem<double>&, bool);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -5,7 +5,7 @@
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
@@ -14,4 +14,4 @@ Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
 template <class T>
 double exact_reference_loss(const Problem<T>& problem);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 double softmax_relative_error(double e) { return e < 1 ? 2 * e / (1 - e) : 1e300; }
 
@@ -20,4 +20,4 @@ double poly_gradient_error_bound(const PolyBoundInputs& in) {
   return bound;
 }
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -20,7 +20,7 @@
 // the true residual; the caller inflates the approximate ones by their eta terms.
 #include <array>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 struct PolyBoundInputs {
   double eta = 0;
@@ -42,4 +42,4 @@ double softmax_relative_error(double e);
 // (and |dW~ - dW| with `weights`).
 double poly_gradient_error_bound(const PolyBoundInputs& in);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

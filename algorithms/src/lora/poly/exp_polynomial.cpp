@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 PolynomialKind parse_polynomial_kind(const std::string& text) {
   if (text == "taylor") return PolynomialKind::Taylor;
@@ -15,7 +15,7 @@ PolynomialKind parse_polynomial_kind(const std::string& text) {
 const char* to_string(PolynomialKind kind) { return kind == PolynomialKind::Taylor ? "taylor" : "chebyshev"; }
 
 long double ExpPolynomial::evaluate(long double s) const {
-  const long double x = T > 0 ? s / T : 0;
+  const long double x = score_bound > 0 ? s / score_bound : 0;
   long double acc = 0;
   for (int j = degree; j >= 0; --j) acc = acc * x + scaled[j];
   return acc;
@@ -33,20 +33,20 @@ constexpr int kCertificateGrid = 8192;
 double coefficient_rounding(const ExpPolynomial& p) {
   long double sum = 0;
   for (double c : p.scaled) sum += std::abs(c);
-  return static_cast<double>(std::ldexp(1.0L, -53) * sum * std::exp(static_cast<long double>(p.T)));
+  return static_cast<double>(std::ldexp(1.0L, -53) * sum * std::exp(static_cast<long double>(p.score_bound)));
 }
 
-void require_interval(double T, int degree) {
-  if (!(T >= 0) || !std::isfinite(T)) throw InvalidArgument("T", "score bound must be finite and >= 0");
+void require_interval(double score_bound, int degree) {
+  if (!(score_bound >= 0) || !std::isfinite(score_bound)) throw InvalidArgument("T", "score bound must be finite and >= 0");
   if (degree < 0) throw InvalidArgument("degree", "must be >= 0");
 }
 
 // Modified Bessel function I_k(T) by its positive power series (no cancellation).
-long double bessel_i(int k, long double T) {
-  long double term = std::pow(T / 2, static_cast<long double>(k)) / std::tgamma(static_cast<long double>(k + 1));
+long double bessel_i(int k, long double score_bound) {
+  long double term = std::pow(score_bound / 2, static_cast<long double>(k)) / std::tgamma(static_cast<long double>(k + 1));
   long double sum = term;
   for (int m = 1; m < 400 && term > sum * 1e-21L; ++m) {
-    term *= (T * T / 4) / (static_cast<long double>(m) * (m + k));
+    term *= (score_bound * score_bound / 4) / (static_cast<long double>(m) * (m + k));
     sum += term;
   }
   return sum;
@@ -54,49 +54,49 @@ long double bessel_i(int k, long double T) {
 
 // e^T |f - p_g| <= e^T 2 sum_{k>g} a_k, a_k = 2 I_k(T): the interpolant's
 // relative error in exact arithmetic, bounded through its aliasing.
-double chebyshev_aliasing_bound(int g, double T) {
+double chebyshev_aliasing_bound(int g, double score_bound) {
   long double tail = 0;
   for (int k = g + 1; k < g + 200; ++k) {
-    const long double ak = 2 * bessel_i(k, T);
+    const long double ak = 2 * bessel_i(k, score_bound);
     tail += ak;
     if (ak < 1e-40L) break;
   }
-  return static_cast<double>(2 * tail * std::exp(static_cast<long double>(T)));
+  return static_cast<double>(2 * tail * std::exp(static_cast<long double>(score_bound)));
 }
 
 }  // namespace
 
-ExpPolynomial taylor_exp(int degree, double T) {
-  require_interval(T, degree);
+ExpPolynomial taylor_exp(int degree, double score_bound) {
+  require_interval(score_bound, degree);
   ExpPolynomial p;
   p.kind = PolynomialKind::Taylor;
   p.degree = degree;
-  p.T = T;
+  p.score_bound = score_bound;
   p.scaled.resize(degree + 1);
   long double term = 1;  // T^j / j!
   for (int j = 0; j <= degree; ++j) {
-    if (j > 0) term *= static_cast<long double>(T) / j;
+    if (j > 0) term *= static_cast<long double>(score_bound) / j;
     p.scaled[j] = static_cast<double>(term);
   }
-  const long double log_bound = (degree + 1) * std::log(static_cast<long double>(T)) -
-                                std::lgamma(static_cast<long double>(degree + 2)) + T;
-  p.certified_error = (T == 0 ? 0.0 : static_cast<double>(std::exp(log_bound))) + coefficient_rounding(p);
+  const long double log_bound = (degree + 1) * std::log(static_cast<long double>(score_bound)) -
+                                std::lgamma(static_cast<long double>(degree + 2)) + score_bound;
+  p.certified_error = (score_bound == 0 ? 0.0 : static_cast<double>(std::exp(log_bound))) + coefficient_rounding(p);
   return p;
 }
 
-ExpPolynomial chebyshev_exp(int degree, double T) {
-  require_interval(T, degree);
+ExpPolynomial chebyshev_exp(int degree, double score_bound) {
+  require_interval(score_bound, degree);
   ExpPolynomial p;
   p.kind = PolynomialKind::Chebyshev;
   p.degree = degree;
-  p.T = T;
+  p.score_bound = score_bound;
   const int n = degree + 1;
   const long double pi = std::acos(-1.0L);
   // Chebyshev coefficients of the interpolant: a_k = (2/n) sum_i f(T x_i) T_k(x_i).
   std::vector<long double> a(n, 0.0L);
   for (int i = 0; i < n; ++i) {
     const long double theta = pi * (2 * i + 1) / (2.0L * n);
-    const long double f = std::exp(static_cast<long double>(T) * std::cos(theta));
+    const long double f = std::exp(static_cast<long double>(score_bound) * std::cos(theta));
     for (int k = 0; k < n; ++k) a[k] += f * std::cos(k * theta);
   }
   for (auto& v : a) v *= 2.0L / n;
@@ -122,35 +122,35 @@ ExpPolynomial chebyshev_exp(int degree, double T) {
   const double grid_max = grid_relative_error(p, kCertificateGrid);
   long double tail = 0;
   for (int k = n; k < n + 200; ++k) {
-    const long double ak = 2 * bessel_i(k, T);
-    tail += ak * (2 + (T > 0 ? (static_cast<long double>(k) * k + static_cast<long double>(degree) * degree) / T : 0));
+    const long double ak = 2 * bessel_i(k, score_bound);
+    tail += ak * (2 + (score_bound > 0 ? (static_cast<long double>(k) * k + static_cast<long double>(degree) * degree) / score_bound : 0));
     if (ak < 1e-40L) break;
   }
-  const long double h = 2.0L * T / (kCertificateGrid - 1);
-  p.certified_error = static_cast<double>(grid_max + h / 2 * std::exp(static_cast<long double>(T)) * tail) +
+  const long double h = 2.0L * score_bound / (kCertificateGrid - 1);
+  p.certified_error = static_cast<double>(grid_max + h / 2 * std::exp(static_cast<long double>(score_bound)) * tail) +
                       coefficient_rounding(p);
   return p;
 }
 
-ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double T) {
-  return kind == PolynomialKind::Taylor ? taylor_exp(degree, T) : chebyshev_exp(degree, T);
+ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double score_bound) {
+  return kind == PolynomialKind::Taylor ? taylor_exp(degree, score_bound) : chebyshev_exp(degree, score_bound);
 }
 
-ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double T, int max_degree) {
+ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double score_bound, int max_degree) {
   if (!(eps > 0) || !(eps < 1)) throw InvalidArgument("eps", "must lie in (0, 1)");
   // The coefficient-rounding term alone approaches u e^{2T} at high degree.
-  const bool cancellation_bound = std::ldexp(1.0, -53) * std::exp(2 * T) > eps;
+  const bool cancellation_bound = std::ldexp(1.0, -53) * std::exp(2 * score_bound) > eps;
   if (!cancellation_bound && kind == PolynomialKind::Chebyshev) {
     // Each Chebyshev certificate costs a dense grid, so start from the degree the
     // aliasing bound e^T 2 sum_{k>g} a_k (an upper bound on the relative error)
     // accepts, and walk down while the certificate still holds; up if it does not.
     int g = 0;
-    while (g < max_degree && chebyshev_aliasing_bound(g, T) > eps) ++g;
-    ExpPolynomial best = chebyshev_exp(g, T);
-    for (int up = g + 1; best.certified_error > eps && up <= max_degree; ++up) best = chebyshev_exp(up, T);
+    while (g < max_degree && chebyshev_aliasing_bound(g, score_bound) > eps) ++g;
+    ExpPolynomial best = chebyshev_exp(g, score_bound);
+    for (int up = g + 1; best.certified_error > eps && up <= max_degree; ++up) best = chebyshev_exp(up, score_bound);
     if (best.certified_error <= eps) {
       for (int down = best.degree - 1; down >= 0; --down) {
-        ExpPolynomial p = chebyshev_exp(down, T);
+        ExpPolynomial p = chebyshev_exp(down, score_bound);
         if (p.certified_error > eps) break;
         best = p;
       }
@@ -158,14 +158,14 @@ ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double T,
     }
   }
   for (int g = 0; g <= max_degree && !cancellation_bound && kind == PolynomialKind::Taylor; ++g) {
-    ExpPolynomial p = exp_polynomial(kind, g, T);
+    ExpPolynomial p = exp_polynomial(kind, g, score_bound);
     if (p.certified_error <= eps) return p;
   }
   char text[256];
   std::snprintf(text, sizeof text,
                 "no %s polynomial of degree <= %d certifies relative error %.3g on [-T, T] with T = %.4g "
                 "(the monomial form loses about 1e-16 e^{2T} = %.2g to cancellation)",
-                to_string(kind), max_degree, eps, T, 1.1e-16 * std::exp(2 * T));
+                to_string(kind), max_degree, eps, score_bound, 1.1e-16 * std::exp(2 * score_bound));
   throw InvalidArgument("eps", text);
 }
 
@@ -173,14 +173,14 @@ double grid_relative_error(const ExpPolynomial& p, int points) {
   if (points < 2) throw InvalidArgument("points", "need at least 2 grid points");
   // e^{-s} by a running product, re-anchored with exp() every 64 points: the
   // product's drift (< 64 long-double roundings, ~1e-17) is far below any eps.
-  const long double h = 2.0L * p.T / (points - 1), decay = std::exp(-h);
+  const long double h = 2.0L * p.score_bound / (points - 1), decay = std::exp(-h);
   long double worst = 0, weight = 0;
   for (int i = 0; i < points; ++i) {
-    const long double s = -static_cast<long double>(p.T) + h * i;
+    const long double s = -static_cast<long double>(p.score_bound) + h * i;
     weight = i % 64 == 0 ? std::exp(-s) : weight * decay;
     worst = std::max(worst, std::abs(p.evaluate(s) * weight - 1));
   }
   return static_cast<double>(worst);
 }
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 enum class PolynomialKind { Taylor, Chebyshev };
 PolynomialKind parse_polynomial_kind(const std::string& text);
@@ -22,7 +22,7 @@ const char* to_string(PolynomialKind kind);
 struct ExpPolynomial {
   PolynomialKind kind = PolynomialKind::Chebyshev;
   int degree = 0;
-  double T = 0;
+  double score_bound = 0;  // T: P approximates e^s on [-T, T]
   // P(T x) = sum_j scaled[j] x^j for x in [-1, 1]; scaled[j] = c_j T^j where c_j
   // are the coefficients in s. Kept in this form so no power of T is ever formed.
   std::vector<double> scaled;
@@ -32,15 +32,15 @@ struct ExpPolynomial {
   long double evaluate(long double s) const;
 };
 
-ExpPolynomial taylor_exp(int degree, double T);
-ExpPolynomial chebyshev_exp(int degree, double T);
-ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double T);
+ExpPolynomial taylor_exp(int degree, double score_bound);
+ExpPolynomial chebyshev_exp(int degree, double score_bound);
+ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double score_bound);
 
 // The smallest degree (<= max_degree) whose certified relative error on [-T, T]
 // is at most eps. Throws InvalidArgument naming eps when none is.
-ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double T, int max_degree = 120);
+ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double score_bound, int max_degree = 120);
 
 // max over `points` uniformly spaced s in [-T, T] of |P(s) - e^s| / e^s.
 double grid_relative_error(const ExpPolynomial& p, int points);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

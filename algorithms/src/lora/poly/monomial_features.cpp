@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 long long monomial_rank(long long d, long long g) {
   if (d < 0 || g < 0) return -1;
@@ -80,4 +80,4 @@ template void MonomialFeatures::evaluate(const Eigen::Ref<const Matrix<float>>&,
 template void MonomialFeatures::evaluate(const Eigen::Ref<const Matrix<double>>&, const std::vector<double>&,
                                          Matrix<double>&) const;
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

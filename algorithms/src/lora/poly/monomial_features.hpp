@@ -12,7 +12,7 @@
 
 #include <vector>
 
-namespace lorafgc {
+namespace lorafgc::lora {
 
 // C(d + g, g), or -1 when it does not fit in a signed 64-bit integer.
 long long monomial_rank(long long d, long long g);
@@ -40,4 +40,4 @@ class MonomialFeatures {
   std::vector<double> multinomial_;                    // |a|! / a!
 };
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

@@ -4,16 +4,17 @@
 // U = phi(Q), W = psi(K) of rank k = C(d + g, g), and every product with F or dS
 // taken through the factors; never an L x L matrix. Three sweeps over row blocks
 // (keys, queries, keys), so memory is O(b k + k d m), below the O(L k) the
-// paper's factors need.
+// paper's factors need. Names: docs/lora-gradients.md.
 //
 // contract = true (default): the thin factors K A_q^T, X B_q, ... (width m = r
 // or 2r) enter before the row-Kronecker step: O(L k d r) time.
 // contract = false: the paper's route, whole dW (m = d), then dB, dA: O(L k d^2).
-#include "lora/poly/exp_polynomial.hpp"
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
-namespace lorafgc {
+#include "lora/poly/exp_polynomial.hpp"
+
+namespace lorafgc::lora {
 
 struct PolyConfig {
   PolynomialKind kind = PolynomialKind::Chebyshev;
@@ -24,11 +25,13 @@ struct PolyConfig {
   long long block_rows = 512;
   int threads = 0;
   double memory_budget_bytes = 0;  // 0: half of physical memory
+
+  bool whole() const { return weights || !contract; }
 };
 
 // What a run will cost, known before anything is allocated.
 struct PolyPlan {
-  double T = 0;                  // Cauchy-Schwarz score bound, beta max||Q_i|| max||K_j||
+  double score_bound = 0;        // T = |beta| max||Q_i|| max||K_j||
   ExpPolynomial polynomial;
   long long rank = 0;            // k
   double bytes = 0;              // workspace estimate
@@ -36,15 +39,15 @@ struct PolyPlan {
 };
 
 // Throws InvalidArgument naming degree, rank and bytes when over budget.
-PolyPlan plan_poly(const ProblemShape& shape, double T, int scalar_bytes, const PolyConfig& config);
+PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 
-// Gradients plus info: degree, rank, T, poly_error (certified relative error of
-// P), eval_error (rounding allowance), error_bound (a-priori entrywise bound on
-// |G~ - G| over all returned adapter gradients, see poly_error_bound.hpp),
+// Gradients plus info: degree, rank, T (the score bound), poly_error (certified
+// relative error of P), eval_error (rounding allowance), error_bound (a-priori
+// entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),
 // workspace_bytes and flops (the plan's estimates, made before allocating).
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);
 
-}  // namespace lorafgc
+}  // namespace lorafgc::lora

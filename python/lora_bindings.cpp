@@ -1,26 +1,25 @@
-// The Python module `lorafgc`: lora_gradients, generate, algorithms, threads.
-// Arrays cross the boundary as copies (numpy is row-major, the library
-// column-major); the O(L d) copy is negligible next to the O(L^2 d) gradient.
-// Every malformed argument raises ValueError naming it (InvalidArgument derives
-// from std::invalid_argument, which pybind11 maps to ValueError).
+// Python entry points of the LoRA-gradient workload (lorafgc.lora):
+// gradients, generate, algorithms. Arrays cross the boundary as copies (numpy
+// is row-major, the library column-major); the O(L d) copy is negligible next
+// to the O(L^2 d) gradient. Every malformed argument raises ValueError naming
+// it (InvalidArgument derives from std::invalid_argument, which pybind11 maps
+// to ValueError).
+#include "lora_bindings.hpp"
+
+#include "numpy_conversions.hpp"
+
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
-#include <lorafgc/core/system_info.hpp>
 
 #include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "icl_bindings.hpp"
-#include "looped_bindings.hpp"
-#include "numpy_conversions.hpp"
-
-namespace py = pybind11;
-using namespace lorafgc;
-using namespace lorafgc::python;
+namespace lorafgc::python {
 
 namespace {
+
+using namespace lorafgc::lora;
 
 
 Projection projection_for_key(const std::string& k) {
@@ -151,11 +150,13 @@ py::list algorithm_table() {
   py::list out;
   for (const auto& info : registered_algorithms()) {
     py::dict options;
-    for (const auto& o : info.options) options[o.name.c_str()] = py::make_tuple(o.default_value, o.description);
+    for (const auto& o : info.options) options[o.name.c_str()] = py::make_tuple(o.default_value, o.help);
     py::dict entry;
     entry["name"] = info.name;
     entry["description"] = info.description;
     entry["exact"] = info.exact;
+    entry["oracle"] = info.oracle;
+    entry["variants"] = registered_specs([&](const Registration& r) { return &r == &info; });
     entry["options"] = options;
     out.append(entry);
   }
@@ -164,10 +165,8 @@ py::list algorithm_table() {
 
 }  // namespace
 
-PYBIND11_MODULE(lorafgc, m) {
-  m.doc() = "LoRA attention gradients: exact and approximate algorithms from one registry.";
-  py::register_exception<NumericalError>(m, "NumericalError", PyExc_ArithmeticError);
-  m.def("lora_gradients", &lora_gradients, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"),
+void bind_lora(py::module_& m) {
+  m.def("gradients", &lora_gradients, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"),
         py::arg("Y"), py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0,
         py::arg("algorithm") = "exact",
         "Loss and LoRA gradients of one attention head.\n\n"
@@ -179,19 +178,11 @@ PYBIND11_MODULE(lorafgc, m) {
         py::arg("mode") = "partial", py::arg("dtype") = "float64", py::arg("seed") = 1,
         py::arg("batch") = py::none(), py::arg("lora_share") = 0.25, py::arg("alpha") = 8.0,
         py::arg("beta") = 1.0, py::arg("score_bound") = 0.0,
-        "A seeded instance with max|X W_mu| = gamma, as keyword arguments for lora_gradients.\n"
+        "A seeded instance with max|X W_mu| = gamma, as keyword arguments for gradients().\n"
         "score_bound > 0 instead rescales W_q, W_k so that T = |beta| max||Q_i|| max||K_j|| equals it.");
-  m.def("algorithms", &algorithm_table, "The registry: name, description, exact, options.");
-  m.def("set_num_threads", &set_threads, py::arg("threads"), "OpenMP and OpenBLAS threads.");
-  m.def("system_info", []() {
-    py::dict d;
-    d["blas_config"] = blas_config();
-    d["blas_threads"] = blas_threads();
-    d["omp_threads"] = omp_threads();
-    d["OPENBLAS_CORETYPE"] = openblas_coretype();
-    d["build"] = build_description();
-    return d;
-  });
-  bind_looped(m);
-  bind_icl(m);
+  m.def("algorithms", &algorithm_table,
+        "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
+        "options {name: (default, help)}.");
 }
+
+}  // namespace lorafgc::python

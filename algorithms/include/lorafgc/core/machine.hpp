@@ -1,0 +1,34 @@
+#pragma once
+// The description every measurement record carries, written once: the CPU and
+// its vector width, memory, the BLAS build and the thread counts, the build.
+#include <string>
+#include <vector>
+
+namespace lorafgc {
+
+struct MachineDescription {
+  std::string cpu;                  // /proc/cpuinfo "model name"
+  std::string vector_isa;           // widest the CPU runs: avx512, avx2, sse4.2, ... (runtime)
+  unsigned hardware_threads = 0;
+  double physical_memory_bytes = 0;
+  std::string blas_config;          // openblas_get_config()
+  int blas_threads = 0;
+  int omp_threads = 0;
+  std::string openblas_coretype;    // $OPENBLAS_CORETYPE or "(unset)"
+  std::string build;                // compiler, build type, compiled-for ISA
+
+  // The fields in a fixed order, values as text (numeric ones marked), for
+  // JSON records, benchmark contexts and Python dicts.
+  struct Field {
+    std::string key, text;
+    bool numeric = false;
+  };
+  std::vector<Field> fields() const;
+};
+
+MachineDescription describe_machine();
+
+std::string cpu_model();
+std::string vector_isa();
+
+}  // namespace lorafgc

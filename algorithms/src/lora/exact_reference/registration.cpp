@@ -1,0 +1,50 @@
+// exact-reference in the registry: the oracle.
+#include <lorafgc/lora/registry.hpp>
+
+#include "lora/common/registered.hpp"
+#include "lora/exact_reference/exact_reference.hpp"
+
+namespace lorafgc::lora {
+
+namespace {
+
+class ExactReference final : public detail::Registered<ExactReference> {
+ public:
+  explicit ExactReference(const OptionValues& o) : Registered("exact-reference", o), weights_(o.boolean("weights")) {}
+  template <class T>
+  Gradients<T> run(const Problem<T>& p) const {
+    return exact_reference_gradients(p, weights_);
+  }
+  double flops(const ProblemShape& s) const override {
+    // S, O, dV, R V^T, dQ, dK: six L x L x d products, always.
+    return 6.0 * 2.0 * static_cast<double>(s.length) * s.length * s.width * s.batch;
+  }
+  double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
+    return 4.0 * static_cast<double>(s.length) * s.length * scalar_bytes;  // S, F, dF, dS
+  }
+
+ private:
+  bool weights_;
+};
+
+}  // namespace
+
+namespace families {
+
+std::vector<Registration> exact_reference() {
+  Registration r;
+  r.name = "exact-reference";
+  r.description = "Materialises the L x L matrices and follows the formulas literally; O(L^2) memory. The oracle.";
+  r.exact = true;
+  r.oracle = true;
+  // Against itself in float64 it differs by the rounding of the dtype it runs
+  // in: the analysis of `exact` applies (sums of O(L) products).
+  r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12};
+  r.options = {boolean_option("weights", false, "also return the full d x d weight gradients")};
+  r.make = [](const OptionValues& o) { return std::make_unique<ExactReference>(o); };
+  return {r};
+}
+
+}  // namespace families
+
+}  // namespace lorafgc::lora

@@ -1,0 +1,69 @@
+// The polynomial method's cost model: flops and workspace from the shape and
+// the rank, and the plan (degree, rank, bytes) checked before allocating.
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/system_info.hpp>
+
+#include "lora/common/thin_factors.hpp"
+#include "lora/poly/monomial_features.hpp"
+#include "lora/poly/poly.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace lorafgc::lora {
+
+double poly_flops(const ProblemShape& s, long long k, const PolyConfig& c) {
+  const detail::ThinWidths w = detail::thin_widths(s, c.whole());
+  const double d = static_cast<double>(w.d), N_dS = static_cast<double>(w.N_dS()),
+               N_dST = static_cast<double>(w.N_dST());
+  const double Lk2 = 2.0 * s.length * static_cast<double>(k);
+  double units = 0;
+  units += (1 + d + w.X_Bv) + (N_dS ? N_dS * (d + 1) : 0);                          // sweep A
+  units += (1 + d + w.X_Bv) + w.AvT + (N_dS ? N_dS * (d + 1) : 0) + N_dST * (d + 1);  // sweep B
+  units += w.AvT + N_dST * (d + 1);                                                 // sweep C
+  const double feature_sweeps = (w.AvT + w.N_dST()) ? 3 : 2;
+  return s.batch * Lk2 * (units + feature_sweeps);
+}
+
+double poly_workspace_bytes(const ProblemShape& s, long long k, int scalar_bytes, const PolyConfig& c) {
+  const detail::ThinWidths w = detail::thin_widths(s, c.whole());
+  const double d = static_cast<double>(w.d), N_dS = static_cast<double>(w.N_dS()),
+               N_dST = static_cast<double>(w.N_dST());
+  const double threads = c.threads > 0 ? c.threads : omp_threads();
+  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  const double sums = static_cast<double>(k) * ((1 + d + w.X_Bv) + N_dS + d * N_dS + w.AvT + d * N_dST + N_dST);
+  const double per_thread = b * k + b * d * std::max(N_dS, N_dST) + sums;
+  const double per_sequence = s.length * (5.0 * d + N_dS + N_dST + w.X_Bv);  // Q, K, V, Q^, K^, thin factors
+  return scalar_bytes * ((threads + 1) * per_thread + per_sequence);
+}
+
+PolyPlan plan_poly(const ProblemShape& s, double score_bound, int scalar_bytes, const PolyConfig& c) {
+  PolyPlan plan;
+  plan.score_bound = score_bound;
+  plan.polynomial = c.degree >= 0 ? exp_polynomial(c.kind, c.degree, score_bound)
+                                  : smallest_exp_polynomial(c.kind, c.eps, score_bound);
+  const int g = plan.polynomial.degree;
+  plan.rank = monomial_rank(s.width, g);
+  const double budget = c.memory_budget_bytes > 0 ? c.memory_budget_bytes : physical_memory_bytes() / 2;
+  char text[320];
+  if (plan.rank < 0 || plan.rank > (1LL << 40)) {
+    std::snprintf(text, sizeof text,
+                  "degree %d with d = %lld: rank C(d + g, g) %s (T = %.4g, eps = %.3g); no memory budget "
+                  "holds such features",
+                  g, static_cast<long long>(s.width), plan.rank < 0 ? "overflows 64 bits" : "exceeds 2^40",
+                  score_bound, c.eps);
+    throw InvalidArgument("degree", text);
+  }
+  plan.bytes = poly_workspace_bytes(s, plan.rank, scalar_bytes, c);
+  plan.flops = poly_flops(s, plan.rank, c);
+  if (plan.bytes > budget) {
+    std::snprintf(text, sizeof text,
+                  "degree %d, rank %lld needs %.3g bytes of workspace, over the budget of %.3g bytes "
+                  "(T = %.4g, eps = %.3g; raise option memory_mb or lower the degree)",
+                  g, plan.rank, plan.bytes, budget, score_bound, c.eps);
+    throw InvalidArgument("memory budget", text);
+  }
+  return plan;
+}
+
+}  // namespace lorafgc::lora

@@ -1,0 +1,236 @@
+#include "lora/poly/sweeps.hpp"
+
+#include "lora/common/softmax_backward.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+// Per-thread storage of a sweep, reused across blocks.
+template <class T>
+struct Scratch {
+  Matrix<T> features;  // b x k: rows of U (sweep B) or W (sweeps A, C)
+  Matrix<T> spread;    // b x d m: the row-Kronecker operand
+  Matrix<T> wide;      // b x d m: features times the stacked M_c
+  Matrix<T> ones_N_F;  // sweep A: [1 | N_F] for these keys
+  Matrix<T> F_N_F;     // sweep B: [D | D O | D F X B_v], then divided by D
+  Matrix<T> R;         // b x d
+  Matrix<T> Dinv_R_AvT;
+  Matrix<T> block;     // b x m: dS N_dS (sweep B) or dS^T N_dST (sweep C) for these rows
+  Vector<T> inv_D, delta;
+};
+
+// Runs body(i0, n, scratch, local) over row blocks on in.threads threads, each
+// with its own sums made by make(), reduced into the returned one.
+template <class Sums, class T, class Make, class Body>
+Sums sweep(const SequenceInputs<T>& in, Make make, Body body) {
+  const Index L = in.X.rows();
+  Sums total = make();
+  const Index blocks = (L + in.rows - 1) / in.rows;
+  // No idle threads spinning at the barrier when there are fewer blocks.
+  const int threads = static_cast<int>(std::min<Index>(in.threads, blocks));
+#pragma omp parallel num_threads(threads)
+  {
+    Sums local = make();
+    Scratch<T> scratch;
+#pragma omp for schedule(dynamic, 1)
+    for (Index b = 0; b < blocks; ++b) body(b * in.rows, std::min(in.rows, L - b * in.rows), scratch, local);
+#pragma omp critical(lorafgc_poly_reduce)
+    total.add(local);
+  }
+  return total;
+}
+
+// out (n x d m): column block c is diag(A_c) N.
+template <class T>
+void spread(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& N, Matrix<T>& out) {
+  const Index d = A.cols(), m = N.cols();
+  out.resize(N.rows(), d * m);
+  for (Index c = 0; c < d; ++c) out.middleCols(c * m, m) = A.col(c).asDiagonal() * N;
+}
+
+// out (n x m) = sum_c diag(A_c) Z_c, Z_c the c-th column block of Z (n x d m).
+template <class T>
+void contract_spread(const Matrix<T>& Z, const Eigen::Ref<const Matrix<T>>& A, Matrix<T>& out) {
+  const Index d = A.cols(), m = Z.cols() / d;
+  out.noalias() = A.col(0).asDiagonal() * Z.leftCols(m);
+  for (Index c = 1; c < d; ++c) out.noalias() += A.col(c).asDiagonal() * Z.middleCols(c * m, m);
+}
+
+// Per-row terms of the a-priori bound (error_bound.hpp) from the approximate
+// residual, inflated to cover the true one: ||R_i|| + eta nu,
+// |delta_i| + eta nu (nu + ||R_i||), |R_ic| + eta nu.
+template <class T>
+void accumulate_bound_sums(const Eigen::Ref<const Matrix<T>>& X, const Eigen::Ref<const Matrix<T>>& Q,
+                           const Matrix<T>& R, const Vector<T>& delta, double nu, double eta, QuerySums<T>& acc) {
+  const Eigen::ArrayXd r = R.template cast<double>().rowwise().norm().array() + eta * nu;
+  const Eigen::ArrayXd dl = delta.template cast<double>().array().abs() + eta * nu * (nu + r);
+  const Eigen::VectorXd z = (2 * nu * r + dl + 2 * nu * nu).matrix();
+  acc.Xz.noalias() += X.template cast<double>().cwiseAbs().transpose() * z;
+  acc.Qz.noalias() += Q.template cast<double>().cwiseAbs().transpose() * z;
+  acc.Rs += ((R.template cast<double>().array().abs() + eta * nu + nu).colwise().sum()).matrix().transpose();
+}
+
+// Sweep B, rows [i0, i0 + n): O, R, the loss and the value side.
+template <class T>
+void query_value_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0, Index n, Scratch<T>& s,
+                      QuerySums<T>& acc) {
+  const ThinWidths& w = in.f.widths;
+  s.F_N_F.noalias() = s.features * A.WT_1_N_F;  // [D | D O | D F X B_v]
+  if (!(s.F_N_F.col(0).minCoeff() > 0)) acc.bad_normaliser = true;
+  s.inv_D = s.F_N_F.col(0).cwiseInverse();
+  s.F_N_F = s.inv_D.asDiagonal() * s.F_N_F;
+  s.R = s.F_N_F.middleCols(1, w.d) - in.Y.middleRows(i0, n);
+  acc.loss += 0.5 * static_cast<double>(s.R.squaredNorm());
+  if (w.X_Bv) acc.BvT_XT_FT_R.noalias() += s.F_N_F.rightCols(w.X_Bv).transpose() * s.R;
+  s.delta = row_dot(s.R, s.F_N_F.middleCols(1, w.d));
+  accumulate_bound_sums<T>(in.X.middleRows(i0, n), in.f.Q.middleRows(i0, n), s.R, s.delta, in.nu, in.eta, acc);
+  if (w.AvT) {
+    s.Dinv_R_AvT.noalias() = s.inv_D.asDiagonal() * (s.R * in.f.AvT);
+    acc.UT_Dinv_R_AvT.noalias() += s.features.transpose() * s.Dinv_R_AvT;
+  }
+}
+
+// Sweep B, rows [i0, i0 + n): dS N_dS for these rows and the query sums of dS^T.
+template <class T>
+void query_score_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0, Index n, Scratch<T>& s,
+                      QuerySums<T>& acc) {
+  const ThinWidths& w = in.f.widths;
+  if (w.N_dS()) {
+    s.wide.noalias() = s.features * A.WT_V_N_dS;
+    contract_spread<T>(s.wide, s.R, s.block);
+    s.block.noalias() -= s.delta.asDiagonal() * (s.features * A.WT_N_dS);
+    s.block = s.inv_D.asDiagonal() * s.block;  // dS N_dS for these rows
+    if (w.K_Aq) acc.XT_dS_KAq.noalias() += in.X.middleRows(i0, n).transpose() * s.block.leftCols(w.K_Aq);
+    if (w.X_Bk) acc.BkT_XT_dST_Q.noalias() += s.block.rightCols(w.X_Bk).transpose() * in.f.Q.middleRows(i0, n);
+  }
+  if (w.N_dST()) {
+    const Matrix<T> Dinv_R = s.inv_D.asDiagonal() * s.R;
+    spread<T>(Dinv_R, in.f.N_dST.middleRows(i0, n), s.spread);
+    acc.UT_R_Dinv_N_dST.noalias() += s.features.transpose() * s.spread;
+    acc.UT_delta_Dinv_N_dST.noalias() +=
+        s.features.transpose() * (s.delta.cwiseProduct(s.inv_D).asDiagonal() * in.f.N_dST.middleRows(i0, n));
+  }
+}
+
+}  // namespace
+
+template <class T>
+KeySums<T>::KeySums(Index k, const ThinWidths& w)
+    : WT_1_N_F(Matrix<T>::Zero(k, 1 + w.d + w.X_Bv)),
+      WT_N_dS(Matrix<T>::Zero(k, w.N_dS())),
+      WT_V_N_dS(Matrix<T>::Zero(k, w.d * w.N_dS())) {}
+
+template <class T>
+void KeySums<T>::add(const KeySums& o) {
+  WT_1_N_F += o.WT_1_N_F;
+  WT_N_dS += o.WT_N_dS;
+  WT_V_N_dS += o.WT_V_N_dS;
+}
+
+template <class T>
+QuerySums<T>::QuerySums(Index k, const ThinWidths& w)
+    : Xz(Eigen::VectorXd::Zero(w.d)),
+      Qz(Eigen::VectorXd::Zero(w.d)),
+      Rs(Eigen::VectorXd::Zero(w.d)),
+      XT_dS_KAq(Matrix<T>::Zero(w.d, w.K_Aq)),
+      BkT_XT_dST_Q(Matrix<T>::Zero(w.X_Bk, w.d)),
+      BvT_XT_FT_R(Matrix<T>::Zero(w.X_Bv, w.d)),
+      UT_Dinv_R_AvT(Matrix<T>::Zero(k, w.AvT)),
+      UT_R_Dinv_N_dST(Matrix<T>::Zero(k, w.d * w.N_dST())),
+      UT_delta_Dinv_N_dST(Matrix<T>::Zero(k, w.N_dST())) {}
+
+template <class T>
+void QuerySums<T>::add(const QuerySums& o) {
+  loss += o.loss;
+  Xz += o.Xz;
+  Qz += o.Qz;
+  Rs += o.Rs;
+  bad_normaliser = bad_normaliser || o.bad_normaliser;
+  XT_dS_KAq += o.XT_dS_KAq;
+  BkT_XT_dST_Q += o.BkT_XT_dST_Q;
+  BvT_XT_FT_R += o.BvT_XT_FT_R;
+  UT_Dinv_R_AvT += o.UT_Dinv_R_AvT;
+  UT_R_Dinv_N_dST += o.UT_R_Dinv_N_dST;
+  UT_delta_Dinv_N_dST += o.UT_delta_Dinv_N_dST;
+}
+
+template <class T>
+KeyResults<T>::KeyResults(const ThinWidths& w)
+    : XT_FT_R_AvT(Matrix<T>::Zero(w.d, w.AvT)),
+      BqT_XT_dS_K(Matrix<T>::Zero(w.X_Bq, w.d)),
+      XT_dST_QAk(Matrix<T>::Zero(w.d, w.Q_Ak)) {}
+
+template <class T>
+void KeyResults<T>::add(const KeyResults& o) {
+  XT_FT_R_AvT += o.XT_FT_R_AvT;
+  BqT_XT_dS_K += o.BqT_XT_dS_K;
+  XT_dST_QAk += o.XT_dST_QAk;
+}
+
+template <class T>
+KeySums<T> key_sums(const SequenceInputs<T>& in) {
+  const ThinWidths& w = in.f.widths;
+  const Index k = in.features.rank();
+  return sweep<KeySums<T>>(in, [&] { return KeySums<T>(k, w); },
+                           [&](Index j0, Index n, Scratch<T>& s, KeySums<T>& acc) {
+                             in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
+                             s.ones_N_F.resize(n, 1 + w.d + w.X_Bv);
+                             s.ones_N_F.col(0).setOnes();
+                             s.ones_N_F.rightCols(w.d + w.X_Bv) = in.f.N_F.middleRows(j0, n);
+                             acc.WT_1_N_F.noalias() += s.features.transpose() * s.ones_N_F;
+                             if (w.N_dS()) {
+                               acc.WT_N_dS.noalias() += s.features.transpose() * in.f.N_dS.middleRows(j0, n);
+                               spread<T>(in.f.V.middleRows(j0, n), in.f.N_dS.middleRows(j0, n), s.spread);
+                               acc.WT_V_N_dS.noalias() += s.features.transpose() * s.spread;
+                             }
+                           });
+}
+
+template <class T>
+QuerySums<T> query_sums(const SequenceInputs<T>& in, const KeySums<T>& A) {
+  const Index k = in.features.rank();
+  return sweep<QuerySums<T>>(in, [&] { return QuerySums<T>(k, in.f.widths); },
+                             [&](Index i0, Index n, Scratch<T>& s, QuerySums<T>& acc) {
+                               in.features.template evaluate<T>(in.Q_hat.middleRows(i0, n), in.query_weights,
+                                                                s.features);
+                               query_value_side(in, A, i0, n, s, acc);
+                               query_score_side(in, A, i0, n, s, acc);
+                             });
+}
+
+template <class T>
+KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B) {
+  const ThinWidths& w = in.f.widths;
+  if (!(w.AvT + w.N_dST())) return KeyResults<T>(w);
+  return sweep<KeyResults<T>>(
+      in, [&] { return KeyResults<T>(w); },
+      [&](Index j0, Index n, Scratch<T>& s, KeyResults<T>& acc) {
+        in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
+        if (w.AvT) acc.XT_FT_R_AvT.noalias() += in.X.middleRows(j0, n).transpose() * (s.features * B.UT_Dinv_R_AvT);
+        if (w.N_dST()) {
+          s.wide.noalias() = s.features * B.UT_R_Dinv_N_dST;
+          contract_spread<T>(s.wide, in.f.V.middleRows(j0, n), s.block);
+          s.block.noalias() -= s.features * B.UT_delta_Dinv_N_dST;  // dS^T N_dST for these keys
+          if (w.X_Bq) acc.BqT_XT_dS_K.noalias() += s.block.leftCols(w.X_Bq).transpose() * in.f.K.middleRows(j0, n);
+          if (w.Q_Ak) acc.XT_dST_QAk.noalias() += in.X.middleRows(j0, n).transpose() * s.block.rightCols(w.Q_Ak);
+        }
+      });
+}
+
+#define LORAFGC_INSTANTIATE(T)                                                   \
+  template struct KeySums<T>;                                                    \
+  template struct QuerySums<T>;                                                  \
+  template struct KeyResults<T>;                                                 \
+  template KeySums<T> key_sums(const SequenceInputs<T>&);                        \
+  template QuerySums<T> query_sums(const SequenceInputs<T>&, const KeySums<T>&); \
+  template KeyResults<T> key_results(const SequenceInputs<T>&, const QuerySums<T>&);
+LORAFGC_INSTANTIATE(float)
+LORAFGC_INSTANTIATE(double)
+#undef LORAFGC_INSTANTIATE
+
+}  // namespace lorafgc::lora::detail

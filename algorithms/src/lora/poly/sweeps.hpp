@@ -1,0 +1,80 @@
+#pragma once
+// Internal to the polynomial method: the three sweeps over row blocks of one
+// sequence and the sums they produce (docs/lora-gradients.md, "The polynomial
+// method's sums"). With U = phi(Q^) (query features), W = psi(K^) (key
+// features) and D = U (W^T 1) the approximate softmax row sums:
+//   F N      = D^-1 U (W^T N)
+//   F^T M    = W (U^T D^-1 M)
+//   dS N     = D^-1 [ sum_c diag(R_c) U M_c  -  diag(delta) U (W^T N) ],
+//              M_c = W^T diag(V_c) N                      (k x m, one per c < d)
+//   dS^T N'  = sum_c diag(V_c) W M'_c  -  W (U^T diag(delta / D) N'),
+//              M'_c = U^T diag(R_c / D) N'
+// The M_c stack side by side into one k x (d m) GEMM ("the row-Kronecker
+// step"). Sweep A (keys) forms the key sums, sweep B (queries) O, R, delta,
+// every query-side gradient and the query sums, sweep C (keys) the key-side
+// gradients. N, N' are the thin factors N_dS, N_dST of lora/common.
+#include "lora/common/thin_factors.hpp"
+#include "lora/poly/monomial_features.hpp"
+
+#include <vector>
+
+namespace lorafgc::lora::detail {
+
+// Everything the sweeps of one sequence read.
+template <class T>
+struct SequenceInputs {
+  const Matrix<T>& X;
+  const Matrix<T>& Y;
+  const SequenceFactors<T>& f;
+  Matrix<T> Q_hat, K_hat;  // Q / rho_q and sign(beta) K / rho_k: rows of norm <= 1
+  const MonomialFeatures& features;
+  const std::vector<double>& query_weights;
+  const std::vector<double>& key_weights;
+  double nu = 0;   // max_j ||V_j||, for the error bound
+  double eta = 0;  // relative error of the approximate softmax entries
+  Index rows = 0;  // rows per block
+  int threads = 1;
+};
+
+template <class T>
+struct KeySums {  // sweep A
+  Matrix<T> WT_1_N_F;  // W^T [1 | V | X B_v]             (k x (1 + d + X_Bv))
+  Matrix<T> WT_N_dS;   // W^T N_dS                        (k x N_dS)
+  Matrix<T> WT_V_N_dS;  // [W^T diag(V_c) N_dS]_c, c < d   (k x d N_dS)
+  KeySums(Index k, const ThinWidths& w);
+  void add(const KeySums& o);
+};
+
+template <class T>
+struct QuerySums {  // sweep B
+  double loss = 0;
+  bool bad_normaliser = false;        // some D_i <= 0
+  Eigen::VectorXd Xz, Qz, Rs;         // column sums of the error bound (error_bound.hpp)
+  Matrix<T> XT_dS_KAq;                // X^T dS K A_q^T            (d x K_Aq)
+  Matrix<T> BkT_XT_dST_Q;             // (dS X B_k)^T Q            (X_Bk x d)
+  Matrix<T> BvT_XT_FT_R;              // (F X B_v)^T R             (X_Bv x d)
+  Matrix<T> UT_Dinv_R_AvT;            // U^T D^-1 R A_v^T          (k x AvT)
+  Matrix<T> UT_R_Dinv_N_dST;          // [U^T diag(R_c / D) N_dST]_c (k x d N_dST)
+  Matrix<T> UT_delta_Dinv_N_dST;      // U^T diag(delta / D) N_dST (k x N_dST)
+  QuerySums(Index k, const ThinWidths& w);
+  void add(const QuerySums& o);
+};
+
+template <class T>
+struct KeyResults {  // sweep C
+  Matrix<T> XT_FT_R_AvT;  // X^T F^T R A_v^T   (d x AvT)
+  Matrix<T> BqT_XT_dS_K;  // (dS^T X B_q)^T K  (X_Bq x d)
+  Matrix<T> XT_dST_QAk;   // X^T dS^T Q A_k^T  (d x Q_Ak)
+  explicit KeyResults(const ThinWidths& w);
+  void add(const KeyResults& o);
+};
+
+template <class T>
+KeySums<T> key_sums(const SequenceInputs<T>& in);
+template <class T>
+QuerySums<T> query_sums(const SequenceInputs<T>& in, const KeySums<T>& A);
+// Skipped (zero sums) when no key-side gradient is wanted (W_q alone, whole).
+template <class T>
+KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B);
+
+}  // namespace lorafgc::lora::detail

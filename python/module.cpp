@@ -1,0 +1,20 @@
+// The extension module lorafgc._lorafgc, one submodule per workload (core,
+// lora, looped, icl); the Python package lorafgc (python/lorafgc/) re-exports
+// them as lorafgc.lora, lorafgc.looped, lorafgc.icl.
+#include "core_bindings.hpp"
+#include "icl_bindings.hpp"
+#include "looped_bindings.hpp"
+#include "lora_bindings.hpp"
+
+PYBIND11_MODULE(_lorafgc, m) {
+  m.doc() = "lorafgc's compiled core; import lorafgc instead.";
+  using namespace lorafgc::python;
+  auto core = m.def_submodule("core", "Threads and the machine description.");
+  auto lora = m.def_submodule("lora", "LoRA attention gradients: exact and approximate algorithms from one registry.");
+  auto looped = m.def_submodule("looped", "Looped linear transformers learning preconditioned GD.");
+  auto icl = m.def_submodule("icl", "In-context deep learning: the explicit ICGD transformer.");
+  bind_core(core);
+  bind_lora(lora);
+  bind_looped(looped);
+  bind_icl(icl);
+}
