@@ -1,5 +1,5 @@
 // Python entry points of the in-context deep-learning workload. Examples are
-// rows in Python (X: n x d, Y: n x d_out or n) and columns in the library.
+// rows (X: n x d, Y: n x d_out or n), as in the library.
 // Everything is float64; a malformed argument raises ValueError naming it,
 // an input outside the transformer's fitted ranges ValueError (checked inputs)
 // or RuntimeError (a layer's range guard).
@@ -27,12 +27,12 @@ NetworkShape make_shape(int N, int K, int d, int d_out) {
   return s;
 }
 
-// X: (n, d) -> d x n.
 Eigen::MatrixXd examples(const py::handle& X, const char* name, Eigen::Index cols = -1) {
-  return to_float64_matrix(X, name, -1, cols).transpose();
+  return to_float64_matrix(X, name, -1, cols);
 }
 
-Eigen::MatrixXd labels(const py::handle& Y, int d_out) { return to_float64_matrix(Y, "Y", -1, d_out).transpose(); }
+// Y: (n, d_out), or (n,) when d_out = 1.
+Eigen::MatrixXd labels(const py::handle& Y, int d_out) { return to_float64_matrix(Y, "Y", -1, d_out); }
 
 Eigen::VectorXd vector_arg(const py::handle& v, const char* name) { return to_float64_matrix(v, name, -1, 1).col(0); }
 
@@ -44,13 +44,13 @@ struct Network {
 
 Network network(const py::handle& X, int N, int K, int d_out, const std::string& activation) {
   Eigen::MatrixXd x = examples(X, "X");
-  return {make_shape(N, K, int(x.rows()), d_out), parse_activation(activation), std::move(x)};
+  return {make_shape(N, K, int(x.cols()), d_out), parse_activation(activation), std::move(x)};
 }
 
 py::array_t<double> predict_py(const py::object& w, const py::object& X, int N, int K, int d_out,
                                const std::string& activation) {
   const Network net = network(X, N, K, d_out, activation);
-  return to_numpy(Eigen::MatrixXd(predict(net.shape, net.act, vector_arg(w, "w"), net.X).transpose()));
+  return to_numpy(predict(net.shape, net.act, vector_arg(w, "w"), net.X));
 }
 
 double loss_py(const py::object& w, const py::object& X, const py::object& Y, int N, int K, int d_out,

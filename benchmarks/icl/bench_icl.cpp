@@ -48,7 +48,9 @@ struct Data {
 };
 
 Data data(const IcgdConfig& c) {
-  return {uniform(kInputDim, c.examples, c.input_bound, 1), uniform(1, c.examples, c.label_bound, 2),
+  // Examples as rows (drawn as columns, so the data are those of earlier runs).
+  return {uniform(kInputDim, c.examples, c.input_bound, 1).transpose(),
+          uniform(1, c.examples, c.label_bound, 2).transpose(),
           uniform(kInputDim, 1, c.input_bound, 3), uniform(c.shape.parameter_count(), 1, c.radius, 4)};
 }
 

@@ -8,7 +8,7 @@ every adapter. Times are medians over --repeat runs after one warm-up; the
 ratio torch/algorithm is printed per algorithm, with the gradient agreement
 (max over gradients of ||G - G_torch||_max / ||G_torch||_max).
 
-    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/torch_compare.py \
+    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/torch_compare.py \
         --L 8192 --d 64 --r 8 --dtype float32 --threads 2
     ... --preset main --json out.json     (the instances the main command reports)
 """
@@ -63,19 +63,24 @@ PRESETS = {
 }
 
 
+def registered_contenders():
+    """Every variant the registry lists, but the oracle's (its O(L^2) memory is not a contender)."""
+    return [spec for a in lorafgc.lora.algorithms() if not a["oracle"] for spec in a["variants"]]
+
+
 def compare_instance(params, algorithms, threads, repeat):
     """Torch and every algorithm on one instance. Repetitions are interleaved
     (torch, alg 1, alg 2, ..., torch, ...) so that a noisy neighbour slows all of
     them alike instead of one."""
-    inst = lorafgc.generate(params["L"], params["d"], params["r"], params["gamma"], mode=params["mode"],
+    inst = lorafgc.lora.generate(params["L"], params["d"], params["r"], params["gamma"], mode=params["mode"],
                             dtype=params["dtype"], seed=1, score_bound=params.get("T", 0.0))
     torch_loss, torch_grads = torch_lora_gradients(inst)
     runners = {"torch": lambda: torch_lora_gradients(inst)}
     results = {}
     for spec in algorithms:
         try:
-            results[spec] = lorafgc.lora_gradients(**inst, algorithm=spec)  # also the warm-up
-            runners[spec] = (lambda s: lambda: lorafgc.lora_gradients(**inst, algorithm=s))(spec)
+            results[spec] = lorafgc.lora.gradients(**inst, algorithm=spec)  # also the warm-up
+            runners[spec] = (lambda s: lambda: lorafgc.lora.gradients(**inst, algorithm=s))(spec)
         except ValueError as e:  # the resource guard or an unreachable eps
             results[spec] = e
     times = {name: [] for name in runners}
@@ -124,8 +129,8 @@ def main(argv=None):
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--algorithms", nargs="+",
-                    default=["exact", "exact:schedule=stream", "poly-cheb", "poly-taylor"])
+    ap.add_argument("--algorithms", nargs="+", default=registered_contenders(),
+                    help="specs to compare (default: the variants of every non-oracle algorithm in the registry)")
     ap.add_argument("--json", help="write the results here (refuses to overwrite)")
     args = ap.parse_args(argv)
     for name in ("L", "d", "r", "threads", "repeat"):

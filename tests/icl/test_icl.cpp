@@ -53,7 +53,9 @@ struct Prompt {
 
 Prompt make_prompt(const IcgdConfig& c, std::uint64_t seed) {
   const auto& s = c.shape;
-  return {bounded(s.input_dim, c.examples, seed, c.input_bound), bounded(s.output_dim, c.examples, seed + 1, c.label_bound),
+  // Examples as rows: the transposes of the column-drawn matrices.
+  return {bounded(s.input_dim, c.examples, seed, c.input_bound).transpose(),
+          bounded(s.output_dim, c.examples, seed + 1, c.label_bound).transpose(),
           bounded(s.input_dim, 1, seed + 2, c.input_bound), bounded(int(s.parameter_count()), 1, seed + 3, c.radius)};
 }
 
@@ -64,7 +66,7 @@ TEST_CASE("Lemma-1 gradient equals central finite differences of L_n", "[icl]") 
     for (int N : {1, 2, 3, 4}) {
       const NetworkShape s = shape(N, 3, 4, 2);
       const Eigen::VectorXd w = random_matrix(int(s.parameter_count()), 1, 11 + N, 0.7);
-      const Eigen::MatrixXd X = random_matrix(4, 9, 5), Y = random_matrix(2, 9, 6);
+      const Eigen::MatrixXd X = random_matrix(4, 9, 5).transpose(), Y = random_matrix(2, 9, 6).transpose();
       const Eigen::VectorXd g = loss_gradient(s, act, w, X, Y);
       // Central differences at h = 1e-5: truncation h^2 |L'''| / 6 ~ 1e-11 and
       // rounding u |L| / h ~ 1e-11, so 1e-8 of max|g| leaves three digits of margin.
@@ -85,7 +87,7 @@ TEST_CASE("Lemma-1 gradient equals central finite differences of L_n", "[icl]") 
 
 TEST_CASE("projected GD stays in the box and takes the plain step inside it", "[icl]") {
   const NetworkShape s = shape(3, 4, 5, 1);
-  const Eigen::MatrixXd X = random_matrix(5, 10, 1), Y = random_matrix(1, 10, 2);
+  const Eigen::MatrixXd X = random_matrix(5, 10, 1).transpose(), Y = random_matrix(1, 10, 2).transpose();
   const Eigen::VectorXd w0 = bounded(int(s.parameter_count()), 1, 3, 0.3);
   const auto path = projected_gd(s, Activation::softplus, w0, X, Y, 5.0, 0.3, 4);
   REQUIRE(path.size() == 5);
@@ -170,7 +172,7 @@ TEST_CASE("N = 3: every transformer step is the projected GD step within eta * e
     // The first step against the direct step from the same w0: tight.
     CHECK((run.w[1] - first).norm() <= 1e-7 * (first - p.w0).norm());
     // The readout is f(w^L, x_q) up to the forward error bound delta_N.
-    const Eigen::VectorXd f = predict(c.shape, act, run.w.back(), p.x_query);
+    const Eigen::VectorXd f = predict(c.shape, act, run.w.back(), p.x_query.transpose()).transpose();
     CHECK((run.prediction - f).lpNorm<Eigen::Infinity>() <= t.bounds().forward_error[3] + 1e3 * kUnit);
   }
 }
@@ -212,13 +214,13 @@ TEST_CASE("inputs outside the fitted ranges are refused, not run", "[icl]") {
   const IcgdTransformer t(c);
   Prompt p = make_prompt(c, 9);
   Prompt big_x = p;
-  big_x.X(2, 3) = 1.01 * c.input_bound;
+  big_x.X(3, 2) = 1.01 * c.input_bound;
   CHECK_THROWS_WITH(t.run(big_x.X, big_x.Y, big_x.x_query, big_x.w0), Catch::StartsWith("X:"));
   Prompt big_q = p;
   big_q.x_query(0) = -2 * c.input_bound;
   CHECK_THROWS_WITH(t.run(big_q.X, big_q.Y, big_q.x_query, big_q.w0), Catch::StartsWith("x_query:"));
   Prompt big_y = p;
-  big_y.Y(1, 0) = 3 * c.label_bound;
+  big_y.Y(0, 1) = 3 * c.label_bound;
   CHECK_THROWS_WITH(t.run(big_y.X, big_y.Y, big_y.x_query, big_y.w0), Catch::StartsWith("Y:"));
   Prompt big_w = p;
   big_w.w0(4) = 1.5 * c.radius;
@@ -226,7 +228,7 @@ TEST_CASE("inputs outside the fitted ranges are refused, not run", "[icl]") {
   Prompt nan = p;
   nan.X(0, 0) = std::nan("");
   CHECK_THROWS_AS(t.run(nan.X, nan.Y, nan.x_query, nan.w0), InvalidArgument);
-  CHECK_THROWS_WITH(t.run(p.X.leftCols(5), p.Y.leftCols(5), p.x_query, p.w0), Catch::Contains("n = 12"));
+  CHECK_THROWS_WITH(t.run(p.X.topRows(5), p.Y.topRows(5), p.x_query, p.w0), Catch::Contains("n = 12"));
 
   // Past the checks, the layers' own guards still catch it: an x far outside
   // B_x drives a pre-activation outside the fitted range.

@@ -77,9 +77,9 @@ Eigen::MatrixXd IcgdTransformer::prompt(const Eigen::MatrixXd& X, const Eigen::M
                                         const Eigen::VectorXd& x_query, const Eigen::VectorXd& w0) const {
   const NetworkShape& s = config_.shape;
   validate_data(s, w0, X, Y);
-  if (X.cols() != config_.examples)
+  if (X.rows() != config_.examples)
     throw InvalidArgument("X", "the transformer was built for n = " + std::to_string(config_.examples) +
-                                   " examples, got " + std::to_string(X.cols()));
+                                   " examples, got " + std::to_string(X.rows()));
   if (x_query.size() != s.input_dim || !x_query.allFinite())
     throw InvalidArgument("x_query", "expected " + std::to_string(s.input_dim) + " finite entries");
   require_within(X, config_.input_bound, "X", "input_bound");
@@ -87,11 +87,11 @@ Eigen::MatrixXd IcgdTransformer::prompt(const Eigen::MatrixXd& X, const Eigen::M
   require_within(Y, config_.label_bound, "Y", "label_bound");
   require_within(w0, config_.radius, "w0", "radius (w0 must lie in W)");
 
-  const Eigen::Index n = X.cols();
+  const Eigen::Index n = X.rows();
   Eigen::MatrixXd H = Eigen::MatrixXd::Zero(layout_.dim, n + 1);
-  H.block(layout_.x, 0, s.input_dim, n) = X;
+  H.block(layout_.x, 0, s.input_dim, n) = X.transpose();
   H.block(layout_.x, n, s.input_dim, 1) = x_query;
-  H.block(layout_.y, 0, s.output_dim, n) = Y;
+  H.block(layout_.y, 0, s.output_dim, n) = Y.transpose();
   H.block(layout_.w, 0, w0.size(), n + 1) = w0.replicate(1, n + 1);
   H.row(layout_.one).setOnes();
   H.row(layout_.t).head(n).setOnes();

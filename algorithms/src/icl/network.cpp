@@ -1,4 +1,5 @@
-#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/checks.hpp>
+#include "icl/network_columns.hpp"
 #include <lorafgc/icl/network.hpp>
 
 #include <string>
@@ -14,13 +15,6 @@ Eigen::MatrixXd apply(Activation act, const Eigen::MatrixXd& Z) {
 
 Eigen::MatrixXd apply_derivative(Activation act, const Eigen::MatrixXd& Z) {
   return Z.unaryExpr([act](double t) { return derivative(act, t); });
-}
-
-void require_shape(const Eigen::MatrixXd& M, Eigen::Index rows, const char* name, const char* what) {
-  if (M.rows() != rows)
-    throw InvalidArgument(name, std::string("expected ") + std::to_string(rows) + " rows (" + what + "), got " +
-                                    std::to_string(M.rows()));
-  if (!M.allFinite()) throw InvalidArgument(name, "contains NaN or infinite entries");
 }
 
 }  // namespace
@@ -54,42 +48,36 @@ void validate_data(const NetworkShape& shape, const Eigen::VectorXd& w, const Ei
   if (w.size() != shape.parameter_count())
     throw InvalidArgument("w", "expected " + std::to_string(shape.parameter_count()) + " parameters, got " +
                                    std::to_string(w.size()));
-  if (!w.allFinite()) throw InvalidArgument("w", "contains NaN or infinite entries");
-  require_shape(X, shape.input_dim, "X", "one per input dimension d");
-  require_shape(Y, shape.output_dim, "Y", "one per output dimension d_out");
-  if (X.cols() < 1) throw InvalidArgument("X", "needs at least one example");
-  if (Y.cols() != X.cols())
-    throw InvalidArgument("Y", "has " + std::to_string(Y.cols()) + " examples but X has " + std::to_string(X.cols()));
+  require_finite("w", w);
+  require_shape("X", X, kAnySize, shape.input_dim);
+  if (X.rows() < 1) throw InvalidArgument("X", "needs at least one example");
+  require_shape("Y", Y, X.rows(), shape.output_dim);
+  require_finite("X", X);
+  require_finite("Y", Y);
 }
 
-Eigen::MatrixXd predict(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
-                        const Eigen::MatrixXd& X) {
-  validate_data(shape, w, X, Eigen::MatrixXd::Zero(shape.output_dim, X.cols()));
-  Eigen::MatrixXd P = X;
+namespace detail {
+
+Eigen::MatrixXd predict_columns(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
+                                const Eigen::MatrixXd& Xt) {
+  Eigen::MatrixXd P = Xt;
   for (int j = 1; j <= shape.layers; ++j) P = apply(act, layer_matrix(shape, w, j) * P);
   return P;
 }
 
-double empirical_loss(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
-                      const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
-  validate_data(shape, w, X, Y);
-  return (predict(shape, act, w, X) - Y).squaredNorm() / (2.0 * double(X.cols()));
-}
-
-Eigen::VectorXd loss_gradient(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
-                              const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
-  validate_data(shape, w, X, Y);
+Eigen::VectorXd loss_gradient_columns(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
+                                      const Eigen::MatrixXd& Xt, const Eigen::MatrixXd& Yt) {
   const int N = shape.layers;
   std::vector<Eigen::MatrixXd> P(N + 1), Rp(N + 1);  // P[j] = p(j), Rp[j] = r'_(j-1) at layer j
-  P[0] = X;
+  P[0] = Xt;
   for (int j = 1; j <= N; ++j) {
     const Eigen::MatrixXd Z = layer_matrix(shape, w, j) * P[j - 1];
     P[j] = apply(act, Z);
     Rp[j] = apply_derivative(act, Z);
   }
   Eigen::VectorXd grad(shape.parameter_count());
-  const double scale = 1.0 / (2.0 * double(X.cols()));
-  Eigen::MatrixXd S = Rp[N].cwiseProduct(2.0 * (P[N] - Y));  // s(N) for every example
+  const double scale = 1.0 / (2.0 * double(Xt.cols()));
+  Eigen::MatrixXd S = Rp[N].cwiseProduct(2.0 * (P[N] - Yt));  // s(N) for every example
   for (int j = N;; --j) {
     Eigen::Map<RowMatrix>(grad.data() + shape.offset(j), shape.units(j), shape.fan_in(j)) =
         scale * S * P[j - 1].transpose();
@@ -97,6 +85,27 @@ Eigen::VectorXd loss_gradient(const NetworkShape& shape, Activation act, const E
     S = Rp[j - 1].cwiseProduct(layer_matrix(shape, w, j).transpose() * S);
   }
   return grad;
+}
+
+}  // namespace detail
+
+Eigen::MatrixXd predict(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
+                        const Eigen::MatrixXd& X) {
+  validate_data(shape, w, X, Eigen::MatrixXd::Zero(X.rows(), shape.output_dim));
+  return detail::predict_columns(shape, act, w, X.transpose()).transpose();
+}
+
+double empirical_loss(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
+                      const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
+  validate_data(shape, w, X, Y);
+  const Eigen::MatrixXd Yt = Y.transpose();
+  return (detail::predict_columns(shape, act, w, X.transpose()) - Yt).squaredNorm() / (2.0 * double(X.rows()));
+}
+
+Eigen::VectorXd loss_gradient(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
+                              const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
+  validate_data(shape, w, X, Y);
+  return detail::loss_gradient_columns(shape, act, w, X.transpose(), Y.transpose());
 }
 
 }  // namespace lorafgc::icl

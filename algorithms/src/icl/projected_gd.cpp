@@ -1,6 +1,8 @@
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/icl/projected_gd.hpp>
 
+#include "icl/network_columns.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -25,9 +27,11 @@ std::vector<Eigen::VectorXd> projected_gd(const NetworkShape& shape, Activation 
   if (w0.lpNorm<Eigen::Infinity>() > radius)
     throw InvalidArgument("w0", "lies outside the domain W (max |w0| = " + std::to_string(w0.lpNorm<Eigen::Infinity>()) +
                                     " > radius " + std::to_string(radius) + ")");
+  const Eigen::MatrixXd Xt = X.transpose(), Yt = Y.transpose();
   std::vector<Eigen::VectorXd> path{w0};
   for (int l = 0; l < steps; ++l)
-    path.push_back(project_to_box(path.back() - eta * loss_gradient(shape, act, path.back(), X, Y), radius));
+    path.push_back(
+        project_to_box(path.back() - eta * detail::loss_gradient_columns(shape, act, path.back(), Xt, Yt), radius));
   return path;
 }
 

@@ -91,8 +91,8 @@ Eigen::MatrixXd apply_layer(const Layer& layer, const Eigen::MatrixXd& H) {
   throw InvalidArgument("layer", "unknown layer kind");
 }
 
-double layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index T) {
-  const double t = double(T);
+double layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index tokens) {
+  const double t = double(tokens);
   if (layer.kind == LayerKind::mlp)
     return 2.0 * t * double(layer.w1.nonZeros() + layer.w2.nonZeros()) + t * (layer.hidden() + D);
   double total = 0;
@@ -106,8 +106,8 @@ double layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index T) {
   return total + double(D) * t;  // the residual sum
 }
 
-double dense_layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index T) {
-  const double d = double(D), t = double(T);
+double dense_layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index tokens) {
+  const double d = double(D), t = double(tokens);
   if (layer.kind == LayerKind::mlp) return 4.0 * d * layer.hidden() * t + t * (layer.hidden() + d);
   const double per_head = layer.kind == LayerKind::relu_attention
                               ? 3.0 * 2.0 * d * d * t + 2.0 * d * t * t + t * t + 2.0 * d * t * t

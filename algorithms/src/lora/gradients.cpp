@@ -6,7 +6,7 @@
 namespace lorafgc::lora {
 
 template <class T>
-void require_finite(const Gradients<T>& g, const std::string& algorithm) {
+void require_finite_gradients(const Gradients<T>& g, const std::string& algorithm) {
   bool ok = std::isfinite(g.loss);
   for (const auto& a : g.adapter)
     if (a) ok = ok && a->dA.allFinite() && a->dB.allFinite();
@@ -38,7 +38,7 @@ template Gradients<float> gradients_from_weights(const Problem<float>&, double, 
                                                  bool);
 template Gradients<double> gradients_from_weights(const Problem<double>&, double,
                                                   const std::array<Matrix<double>, 3>&, bool);
-template void require_finite(const Gradients<float>&, const std::string&);
-template void require_finite(const Gradients<double>&, const std::string&);
+template void require_finite_gradients(const Gradients<float>&, const std::string&);
+template void require_finite_gradients(const Gradients<double>&, const std::string&);
 
 }  // namespace lorafgc::lora

@@ -1,4 +1,4 @@
-#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/checks.hpp>
 #include <lorafgc/lora/problem.hpp>
 
 #include "lora/common/score_range.hpp"
@@ -14,24 +14,6 @@ Adaptation parse_adaptation(const std::string& text) {
 }
 
 const char* to_string(Adaptation a) { return a == Adaptation::Partial ? "partial" : "full"; }
-
-namespace {
-
-template <class Derived>
-void require_shape(const std::string& name, const Eigen::MatrixBase<Derived>& m, Eigen::Index rows,
-                   Eigen::Index cols) {
-  if (m.rows() != rows || m.cols() != cols)
-    throw InvalidArgument(name, "expected shape (" + std::to_string(rows) + ", " +
-                                    std::to_string(cols) + "), got (" + std::to_string(m.rows()) +
-                                    ", " + std::to_string(m.cols()) + ")");
-}
-
-template <class Derived>
-void require_finite(const std::string& name, const Eigen::MatrixBase<Derived>& m) {
-  if (!m.allFinite()) throw InvalidArgument(name, "contains NaN or Inf entries");
-}
-
-}  // namespace
 
 template <class T>
 Eigen::Index Problem<T>::rank() const {

@@ -89,7 +89,8 @@ class IcgdTransformer {
   int gd_layer_count() const { return int(layers_.size()) - config_.shape.layers; }
   int block_layer_count() const { return 2 * config_.shape.layers + 4; }
 
-  // H0 = [h_1 .. h_n, h_query]. X is d x n, Y d_out x n. Inputs outside the
+  // H0 = [h_1 .. h_n, h_query], one token per column. X is n x d, Y n x d_out
+  // (examples as rows, as everywhere). Inputs outside the
   // bounds the ReLU sums were fitted for raise InvalidArgument naming X, Y,
   // x_query or w0.
   Eigen::MatrixXd prompt(const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y, const Eigen::VectorXd& x_query,

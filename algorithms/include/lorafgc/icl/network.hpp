@@ -9,7 +9,9 @@
 // Loss: L_n(w) = 1/(2n) sum_i l(f(w, x_i), y_i) with l(t, y) = ||t - y||^2, so
 // u(t, y) = dl/dt = 2 (t - y).
 //
-// Data are column-major: X is d x n (one example per column), Y is d_out x n.
+// Examples are rows, as in every workload: X is n x d, Y is n x d_out. (The
+// computation runs on the transposes, one example per column, as the paper
+// writes p(j); the ICGD transformer's tokens are columns too.)
 #include <lorafgc/icl/activation.hpp>
 
 #include <lorafgc/core/eigen.hpp>
@@ -35,7 +37,7 @@ struct NetworkShape {
 Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> layer_matrix(
     const NetworkShape& shape, const Eigen::VectorXd& w, int j);
 
-// f(w, x) for every column of X: d_out x n.
+// f(w, x) for every row of X: n x d_out.
 Eigen::MatrixXd predict(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
                         const Eigen::MatrixXd& X);
 
@@ -48,8 +50,8 @@ double empirical_loss(const NetworkShape& shape, Activation act, const Eigen::Ve
 Eigen::VectorXd loss_gradient(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
                               const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y);
 
-// Checks X (d x n, finite), Y (d_out x n, finite) and w (parameter_count, finite);
-// InvalidArgument names "X", "Y" or "w".
+// Checks X (n x d, finite, n >= 1), Y (n x d_out, finite) and w
+// (parameter_count, finite); InvalidArgument names "X", "Y" or "w".
 void validate_data(const NetworkShape& shape, const Eigen::VectorXd& w, const Eigen::MatrixXd& X,
                    const Eigen::MatrixXd& Y);
 

@@ -52,10 +52,10 @@ struct Layer {
 // One layer applied to H (D x T). Checks the guards on H first.
 Eigen::MatrixXd apply_layer(const Layer& layer, const Eigen::MatrixXd& H);
 
-// Floating-point operations apply_layer performs on T tokens (multiply-adds
+// Floating-point operations apply_layer performs on `tokens` tokens (multiply-adds
 // count 2), and those of the same layer with dense D x D matrices per head (or
 // dense W1, W2), the form the paper states.
-double layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index T);
-double dense_layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index T);
+double layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index tokens);
+double dense_layer_flops(const Layer& layer, Eigen::Index D, Eigen::Index tokens);
 
 }  // namespace lorafgc::icl

@@ -32,6 +32,6 @@ Gradients<T> gradients_from_weights(const Problem<T>& problem, double loss, cons
 
 // Throws NumericalError if the loss or any gradient entry is not finite.
 template <class T>
-void require_finite(const Gradients<T>& g, const std::string& algorithm);
+void require_finite_gradients(const Gradients<T>& g, const std::string& algorithm);
 
 }  // namespace lorafgc::lora

@@ -20,7 +20,7 @@ class Registered : public Algorithm {
   template <class T>
   Gradients<T> checked(const Problem<T>& p) const {
     Gradients<T> g = static_cast<const Derived&>(*this).run(p);
-    require_finite(g, name());
+    require_finite_gradients(g, name());
     return g;
   }
 };
