@@ -45,9 +45,9 @@ py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handl
   if (as_array(Y, "Y").ndim() != X.ndim())
     throw InvalidArgument("Y", "has " + std::to_string(as_array(Y, "Y").ndim()) + " dimensions, X has " +
                                    std::to_string(X.ndim()));
-  p.W[0] = to_matrix<T>(as_array(Wq, "Wq"), "Wq");
-  p.W[1] = to_matrix<T>(as_array(Wk, "Wk"), "Wk");
-  p.W[2] = to_matrix<T>(as_array(Wv, "Wv"), "Wv");
+  p.W[index(Projection::Q)] = to_matrix<T>(as_array(Wq, "Wq"), "Wq");
+  p.W[index(Projection::K)] = to_matrix<T>(as_array(Wk, "Wk"), "Wk");
+  p.W[index(Projection::V)] = to_matrix<T>(as_array(Wv, "Wv"), "Wv");
   for (const auto& [k, v] : adapters) {
     const std::string name = py::str(k).cast<std::string>();
     const Projection proj = projection_for_key(name);
@@ -105,9 +105,9 @@ template <class T>
 py::dict instance_dict(const Problem<T>& p, bool three_d) {
   py::dict out;
   out["X"] = to_numpy(p.X, three_d);
-  out["Wq"] = to_numpy(p.W[0]);
-  out["Wk"] = to_numpy(p.W[1]);
-  out["Wv"] = to_numpy(p.W[2]);
+  out["Wq"] = to_numpy(p.W[index(Projection::Q)]);
+  out["Wk"] = to_numpy(p.W[index(Projection::K)]);
+  out["Wv"] = to_numpy(p.W[index(Projection::V)]);
   out["Y"] = to_numpy(p.Y, three_d);
   py::dict adapters;
   for (Projection q : kProjections)

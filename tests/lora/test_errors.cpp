@@ -43,21 +43,21 @@ TEST_CASE("malformed problems are rejected naming the argument", "[errors]") {
   require_rejected(p, "Y");
 
   p = valid();
-  p.W[1] = Matrix<double>::Zero(4, 3);
+  p.W[index(Projection::K)] = Matrix<double>::Zero(4, 3);
   require_rejected(p, "Wk");
 
   p = valid();
-  p.adapter[0]->B.resize(4, 0);
-  p.adapter[0]->A.resize(0, 4);
+  p.adapter[index(Projection::Q)]->B.resize(4, 0);
+  p.adapter[index(Projection::Q)]->A.resize(0, 4);
   require_rejected(p, "adapters['q']");  // r = 0
 
   p = valid();
-  p.adapter[2]->B = Matrix<double>::Zero(4, 3);
-  p.adapter[2]->A = Matrix<double>::Zero(3, 4);
+  p.adapter[index(Projection::V)]->B = Matrix<double>::Zero(4, 3);
+  p.adapter[index(Projection::V)]->A = Matrix<double>::Zero(3, 4);
   require_rejected(p, "adapters['v']");  // rank differs from q's
 
   p = valid();
-  p.adapter[1]->A = Matrix<double>::Zero(2, 5);
+  p.adapter[index(Projection::K)]->A = Matrix<double>::Zero(2, 5);
   require_rejected(p, "adapters['k'].A");
 
   p = valid();
@@ -65,7 +65,7 @@ TEST_CASE("malformed problems are rejected naming the argument", "[errors]") {
   require_rejected(p, "X");
 
   p = valid();
-  p.adapter[2]->B(0, 0) = std::numeric_limits<double>::infinity();
+  p.adapter[index(Projection::V)]->B(0, 0) = std::numeric_limits<double>::infinity();
   require_rejected(p, "adapters['v'].B");
 
   p = valid();

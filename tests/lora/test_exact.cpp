@@ -73,7 +73,7 @@ TEST_CASE("full weight gradients agree and imply the adapter gradients", "[exact
   }
   CHECK(compare_gradients(got, ref).max_rel <= 1e-12);
   CHECK(compare_gradients(plain, ref).max_rel <= 1e-12);
-  CHECK_FALSE(plain.weight[0]);
+  CHECK_FALSE(plain.weight[index(Projection::Q)]);
 }
 
 TEST_CASE("any subset of adapted weights", "[exact]") {
@@ -127,12 +127,12 @@ TEST_CASE("batch loss and gradients are the mean over the batch", "[exact]") {
       one.Y = {p.Y[b]};
       const auto g = make_algorithm(spec)->compute(one);
       loss += g.loss / 3;
-      dAq += g.adapter[0]->dA / 3;
-      dBk += g.adapter[1]->dB / 3;
+      dAq += g.adapter[index(Projection::Q)]->dA / 3;
+      dBk += g.adapter[index(Projection::K)]->dB / 3;
     }
     CHECK(all.loss == Approx(loss).epsilon(1e-13));
-    CHECK((all.adapter[0]->dA - dAq).cwiseAbs().maxCoeff() <= 1e-13 * dAq.cwiseAbs().maxCoeff());
-    CHECK((all.adapter[1]->dB - dBk).cwiseAbs().maxCoeff() <= 1e-13 * dBk.cwiseAbs().maxCoeff());
+    CHECK((all.adapter[index(Projection::Q)]->dA - dAq).cwiseAbs().maxCoeff() <= 1e-13 * dAq.cwiseAbs().maxCoeff());
+    CHECK((all.adapter[index(Projection::K)]->dB - dBk).cwiseAbs().maxCoeff() <= 1e-13 * dBk.cwiseAbs().maxCoeff());
   }
 }
 

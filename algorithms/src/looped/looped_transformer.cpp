@@ -1,17 +1,13 @@
-#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/checks.hpp>
 #include <lorafgc/looped/looped_transformer.hpp>
 
 namespace lorafgc::looped {
 
 void check_parameters(const LoopedParameters& params, int d) {
-  const std::string size = std::to_string(d);
-  if (params.A.rows() != d || params.A.cols() != d)
-    throw InvalidArgument("A", "expected " + size + " x " + size + ", got " + std::to_string(params.A.rows()) +
-                                   " x " + std::to_string(params.A.cols()));
-  if (params.u.size() != d)
-    throw InvalidArgument("u", "expected " + size + " entries, got " + std::to_string(params.u.size()));
-  if (!params.A.allFinite()) throw InvalidArgument("A", "has a NaN or infinite entry");
-  if (!params.u.allFinite()) throw InvalidArgument("u", "has a NaN or infinite entry");
+  require_shape("A", params.A, d, d);
+  require_shape("u", params.u, d, 1);
+  require_finite("A", params.A);
+  require_finite("u", params.u);
 }
 
 Eigen::MatrixXd attention_P(const LoopedParameters& params) {
@@ -43,12 +39,12 @@ Eigen::MatrixXd looped_forward(const Eigen::MatrixXd& Z0, const Eigen::MatrixXd&
                                const Eigen::MatrixXd& Q, int loops, AttentionForm form) {
   const auto rows = Z0.rows(), n = Z0.cols() - 1;
   if (n < 1) throw InvalidArgument("Z", "needs at least one example column and the query column");
-  if (P.rows() != rows || P.cols() != rows) throw InvalidArgument("P", "must be (d+1) x (d+1)");
-  if (Q.rows() != rows || Q.cols() != rows) throw InvalidArgument("Q", "must be (d+1) x (d+1)");
+  require_shape("P", P, rows, rows);
+  require_shape("Q", Q, rows, rows);
   if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
-  if (!Z0.allFinite()) throw InvalidArgument("Z", "has a NaN or infinite entry");
-  if (!P.allFinite()) throw InvalidArgument("P", "has a NaN or infinite entry");
-  if (!Q.allFinite()) throw InvalidArgument("Q", "has a NaN or infinite entry");
+  require_finite("Z", Z0);
+  require_finite("P", P);
+  require_finite("Q", Q);
   Eigen::MatrixXd Z = Z0;
   const double scale = 1.0 / double(n);
   for (int t = 0; t < loops; ++t) {

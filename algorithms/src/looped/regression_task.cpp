@@ -1,4 +1,4 @@
-#include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/checks.hpp>
 #include <lorafgc/looped/regression_task.hpp>
 
 #include <cmath>
@@ -15,11 +15,8 @@ void check_sizes(int d, int n) {
 // Symmetry is checked relative to the largest entry: a covariance built in
 // floating point (U diag U^T) is symmetric only to rounding.
 void check_covariance(const Eigen::MatrixXd& sigma, int d) {
-  if (sigma.rows() != d || sigma.cols() != d)
-    throw InvalidArgument("sigma", "expected a " + std::to_string(d) + " x " + std::to_string(d) +
-                                       " matrix, got " + std::to_string(sigma.rows()) + " x " +
-                                       std::to_string(sigma.cols()));
-  if (!sigma.allFinite()) throw InvalidArgument("sigma", "has a NaN or infinite entry");
+  require_shape("sigma", sigma, d, d);
+  require_finite("sigma", sigma);
   const double scale = sigma.cwiseAbs().maxCoeff();
   if ((sigma - sigma.transpose()).cwiseAbs().maxCoeff() > 1e-12 * scale)
     throw InvalidArgument("sigma", "is not symmetric");

@@ -94,8 +94,8 @@ Problem<T> generate(const GeneratorConfig& c) {
     }
   }
   // Targets with the scale of V, so the residual is neither negligible nor dominant.
-  Matrix<double> Wv = W[2];
-  if (ad[2]) Wv += s * ad[2]->B * ad[2]->A;
+  Matrix<double> Wv = W[index(Projection::V)];
+  if (ad[index(Projection::V)]) Wv += s * ad[index(Projection::V)]->B * ad[index(Projection::V)]->A;
   for (long long b = 0; b < c.batch; ++b) {
     const double rms = (X[b] * Wv).norm() / std::sqrt(static_cast<double>(L * d));
     Y.push_back(gaussian(rng, L, d) * rms);

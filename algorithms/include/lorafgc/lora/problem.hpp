@@ -27,7 +27,7 @@ struct Problem {
 
   Eigen::Index batch() const { return static_cast<Eigen::Index>(X.size()); }
   Eigen::Index length() const { return X.empty() ? 0 : X.front().rows(); }
-  Eigen::Index width() const { return W[0].rows(); }
+  Eigen::Index width() const { return W[index(Projection::Q)].rows(); }
   Eigen::Index rank() const;          // r of the adapters (all share one rank)
   double scale() const { return alpha / static_cast<double>(rank()); }
   bool adapted(Projection p) const { return adapter[index(p)].has_value(); }
@@ -50,7 +50,7 @@ struct ProblemShape {
   std::array<bool, 3> adapted{true, false, true};
   bool weights = false;  // full d x d weight gradients requested
   double score_bound = -1;  // Problem::score_bound(), or -1 when unknown
-  int adapted_count() const { return adapted[0] + adapted[1] + adapted[2]; }
+  int adapted_count() const { return adapted[index(Projection::Q)] + adapted[index(Projection::K)] + adapted[index(Projection::V)]; }
 };
 
 template <class T>

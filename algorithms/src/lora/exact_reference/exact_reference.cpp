@@ -70,9 +70,9 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
     const Matrix<T> dS = (F.array() * (dF.colwise() - delta).array()).matrix();
     const Matrix<T> dQ = beta * dS * K;
     const Matrix<T> dK = beta * dS.transpose() * Q;
-    dW[0] += inv_batch * (X.transpose() * dQ);
-    dW[1] += inv_batch * (X.transpose() * dK);
-    dW[2] += inv_batch * (X.transpose() * dV);
+    dW[index(Projection::Q)] += inv_batch * (X.transpose() * dQ);
+    dW[index(Projection::K)] += inv_batch * (X.transpose() * dK);
+    dW[index(Projection::V)] += inv_batch * (X.transpose() * dV);
   }
 
   return gradients_from_weights(p, loss / static_cast<double>(p.batch()), dW, weights);
