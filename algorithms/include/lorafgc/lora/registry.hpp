@@ -29,6 +29,11 @@ struct Accuracy {
   // harness's well-scaled instances (entries of X W of order 1, L <= 512).
   double float_tolerance = 0;
   double double_tolerance = 0;
+  // Approximate algorithms: options that make the approximation error
+  // negligible next to rounding on the harness's instances (score bound <= 1.5),
+  // so that finite differences test the gradient formulas themselves and not
+  // only the a-priori bound, which is loose. Empty for exact algorithms.
+  std::string tight_options;
 
   double tolerance(int scalar_bytes) const { return scalar_bytes == 4 ? float_tolerance : double_tolerance; }
 };

@@ -47,7 +47,7 @@ std::vector<Registration> exact() {
   // forward error is about c L u relative to the sizes of the terms. For L <= 512
   // and entries of X W of order 1 that is < 1e-13 relative to max|G| in double
   // and < 2e-5 in float; a formula error shows at order 1.
-  r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12};
+  r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12, ""};
   r.options = {
       choice_option("schedule", {"panel", "stream"},
                     "panel: whole b x L score panels; stream: FlashAttention-2-style column tiles with recomputation"),

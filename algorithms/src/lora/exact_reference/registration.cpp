@@ -39,7 +39,7 @@ std::vector<Registration> exact_reference() {
   r.oracle = true;
   // Against itself in float64 it differs by the rounding of the dtype it runs
   // in: the analysis of `exact` applies (sums of O(L) products).
-  r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12};
+  r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12, ""};
   r.options = {boolean_option("weights", false, "also return the full d x d weight gradients")};
   r.make = [](const OptionValues& o) { return std::make_unique<ExactReference>(o); };
   return {r};

@@ -71,7 +71,7 @@ Registration poly_registration(PolynomialKind kind, std::string description) {
   // between thread counts: sums of k products of features of size <= sqrt(|ct_j|
   // j!/a!) and of O(L) such terms, reordered; on the harness's instances
   // (T <= 2) well below 1e-12 relative in double, 1e-4 in float.
-  r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12};
+  r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12, "eps=1e-12"};
   r.options = poly_options;
   r.make = [kind](const OptionValues& o) { return std::make_unique<Poly>(kind, o); };
   return r;
