@@ -1,6 +1,7 @@
-"""The command line shared by the experiment drivers (tools/looped_experiments.py,
-tools/icl_experiments.py): read a config, refuse an existing --out, run, and
-write the results JSON once, at the end, through a temporary file."""
+"""What the experiment drivers (tools/looped_experiments.py,
+tools/icl_experiments.py) share: reading and checking a config, and the command
+line: refuse an existing --out, run, and write the results JSON once, at the
+end, through a temporary file."""
 import argparse
 import json
 import os
@@ -10,6 +11,33 @@ import time
 
 class ConfigError(ValueError):
     pass
+
+
+def check_keys(table, known, where, required=(), section=None):
+    """Refuses a config, or its section named section, that is not a JSON object,
+    holds a key outside known, or lacks one of required; the message names the keys."""
+    keys = f"{section} key(s)" if section else "key(s)"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: {section or 'the config'} must be a JSON object, got {json.dumps(table)}")
+    unknown = set(table) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown {keys} {sorted(unknown)} (known: {sorted(known)})")
+    missing = set(required) - set(table)
+    if missing:
+        raise ConfigError(f"{where}: missing {keys} {sorted(missing)}")
+
+
+def read_config(path, known, required=(), sections=None):
+    """The config in path with its keys checked, and those of its sections
+    ({section: its known keys}, each a JSON object where present); "name"
+    defaults to the file's base name."""
+    with open(path) as f:
+        cfg = json.load(f)
+    check_keys(cfg, known, path, required)
+    for section, keys in (sections or {}).items():
+        check_keys(cfg.get(section, {}), keys, path, section=section)
+    cfg.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    return cfg
 
 
 def main(argv, *, prog, doc, load_config, run, set_threads):

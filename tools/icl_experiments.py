@@ -17,7 +17,6 @@ Three parts, each optional in the config:
 The file is written once, at the end; an existing file is never replaced.
 Render it with `tools/lorafgc_report.py icl RESULTS.json --gbench bench_icl.json --out DIR`.
 """
-import json
 import os
 import sys
 import time
@@ -44,20 +43,12 @@ SECTION_KEYS = {
 
 
 def load_config(path):
-    with open(path) as f:
-        cfg = json.load(f)
-    unknown = set(cfg) - CONFIG_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} (known: {sorted(CONFIG_KEYS)})")
-    for section, keys in SECTION_KEYS.items():
-        bad = set(cfg.get(section, {})) - keys
-        if bad:
-            raise ConfigError(f"{path}: unknown {section} key(s) {sorted(bad)} (known: {sorted(keys)})")
+    cfg = experiment_driver.read_config(path, CONFIG_KEYS, sections=SECTION_KEYS)
     for m in cfg.get("regression", {}).get("mixtures", []):
         if len(m) != 2 or min(m) < 0 or abs(sum(m) - 1) > 1e-12:
             raise ConfigError(f"{path}: a mixture is [w1, w2] with w1, w2 >= 0 and w1 + w2 = 1, got {m}")
-    defaults = {"name": os.path.splitext(os.path.basename(path))[0], "seed": 1, "activation": "sigmoid", "d": 20,
-                "K": 8, "n": 75, "eta": 5.0, "radius": 0.3, "input_bound": 8.0, "steps": 20, "target_scale": 1.0}
+    defaults = {"seed": 1, "activation": "sigmoid", "d": 20, "K": 8, "n": 75, "eta": 5.0, "radius": 0.3,
+                "input_bound": 8.0, "steps": 20, "target_scale": 1.0}
     for k, v in defaults.items():
         cfg.setdefault(k, v)
     return cfg

@@ -9,7 +9,6 @@ everything on one held-out task set, and write one JSON results file.
 The file is written once, at the end; an existing file is never replaced.
 Render it with `tools/lorafgc_report.py looped RESULTS.json --out DIR`.
 """
-import json
 import os
 import sys
 import time
@@ -33,23 +32,13 @@ CONFIG_KEYS = {"name", "d", "n", "loops", "covariances", "train", "reference_tas
 
 
 def load_config(path):
-    with open(path) as f:
-        cfg = json.load(f)
-    unknown = set(cfg) - CONFIG_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)} (known: {sorted(CONFIG_KEYS)})")
-    missing = {"d", "n", "loops", "covariances"} - set(cfg)
-    if missing:
-        raise ConfigError(f"{path}: missing key(s) {sorted(missing)}")
-    bad = set(cfg.get("train", {})) - TRAIN_KEYS
-    if bad:
-        raise ConfigError(f"{path}: unknown train key(s) {sorted(bad)} (known: {sorted(TRAIN_KEYS)})")
+    cfg = experiment_driver.read_config(path, CONFIG_KEYS, required={"d", "n", "loops", "covariances"},
+                                        sections={"train": TRAIN_KEYS})
     if not cfg["loops"] or any(not isinstance(t, int) or t < 1 for t in cfg["loops"]):
         raise ConfigError(f"{path}: loops must be a non-empty list of integers >= 1")
     for c in cfg["covariances"]:
         if c.get("kind") not in ("isotropic", "anisotropic"):
             raise ConfigError(f"{path}: covariance kind must be 'isotropic' or 'anisotropic', got {c.get('kind')!r}")
-    cfg.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     cfg.setdefault("train", {})
     cfg.setdefault("reference_tasks", 20000)
     cfg.setdefault("test_tasks", 40000)

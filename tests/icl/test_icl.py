@@ -158,7 +158,9 @@ def test_driver_and_report(tmp_path):
 
 
 @pytest.mark.parametrize("change,word", [({"lernrate": 1}, "lernrate"),
-                                         ({"regression": {"mixtures": [[0.5, 0.6]]}}, "mixture")])
+                                         ({"regression": {"mixtures": [[0.5, 0.6]]}}, "mixture"),
+                                         ({"error": {"Nn": 3}}, "Nn"),
+                                         ({"cost": [16]}, "cost must be a JSON object")])
 def test_driver_rejects_bad_configs(tmp_path, change, word):
     cfg = json.loads(open(SMOKE).read())
     cfg.update(change)

@@ -133,6 +133,22 @@ def test_driver_rejects_unknown_config_keys(tmp_path):
     assert run.returncode == 2 and "lernrate" in run.stderr and not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.parametrize("change,drop,words", [
+    ({}, "covariances", ["missing", "covariances"]),
+    ({"train": {"stepz": 1}}, None, ["train", "stepz"]),
+    ({"train": [1]}, None, ["train", "JSON object"]),
+])
+def test_driver_names_missing_and_nested_config_keys(tmp_path, change, drop, words):
+    cfg = json.loads(open(SMOKE).read())
+    cfg.update(change)
+    cfg.pop(drop, None)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(cfg))
+    run = subprocess.run([sys.executable, DRIVER, str(path), "--out", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and all(w in run.stderr for w in words) and not (tmp_path / "r.json").exists()
+
+
 def test_report_reads_bench_looped_output(tmp_path):
     # A Google Benchmark file shaped like bench_looped's: the section must pair
     # the two forms per (d, n, T) and fit the slope in n over n >= 256.

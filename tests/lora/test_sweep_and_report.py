@@ -12,6 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from report.fits import boundary_norm, fit_boundary, loglog_slope, pareto_front  # noqa: E402
+from report import gbench, phase  # noqa: E402
+from report.results import LEGACY_FLAGS, ResultsError, is_exact, is_oracle, load_results  # noqa: E402
 
 SWEEP = os.environ.get("LORAFGC_SWEEP", os.path.join(ROOT, "build/release/tools/lorafgc-sweep"))
 REPORT = os.path.join(ROOT, "tools", "lorafgc_report.py")
@@ -186,3 +188,67 @@ def test_fits_recover_known_answers():
     assert boundary_norm([1.0, 2.0], [4.0, 0.0]) == (pytest.approx(1.5), "bracketed")
     assert boundary_norm([1.0, 2.0], [0.5, 0.1]) is None
     assert sorted(pareto_front([(1, 5), (2, 1), (3, 3), (1, 6)])) == [0, 1]
+
+
+def write_results(tmp_path, points):
+    path = tmp_path / "results.jsonl"
+    header = {"type": "header", "format": "lorafgc-sweep/1", "config": {"name": "t"}, "config_hash": "0"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [header, *({"type": "point", **p} for p in points)]))
+    return str(path)
+
+
+def test_exactness_comes_from_the_record_and_else_from_the_legacy_rule(tmp_path):
+    # The flags decide, not the name: a record named "exact" but flagged approximate is approximate.
+    flagged = {"name": "exact", "exact": False, "oracle": False}
+    legacy = [{"name": name} for name in LEGACY_FLAGS]
+    _, points = load_results(write_results(tmp_path, [flagged, *legacy]))
+    assert [(is_exact(p), is_oracle(p)) for p in points] == [
+        (False, False), (True, True), (True, False), (False, False), (False, False)]
+    # The committed reference run predates the flags: exact is exact, the polynomials are not.
+    _, points = load_results(os.path.join(ROOT, "reports", "reference", "results.jsonl"))
+    assert {(p["name"], is_exact(p), is_oracle(p)) for p in points} == {
+        ("exact", True, False), ("poly-cheb", False, False), ("poly-taylor", False, False)}
+    # A name the legacy rule does not know must carry its flags.
+    with pytest.raises(ResultsError, match="'flash'"):
+        load_results(write_results(tmp_path, [{"name": "flash"}]))
+
+
+def point(spec, median_s, exact, oracle=False, status="ok", L=64, norm=1.0, max_rel=1e-4):
+    return {"algorithm": spec, "name": spec.split(":")[0], "exact": exact, "oracle": oracle, "status": status,
+            "median_s": median_s, "L": L, "norm": norm, "d": 4, "mode": "partial", "dtype": "float32",
+            "error": {"max_rel": max_rel}}
+
+
+def test_phase_baseline_is_the_fastest_exact_variant_that_ran_not_the_oracle():
+    points = [point("exact:schedule=stream", 1.0, True),
+              point("exact", 2.0, True),  # read last: the old rule's baseline
+              point("exact:tile=64", 0.1, True, status="refused"),
+              point("exact-reference", 0.2, True, oracle=True),
+              point("poly-cheb:eps=1e-3", 0.5, False),
+              point("poly-taylor:eps=1e-3", 0.25, False, max_rel=1.0),  # misses the target
+              point("exact-reference", 0.2, True, oracle=True, L=128)]  # no contender: no cell
+    grid = phase.speedup_grid(points, 1e-3, 4, "partial", "float32")
+    assert grid == {(64, 1.0): (pytest.approx(2.0), "poly-cheb:eps=1e-3")}
+
+
+def test_gbench_reader_splits_names_converts_units_and_skips_aggregates(tmp_path):
+    runs = [{"name": "exact:schedule=stream/full/float64/L:8192/real_time", "run_type": "iteration",
+             "real_time": 880.5, "cpu_time": 870.0, "time_unit": "ms", "iterations": 1, "GFLOPs_performed": 46.4},
+            {"name": "f/d:10/n:16", "run_type": "iteration", "real_time": 2.5, "time_unit": "us"},
+            {"name": "f/d:10/n:32", "run_type": "iteration", "real_time": 3e6, "time_unit": "ns"},
+            {"name": "f/d:10/n:64", "run_type": "iteration", "real_time": 2.0, "time_unit": "s"},
+            {"name": "f/d:10/n:64_mean", "run_type": "aggregate", "real_time": 2.0, "time_unit": "s"}]
+    context = {"blas_config": "OpenBLAS x", "omp_threads": "2", "blas_threads": "1", "date": "2026-01-01"}
+    path = tmp_path / "bench_x.json"
+    path.write_text(json.dumps({"context": context, "benchmarks": runs}))
+    bench = gbench.load(str(path))
+    assert bench.stem == "bench_x" and [r.name for r in bench.runs] == [r["name"] for r in runs[:4]]
+    first = bench.runs[0]
+    assert first.segments == ("exact:schedule=stream", "full", "float64", "L:8192", "real_time")
+    assert first.parts == {"L": "8192"} and first.counters == {"GFLOPs_performed": 46.4}
+    assert [r.real_time_ms for r in bench.runs] == pytest.approx([880.5, 2.5e-3, 3.0, 2000.0])
+    assert gbench.context_line(bench) == ("`bench_x.json`: OpenBLAS x; threads: OpenMP 2, BLAS 1; "
+                                          "OPENBLAS_CORETYPE=?; 2026-01-01")
+    path.write_text(json.dumps({"benchmarks": [dict(runs[1], time_unit="ps")]}))
+    with pytest.raises(gbench.GbenchError, match="'ps'"):
+        gbench.load(str(path))

@@ -8,15 +8,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .common import save_figure  # noqa: E402
 from .fits import loglog_slope, pareto_front  # noqa: E402
 from .phase import curve  # noqa: E402
 from .results import is_exact  # noqa: E402
-
-
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def time_vs_length(points, d, dtype, path):
@@ -29,20 +24,21 @@ def time_vs_length(points, d, dtype, path):
         series = defaultdict(list)
         for p in points:
             if (p["d"], p["dtype"], p["mode"]) == (d, dtype, mode) and p.get("status") == "ok":
-                series[(p["algorithm"], p["norm"])].append((p["L"], p["median_s"]))
-        for (algorithm, norm), pts in sorted(series.items()):
+                # A spec's points share its flag: the key only carries it to the line style.
+                series[(p["algorithm"], p["norm"], is_exact(p))].append((p["L"], p["median_s"]))
+        for (algorithm, norm, exact), pts in sorted(series.items()):
             pts.sort()
             Ls, ts = zip(*pts)
             slope = loglog_slope(Ls, ts)
             slopes[(mode, algorithm, norm)] = slope
             label = f"{algorithm} {points[0]['norm_axis']}={norm:g}" + (f" (slope {slope:.2f})" if slope else "")
-            ax.loglog(Ls, ts, "o-" if not algorithm.startswith("exact") else "s--", label=label, ms=3, lw=1)
+            ax.loglog(Ls, ts, "s--" if exact else "o-", label=label, ms=3, lw=1)
         ax.set_xlabel("L")
         ax.set_ylabel("median time [s]")
         ax.set_title(f"{mode}, d={d}, {dtype}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6, ncol=1)
-    _save(fig, path)
+    save_figure(fig, path)
     return slopes
 
 
@@ -69,7 +65,7 @@ def phase_diagram(grid, crossings, fit, axis, squared, title, path):
     ax.set_ylabel("Gamma (max |X W|)" if axis == "gamma" else "T (score bound)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def error_plots(points, dtype, path):
@@ -95,7 +91,7 @@ def error_plots(points, dtype, path):
             axes[row][col].set_title(f"{mode}, {dtype}")
             axes[row][col].grid(True, alpha=0.3)
             axes[row][col].legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def pareto_plot(rows, title, path):
@@ -112,4 +108,4 @@ def pareto_plot(rows, title, path):
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)
-    _save(fig, path)
+    save_figure(fig, path)

@@ -3,7 +3,6 @@
 the steps against Corollary 1.1, its fall with the heads per layer, query
 predictions against the directly trained network, and the cost of one step."""
 import json
-import math
 import os
 
 import matplotlib
@@ -12,7 +11,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .looped import _fmt, _save  # noqa: E402
+from . import gbench  # noqa: E402
+from .common import fmt, save_figure  # noqa: E402
 
 
 class IclResultsError(ValueError):
@@ -55,7 +55,7 @@ def figure_gap_vs_step(err, eta, path):
     ax.set_title("measured (solid) vs Corollary 1.1 bound (dashed)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure_gap_vs_heads(err, eta, path):
@@ -72,7 +72,7 @@ def figure_gap_vs_heads(err, eta, path):
     ax.set_ylabel("||w_ICL - w_GD||")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     ok = last > 0
     return float(np.polyfit(np.log(heads[ok]), np.log(last[ok]), 1)[0]) if ok.sum() >= 2 else float("nan")
 
@@ -126,7 +126,7 @@ def figure_regression(rows, path):
         ax.set_title(f"n = {n} in-context examples")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _regression_reading(rows):
@@ -161,8 +161,8 @@ def regression_section(data, out):
         w = r.get("r2_within", {})
         lines.append(f"| {r['N']} | {r['n']} | ({r['mixture'][0]:g}, {r['mixture'][1]:g}) | {r['prompts']} | "
                      f"{r['r2_transformer']:.4f} | {r['r2_direct']:.4f} | {r['max_abs_difference']:.2g} | "
-                     f"{r['r2_initial']:.3f} | {r['r2_prompt_mean']:.3f} | {_fmt(w.get('transformer'), '.4f')} | "
-                     f"{_fmt(w.get('direct'), '.4f')} | {_fmt(w.get('prompt_mean'), '.3f')} | "
+                     f"{r['r2_initial']:.3f} | {r['r2_prompt_mean']:.3f} | {fmt(w.get('transformer'), '.4f')} | "
+                     f"{fmt(w.get('direct'), '.4f')} | {fmt(w.get('prompt_mean'), '.3f')} | "
                      f"{r['median_run_s']:.3g} |")
     lines += ["", "![R^2 vs mixture](r2_vs_mixture.png)", "",
               _regression_reading(rows), "",
@@ -185,26 +185,19 @@ def cost_section(data):
     return lines + [""]
 
 
-def _times(data):
-    out = {}
-    for b in data.get("benchmarks", []):
-        if b.get("run_type") == "aggregate":
-            continue
-        kind = b["name"].split("/")[0]
-        parts = dict(kv.split(":") for kv in b["name"].split("/")[1:] if ":" in kv)
-        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
-        out[(kind, int(parts["N"]), int(parts["K"]), int(parts["n"]))] = (b["real_time"] * scale, b)
-    return out
+def _runs_by_key(bench):
+    """{(kind, N, K, n): run} for runs named <kind>/N:../K:../n:.."""
+    return {(r.segments[0], int(r.parts["N"]), int(r.parts["K"]), int(r.parts["n"])): r for r in bench.runs}
 
 
-def figure_step_cost(times, path):
-    keys = sorted({k[1:] for k in times})
+def figure_step_cost(runs, path):
+    keys = sorted({k[1:] for k in runs})
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     for ax, axis, label in zip(axes, (0, 1, 2), ("N (layers)", "K (width)", "n (examples)")):
         base = [k for k in keys if sum(k[i] != (3, 8, 64)[i] for i in range(3) if i != axis) == 0]
         base.sort(key=lambda k: k[axis])
         for kind, style in (("icgd_step", "o-"), ("direct_gd_step", "s--")):
-            pts = [(k[axis], times[(kind,) + k][0]) for k in base if (kind,) + k in times]
+            pts = [(k[axis], runs[(kind,) + k].real_time_ms) for k in base if (kind,) + k in runs]
             if pts:
                 ax.plot(*zip(*pts), style, label=kind.replace("_", " "))
         ax.set_xscale("log", base=2)
@@ -213,7 +206,7 @@ def figure_step_cost(times, path):
         ax.set_ylabel("ms per step")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def gbench_section(paths, out):
@@ -221,29 +214,27 @@ def gbench_section(paths, out):
              "One ICGD block on the prompt (2N+4 layers) vs one direct projected GD step on the same data, d = 20, "
              "sigmoid, 32 ReLU units per fitted function; both timed in the same run.", ""]
     for path in paths:
-        with open(path) as f:
-            data = json.load(f)
-        ctx = data.get("context", {})
-        times = _times(data)
-        lines += [f"`{os.path.basename(path)}`: {ctx.get('blas_config', '?')}, threads {ctx.get('omp_threads', '?')}, "
-                  f"OPENBLAS_CORETYPE={ctx.get('OPENBLAS_CORETYPE', '?')}", "",
+        bench = gbench.load(path)
+        runs = _runs_by_key(bench)
+        lines += [gbench.context_line(bench), "",
                   "| N | K | n | ICGD ms | direct ms | ICGD / direct | ICGD GFLOP/s | heads | width |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for key in sorted({k[1:] for k in times}):
-            icgd, direct = times.get(("icgd_step",) + key), times.get(("direct_gd_step",) + key)
-            ratio = f"{icgd[0] / direct[0]:.0f}" if icgd and direct else "-"
-            b = icgd[1] if icgd else {}
-            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {_fmt(icgd and icgd[0], '.4g')} | "
-                         f"{_fmt(direct and direct[0], '.4g')} | {ratio} | "
-                         f"{_fmt(b.get('GFLOPs'), '.1f')} | "
-                         f"{_fmt(b.get('heads'), '.0f')} | {_fmt(b.get('width'), '.0f')} |")
-        name = f"step_cost_{os.path.splitext(os.path.basename(path))[0]}.png"
-        figure_step_cost(times, os.path.join(out, name))
+        for key in sorted({k[1:] for k in runs}):
+            icgd, direct = runs.get(("icgd_step",) + key), runs.get(("direct_gd_step",) + key)
+            ratio = f"{icgd.real_time_ms / direct.real_time_ms:.0f}" if icgd and direct else "-"
+            c = icgd.counters if icgd else {}
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(icgd and icgd.real_time_ms, '.4g')} | "
+                         f"{fmt(direct and direct.real_time_ms, '.4g')} | {ratio} | "
+                         f"{fmt(c.get('GFLOPs'), '.1f')} | "
+                         f"{fmt(c.get('heads'), '.0f')} | {fmt(c.get('width'), '.0f')} |")
+        name = f"step_cost_{bench.stem}.png"
+        figure_step_cost(runs, os.path.join(out, name))
         lines += ["", f"![step cost]({name})", ""]
     return lines
 
 
-def sections(data, out):
+def sections(data, out, gbench_paths):
+    """The report's Markdown lines; figures are written into out."""
     cfg = data["config"]
     m = data.get("machine", {})
     lines = [f"# In-context deep learning: ICGD transformer vs direct GD ({cfg.get('name', '')})", "",
@@ -257,4 +248,6 @@ def sections(data, out):
     if "cost" in data:
         lines += cost_section(data)
     lines += ["## Config", "", "```json", json.dumps(cfg, indent=2), "```", ""]
+    if gbench_paths:
+        lines += gbench_section(gbench_paths, out)
     return lines

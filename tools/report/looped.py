@@ -3,7 +3,6 @@
 distance of A to the nearest multiple of Sigma^-1 along training, evaluation
 beyond the trained loop count, and loss vs training step."""
 import json
-import math
 import os
 
 import matplotlib
@@ -11,6 +10,9 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from . import gbench  # noqa: E402
+from .common import fmt, save_figure  # noqa: E402
 
 
 class LoopedResultsError(ValueError):
@@ -26,16 +28,6 @@ def load(path):
     if not isinstance(data, dict) or "covariances" not in data or "config" not in data:
         raise LoopedResultsError(f"{path}: not a looped results file (no 'config'/'covariances')")
     return data
-
-
-def _fmt(v, spec=".4f"):
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _label(entry):
@@ -71,7 +63,7 @@ def figure_loss_vs_loops(data, path):
         ax.plot([m["loops"] for m in e["models"]], [m["test_loss"] for m in e["models"]], "o",
                 markersize=7, label="trained looped transformer")
         _decorate(ax, e, "loops T", "test loss / E[y^2]")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure_distance(data, path):
@@ -80,7 +72,7 @@ def figure_distance(data, path):
         for m in e["models"]:
             ax.plot(m["curve"]["step"], m["curve"]["distance"], label=f"T = {m['loops']}")
         _decorate(ax, e, "training step", "min_c ||A - c Sigma^-1||_F / ||A||_F")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure_extrapolation(data, path):
@@ -95,7 +87,7 @@ def figure_extrapolation(data, path):
             ax.plot([m["loops"]], [losses[m["loops"]]], "o", color=line.get_color())
         _decorate(ax, e, "loops at evaluation", "test loss / E[y^2]", legend_size=8)
         ax.set_ylim(top=2.0)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure_training(data, path):
@@ -106,7 +98,7 @@ def figure_training(data, path):
             line, = ax.plot(m["curve"]["step"], m["curve"]["eval_loss"], label=f"T = {m['loops']}")
             ax.axhline(target, color=line.get_color(), linestyle=":", linewidth=1)
         _decorate(ax, e, "training step", "eval loss / E[y^2] (dotted: best preconditioned GD)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def whitened_structure(A, sigma):
@@ -129,7 +121,7 @@ def _steps_to_within(curve, target, factor):
     return None
 
 
-def sections(data, out):
+def results_sections(data, out):
     cfg, machine = data["config"], data["machine"]
     opt = data["covariances"][0]["models"][0]["optimizer"] if data["covariances"][0]["models"] else {}
     lines = [f"# Looped linear transformer: {cfg.get('name', 'looped')}", "",
@@ -158,8 +150,9 @@ def sections(data, out):
                   "distance to c Sigma^-1 | ‖u‖ | train s |", "|---|---|---|---|---|---|---|---|"]
         for m in e["models"]:
             p, g = _reference(e, "preconditioned_gd", m["loops"]), _reference(e, "plain_gd", m["loops"])
-            lines.append(f"| {m['loops']} | {_fmt(m['test_loss'])} | {_fmt(p['test_loss'])} ({p['scale']:.3f}) | "
-                         f"{_fmt(g['test_loss'])} ({g['scale']:.3f}) | {m['test_loss'] / p['test_loss']:.3f} | "
+            lines.append(f"| {m['loops']} | {fmt(m['test_loss'], '.4f')} | "
+                         f"{fmt(p['test_loss'], '.4f')} ({p['scale']:.3f}) | "
+                         f"{fmt(g['test_loss'], '.4f')} ({g['scale']:.3f}) | {m['test_loss'] / p['test_loss']:.3f} | "
                          f"{m['curve']['distance'][-1]:.3f} | {m['curve']['u_norm'][-1]:.2g} | "
                          f"{m['train_seconds']:.1f} |")
         lines.append("")
@@ -189,8 +182,9 @@ def sections(data, out):
         for m in e["models"]:
             losses, T = m["test_loss_by_loops"], m["loops"]
             last = len(losses) - 1
-            lines.append(f"| {_label(e)} | {T} | {_fmt(losses[T])} | {_fmt(losses[2 * T]) if 2 * T <= last else '-'} "
-                         f"| {_fmt(losses[last], '.3g')} | {_fmt(_reference(e, 'preconditioned_gd', last)['test_loss'])} |")
+            lines.append(f"| {_label(e)} | {T} | {fmt(losses[T], '.4f')} | "
+                         f"{fmt(losses[2 * T], '.4f') if 2 * T <= last else '-'} | {fmt(losses[last], '.3g')} | "
+                         f"{fmt(_reference(e, 'preconditioned_gd', last)['test_loss'], '.4f')} |")
     lines += ["", "## Loss vs training step", "",
               "Eval loss on a fixed set of prompts (exact over the query) during training; dotted lines: the "
               "best preconditioned GD at the same T.", "", "![training](training.png)", "",
@@ -225,7 +219,7 @@ def figure_forward_cost(times, path):
     ax.set_ylabel("ms per forward pass")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     return slopes
 
 
@@ -235,29 +229,29 @@ def gbench_section(paths, out):
              "Time per forward pass of T loops, d fixed; the quadratic form builds the n x (n+1) attention matrix "
              "(O(T n^2 d)), the linear form the (d+1) x (d+1) product first (O(T n d^2)).", ""]
     for path in paths:
-        with open(path) as f:
-            data = json.load(f)
-        ctx = data.get("context", {})
-        lines += [f"`{os.path.basename(path)}`: {ctx.get('blas_config', '?')}, threads "
-                  f"{ctx.get('omp_threads', '?')}, OPENBLAS_CORETYPE={ctx.get('OPENBLAS_CORETYPE', '?')}", "",
+        bench = gbench.load(path)
+        lines += [gbench.context_line(bench), "",
                   "| d | n | T | quadratic ms | linear ms | quadratic / linear |", "|---|---|---|---|---|---|"]
-        times = {}
-        for b in data.get("benchmarks", []):
-            if b.get("run_type") == "aggregate":
-                continue
-            parts = dict(kv.split(":") for kv in b["name"].split("/")[1:] if ":" in kv)
-            form = b["name"].split("/")[1]
-            scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
-            times[(int(parts["d"]), int(parts["n"]), int(parts["T"]), form)] = b["real_time"] * scale
+        # Runs are named looped_forward_pass/<form>/d:../n:../T:..
+        times = {(int(r.parts["d"]), int(r.parts["n"]), int(r.parts["T"]), r.segments[1]): r.real_time_ms
+                 for r in bench.runs}
         for (d, n, T) in sorted({k[:3] for k in times}):
             q, lin = times.get((d, n, T, "quadratic")), times.get((d, n, T, "linear"))
             ratio = f"{q / lin:.2f}" if q and lin else "-"
-            lines.append(f"| {d} | {n} | {T} | {_fmt(q, '.4g')} | {_fmt(lin, '.4g')} | {ratio} |")
-        name = f"forward_cost_{os.path.splitext(os.path.basename(path))[0]}.png"
+            lines.append(f"| {d} | {n} | {T} | {fmt(q, '.4g')} | {fmt(lin, '.4g')} | {ratio} |")
+        name = f"forward_cost_{bench.stem}.png"
         slopes = figure_forward_cost(times, os.path.join(out, name))
         lines += ["", f"![forward cost]({name})", "",
                   "Log-log slope of time in n over n >= 256 (2 expected for quadratic, 1 for linear):", "",
                   "| d | T | form | slope |", "|---|---|---|---|"]
         lines += [f"| {d} | {T} | {form} | {s:.2f} |" for (d, T, form), s in sorted(slopes.items())]
         lines.append("")
+    return lines
+
+
+def sections(data, out, gbench_paths):
+    """The report's Markdown lines; figures are written into out."""
+    lines = results_sections(data, out)
+    if gbench_paths:
+        lines += gbench_section(gbench_paths, out)
     return lines

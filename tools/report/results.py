@@ -6,8 +6,35 @@ class ResultsError(ValueError):
     pass
 
 
+# The legacy rule. Every point record lorafgc-sweep writes now carries the
+# registry's flags: "exact" (the algorithm computes the gradient exactly up to
+# rounding) and "oracle" (the O(L^2)-memory reference that the others are tested
+# against, not a contender in speed comparisons). Records written before that
+# (format lorafgc-sweep/1 without the keys, e.g. reports/reference/results.jsonl)
+# take the flags of their algorithm name from this table: the names that existed
+# when such files were written. It is fixed: a newer algorithm always writes its flags.
+LEGACY_FLAGS = {
+    "exact-reference": {"exact": True, "oracle": True},
+    "exact": {"exact": True, "oracle": False},
+    "poly-cheb": {"exact": False, "oracle": False},
+    "poly-taylor": {"exact": False, "oracle": False},
+}
+
+
+def _with_flags(point, where):
+    """The point with its "exact" and "oracle" flags: its own, or by the legacy rule."""
+    if "exact" in point and "oracle" in point:
+        return point
+    legacy = LEGACY_FLAGS.get(point.get("name"))
+    if legacy is None:
+        raise ResultsError(f"results: {where}: point of algorithm {point.get('name')!r} has no 'exact'/'oracle' "
+                           f"flags, and the legacy rule knows only {sorted(LEGACY_FLAGS)}")
+    return {**legacy, **point}
+
+
 def load_results(path):
-    """Returns (header, points). Torn lines (a sweep killed mid-write) are skipped."""
+    """Returns (header, points), every point with its "exact" and "oracle" flags.
+    Torn lines (a sweep killed mid-write) are skipped."""
     header, points = None, []
     try:
         with open(path) as f:
@@ -24,7 +51,7 @@ def load_results(path):
                 raise ResultsError(f"results: {path}:{number} holds a second header")
             header = record
         elif record.get("type") == "point":
-            points.append(record)
+            points.append(_with_flags(record, f"{path}:{number}"))
     if header is None:
         raise ResultsError(f"results: {path} has no lorafgc-sweep header line")
     return header, points
@@ -35,7 +62,13 @@ def point_key(p):
 
 
 def is_exact(p):
-    return p["name"].startswith("exact")
+    """The algorithm computes the gradient exactly up to rounding (its registry flag)."""
+    return p["exact"]
+
+
+def is_oracle(p):
+    """The literal O(L^2)-memory reference: exact, but no contender for speed."""
+    return p["oracle"]
 
 
 def succeeded(p, target_error):
