@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 using namespace lorafgc;
 using namespace lorafgc::lora;
 
@@ -48,4 +50,30 @@ TEST_CASE("exact counts L^2 (3d + 4r) multiply-adds for partial and 3d + 6r for 
   // The streaming schedule recomputes S: one more L x L x d product.
   CHECK(make_algorithm("exact:schedule=stream")->flops(s) == Approx(2.0 * 1000 * 1000 * (4 * 64 + 6 * 8)));
   CHECK_THROWS_WITH(make_algorithm("exact:schedule=diagonal"), Catch::Contains("schedule"));
+}
+
+TEST_CASE("the registry lists the oracle first, then exact, then approximate algorithms", "[registry]") {
+  const auto& all = registered_algorithms();
+  REQUIRE_FALSE(all.empty());
+  CHECK(all.front().oracle);
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    CHECK(names.insert(all[i].name).second);  // unique
+    if (i > 0) CHECK((!all[i - 1].oracle || !all[i].oracle));
+    if (i > 0 && !all[i - 1].exact) CHECK_FALSE(all[i].exact);
+    CHECK(registration(all[i].name).name == all[i].name);
+    for (const auto& spec : all[i].variants) CHECK(make_algorithm(spec)->name() == all[i].name);
+  }
+  std::vector<std::string> every;
+  for (const auto& r : all) every.push_back(r.name);
+  CHECK(registered_specs([](const Registration&) { return true; }, true) == every);
+  CHECK_THROWS_WITH(registration("fastest"), Catch::Contains("fastest") && Catch::Contains(every.front()));
+}
+
+TEST_CASE("the help text lists every algorithm with every option and its default", "[registry]") {
+  const std::string help = algorithms_help();
+  for (const auto& r : registered_algorithms()) {
+    CHECK(help.find(r.name + (r.exact ? " (exact)" : " (approximate)")) != std::string::npos);
+    for (const auto& o : r.options) CHECK(help.find(o.name + "=" + o.default_value) != std::string::npos);
+  }
 }

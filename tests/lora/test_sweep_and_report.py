@@ -92,6 +92,10 @@ def test_sweep_writes_every_point_with_its_metrics(tmp_path):
             assert {"degree", "rank", "T", "error_bound"} <= set(p["info"])
             if p["error"]:
                 assert p["error"]["max_rel"] < 1e-2
+        # The registry's flags and cost model travel with every record.
+        assert p["exact"] == (p["name"] == "exact") and p["oracle"] is False
+        assert p["cost_model"]["flops"] == p["flops"] > 0 and p["cost_model"]["workspace_bytes"] > 0
+    assert {"vector_isa", "physical_memory_bytes"} <= set(header["machine"])
 
 
 def test_a_killed_sweep_resumes_without_losing_or_duplicating_points(tmp_path):

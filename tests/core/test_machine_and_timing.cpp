@@ -1,0 +1,36 @@
+// The machine description every record carries, and the one median.
+#include <lorafgc/core/machine.hpp>
+#include <lorafgc/core/timing.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace lorafgc;
+
+TEST_CASE("the machine description names the CPU, its vector width, BLAS and threads", "[machine]") {
+  const MachineDescription m = describe_machine();
+  CHECK_FALSE(m.cpu.empty());
+  CHECK((m.vector_isa == "avx512" || m.vector_isa == "avx2" || m.vector_isa == "avx" || m.vector_isa == "sse4.2" ||
+         m.vector_isa == "sse2" || m.vector_isa == "unknown"));
+  CHECK(m.omp_threads >= 1);
+  CHECK(m.physical_memory_bytes > 0);
+  std::vector<std::string> keys;
+  for (const auto& f : m.fields()) {
+    keys.push_back(f.key);
+    if (f.numeric) CHECK_NOTHROW(std::stod(f.text));
+  }
+  CHECK(keys == std::vector<std::string>{"cpu", "vector_isa", "hardware_threads", "physical_memory_bytes",
+                                         "blas_config", "blas_threads", "omp_threads", "OPENBLAS_CORETYPE", "build"});
+}
+
+TEST_CASE("the median is the upper middle of the sorted times, and a slow run ends the repetitions", "[timing]") {
+  const TimingSummary t = summarize_times({3.0, 1.0, 4.0, 2.0});
+  CHECK(t.median == 3.0);
+  CHECK(t.min == 1.0);
+  CHECK(t.seconds == std::vector<double>{3.0, 1.0, 4.0, 2.0});
+  int runs = 0;
+  CHECK(time_repetitions(5, 1e9, [&] { ++runs; }).seconds.size() == 5);
+  CHECK(runs == 5);
+  runs = 0;
+  CHECK(time_repetitions(5, -1.0, [&] { ++runs; }).seconds.size() == 1);  // every run is over a negative limit
+  CHECK(runs == 1);
+}
