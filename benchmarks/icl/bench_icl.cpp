@@ -10,8 +10,7 @@
 
 #include <lorafgc/icl/icgd_transformer.hpp>
 #include <lorafgc/icl/projected_gd.hpp>
-
-#include <random>
+#include <lorafgc/core/random.hpp>
 
 using namespace lorafgc::icl;
 
@@ -33,15 +32,6 @@ IcgdConfig config(int N, int K, int n) {
   return c;
 }
 
-Eigen::MatrixXd uniform(Eigen::Index rows, Eigen::Index cols, double bound, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(-bound, bound);
-  Eigen::MatrixXd m(rows, cols);
-  for (Eigen::Index j = 0; j < cols; ++j)
-    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = u(rng);
-  return m;
-}
-
 struct Data {
   Eigen::MatrixXd X, Y;
   Eigen::VectorXd x_query, w0;
@@ -49,9 +39,10 @@ struct Data {
 
 Data data(const IcgdConfig& c) {
   // Examples as rows (drawn as columns, so the data are those of earlier runs).
-  return {uniform(kInputDim, c.examples, c.input_bound, 1).transpose(),
-          uniform(1, c.examples, c.label_bound, 2).transpose(),
-          uniform(kInputDim, 1, c.input_bound, 3), uniform(c.shape.parameter_count(), 1, c.radius, 4)};
+  return {lorafgc::uniform_matrix(kInputDim, c.examples, c.input_bound, 1).transpose(),
+          lorafgc::uniform_matrix(1, c.examples, c.label_bound, 2).transpose(),
+          lorafgc::uniform_matrix(kInputDim, 1, c.input_bound, 3),
+          lorafgc::uniform_matrix(c.shape.parameter_count(), 1, c.radius, 4)};
 }
 
 void shape_counters(benchmark::State& state, const IcgdConfig& c) {

@@ -8,28 +8,18 @@
 
 #include <lorafgc/looped/looped_transformer.hpp>
 #include <lorafgc/looped/regression_task.hpp>
-
-#include <random>
+#include <lorafgc/core/random.hpp>
 
 using namespace lorafgc::looped;
 
 namespace {
-
-Eigen::MatrixXd dense(int size, std::uint64_t seed, double scale) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, scale);
-  Eigen::MatrixXd m(size, size);
-  for (int j = 0; j < size; ++j)
-    for (int i = 0; i < size; ++i) m(i, j) = normal(rng);
-  return m;
-}
 
 void looped_forward_pass(benchmark::State& state, AttentionForm form) {
   const int d = int(state.range(0)), n = int(state.range(1)), loops = int(state.range(2));
   RegressionTaskSampler sampler(d, n, 1);
   const Eigen::MatrixXd Z = prompt_matrix(sampler.sample());
   // Small weights keep T loops bounded; the cost does not depend on values.
-  const Eigen::MatrixXd P = dense(d + 1, 2, 0.1 / std::sqrt(d)), Q = dense(d + 1, 3, 0.1 / std::sqrt(d));
+  const Eigen::MatrixXd P = lorafgc::gaussian_matrix(d + 1, d + 1, 2, 0.1 / std::sqrt(d)), Q = lorafgc::gaussian_matrix(d + 1, d + 1, 3, 0.1 / std::sqrt(d));
   for (auto _ : state) benchmark::DoNotOptimize(looped_forward(Z, P, Q, loops, form).data());
   const double rows = d + 1, cols = n + 1;
   // Multiply-adds x 2 per loop: linear Z M Z^T, P C, Q Z, (P C)(Q Z);

@@ -1,4 +1,5 @@
 #include <lorafgc/core/checks.hpp>
+#include <lorafgc/core/random.hpp>
 #include <lorafgc/looped/regression_task.hpp>
 
 #include <cmath>
@@ -84,11 +85,7 @@ Eigen::MatrixXd anisotropic_covariance(int d, double condition, std::uint64_t se
   if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
   if (!(condition >= 1) || !std::isfinite(condition))
     throw InvalidArgument("condition", "must be a finite number >= 1");
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  Eigen::MatrixXd G(d, d);
-  for (int j = 0; j < d; ++j)
-    for (int i = 0; i < d; ++i) G(i, j) = normal(rng);
+  const Eigen::MatrixXd G = gaussian_matrix(d, d, seed);
   const Eigen::MatrixXd U = Eigen::HouseholderQR<Eigen::MatrixXd>(G).householderQ();
   Eigen::VectorXd eig(d);
   for (int i = 0; i < d; ++i) eig[i] = d == 1 ? 1.0 : std::pow(condition, -double(i) / (d - 1));

@@ -1,4 +1,5 @@
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/random.hpp>
 #include <lorafgc/lora/generator.hpp>
 
 #include "lora/common/score_range.hpp"
@@ -27,11 +28,7 @@ void GeneratorConfig::validate() const {
 namespace {
 
 Matrix<double> gaussian(std::mt19937_64& rng, long long rows, long long cols) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  Matrix<double> m(rows, cols);
-  for (long long j = 0; j < cols; ++j)
-    for (long long i = 0; i < rows; ++i) m(i, j) = normal(rng);
-  return m;
+  return gaussian_matrix(rng, rows, cols);
 }
 
 double max_abs_projection(const std::vector<Matrix<double>>& X, const Matrix<double>& W) {
