@@ -73,7 +73,7 @@ class Task:
             X = rng.normal(0.0, 1.0, (n + 1 + held_out, d)) + np.where(first, -2.0, 2.0)[:, None]
             if np.abs(X).max() <= cfg["input_bound"]:
                 break
-        y = lorafgc.icl_predict(self.target, X, N=N, K=K, activation=cfg["activation"])[:, 0]
+        y = lorafgc.icl.predict(self.target, X, N=N, K=K, activation=cfg["activation"])[:, 0]
         self.X, self.y, self.x_query, self.y_query = X[:n], y[:n], X[n], y[n]
         self.X_test, self.y_test = X[n + 1:], y[n + 1:]
         b = cfg["radius"]
@@ -81,21 +81,21 @@ class Task:
 
 
 def transformer(cfg, N, n, steps, relu_units):
-    return lorafgc.IcgdTransformer(N=N, K=cfg["K"], d=cfg["d"], d_out=1, n=n, eta=cfg["eta"], radius=cfg["radius"],
-                                   input_bound=cfg["input_bound"], label_bound=1.0, steps=steps,
-                                   activation=cfg["activation"], relu_units=relu_units)
+    return lorafgc.icl.IcgdTransformer(N=N, K=cfg["K"], d=cfg["d"], d_out=1, n=n, eta=cfg["eta"], radius=cfg["radius"],
+                                       input_bound=cfg["input_bound"], label_bound=1.0, steps=steps,
+                                       activation=cfg["activation"], relu_units=relu_units)
 
 
 def direct_path(cfg, N, task, steps, w0=None):
     w0 = task.w0 if w0 is None else w0
-    return lorafgc.icl_projected_gd(w0, task.X, task.y, N=N, K=cfg["K"], eta=cfg["eta"], radius=cfg["radius"],
+    return lorafgc.icl.projected_gd(w0, task.X, task.y, N=N, K=cfg["K"], eta=cfg["eta"], radius=cfg["radius"],
                                     steps=steps, activation=cfg["activation"])
 
 
 def hessian_norm(cfg, N, task, w, rng, iterations=30, h=1e-5):
     """Largest |eigenvalue| of the Hessian of L_n at w, by power iteration on
     central-difference Hessian-vector products of the exact gradient."""
-    grad = lambda v: lorafgc.icl_gradient(v, task.X, task.y, N=N, K=cfg["K"], activation=cfg["activation"])
+    grad = lambda v: lorafgc.icl.gradient(v, task.X, task.y, N=N, K=cfg["K"], activation=cfg["activation"])
     v = rng.normal(size=w.size)
     v /= np.linalg.norm(v)
     value = 0.0
@@ -156,7 +156,7 @@ def run_regression(cfg, sec, rng, log):
                     task = Task(cfg, N, n, mixture, rng, held_out=sec.get("held_out", 50))
                     run = tf.run(task.X, task.y, task.x_query, task.w0)
                     w_gd = direct_path(cfg, N, task, steps)[-1]
-                    predict = lambda w: float(lorafgc.icl_predict(w, task.x_query[None, :], N=N, K=cfg["K"],
+                    predict = lambda w: float(lorafgc.icl.predict(w, task.x_query[None, :], N=N, K=cfg["K"],
                                                                   activation=cfg["activation"])[0, 0])
                     y.append(float(task.y_query))
                     icl.append(float(run["prediction"][0]))
@@ -168,7 +168,7 @@ def run_regression(cfg, sec, rng, log):
                     # for the w^L the transformer read out and for direct GD's.
                     spread = np.sum((task.y_test - task.y_test.mean()) ** 2)
                     for name, w in (("transformer", run["w"][-1]), ("direct", w_gd)):
-                        f = lorafgc.icl_predict(w, task.X_test, N=N, K=cfg["K"], activation=cfg["activation"])[:, 0]
+                        f = lorafgc.icl.predict(w, task.X_test, N=N, K=cfg["K"], activation=cfg["activation"])[:, 0]
                         within[name][0] += np.sum((f - task.y_test) ** 2)
                     within["prompt_mean"][0] += np.sum((task.y.mean() - task.y_test) ** 2)
                     for v in within.values():
@@ -195,9 +195,9 @@ def run_cost(cfg, sec, log):
     grid += [(3, K, cfg["n"]) for K in sec.get("widths", [4, 8, 16, 32])]
     grid += [(3, cfg["K"], n) for n in sec.get("examples", [16, 64, 256])]
     for N, K, n in dict.fromkeys(grid):
-        tf = lorafgc.IcgdTransformer(N=N, K=K, d=cfg["d"], d_out=1, n=n, eta=cfg["eta"], radius=cfg["radius"],
-                                     input_bound=cfg["input_bound"], label_bound=1.0, steps=1,
-                                     activation=cfg["activation"], relu_units=units)
+        tf = lorafgc.icl.IcgdTransformer(N=N, K=K, d=cfg["d"], d_out=1, n=n, eta=cfg["eta"], radius=cfg["radius"],
+                                         input_bound=cfg["input_bound"], label_bound=1.0, steps=1,
+                                         activation=cfg["activation"], relu_units=units)
         rows.append({"N": N, "K": K, "n": n, "layers": tf.block_layers, "heads": tf.block_heads,
                      "max_heads_per_layer": tf.max_heads_per_layer, "width": tf.token_dim,
                      "parameters": tf.parameter_count, "flops": tf.block_flops, "dense_flops": tf.block_dense_flops,

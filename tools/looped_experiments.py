@@ -50,7 +50,7 @@ def load_config(path):
 def covariance(spec, d):
     if spec["kind"] == "isotropic":
         return np.eye(d)
-    return lorafgc.anisotropic_covariance(d, float(spec.get("condition", 10.0)), int(spec.get("seed", 1)))
+    return lorafgc.looped.anisotropic_covariance(d, float(spec.get("condition", 10.0)), int(spec.get("seed", 1)))
 
 
 def run(cfg, log=print):
@@ -67,13 +67,13 @@ def run(cfg, log=print):
                  "references": {}, "models": []}
 
         def test_losses(A, u, loops):
-            return lorafgc.looped_test_losses(A, u, n, loops, sigma=sigma, tasks=cfg["test_tasks"],
+            return lorafgc.looped.test_losses(A, u, n, loops, sigma=sigma, tasks=cfg["test_tasks"],
                                               seed=test_seed).tolist()
 
         for name, base, pre in (("preconditioned_gd", sigma_inv, "sigma_inverse"), ("plain_gd", np.eye(d), "identity")):
             rows = []
             for loops in range(1, max_loops + 1):
-                ref = lorafgc.looped_gd_reference(d, n, loops, sigma=sigma, preconditioner=pre,
+                ref = lorafgc.looped.gd_reference(d, n, loops, sigma=sigma, preconditioner=pre,
                                                   tasks=cfg["reference_tasks"], seed=reference_seed)
                 rows.append({"loops": loops, "scale": ref["scale"],
                              "test_loss": test_losses(ref["scale"] * base, np.zeros(d), loops)[-1]})
@@ -81,7 +81,7 @@ def run(cfg, log=print):
             log(f"{spec['kind']}: {name} references for 1..{max_loops} loops done")
         for loops in cfg["loops"]:
             start = time.time()
-            r = lorafgc.train_looped(d, n, loops, sigma=sigma, seed=seed + loops, test_tasks=cfg["test_tasks"],
+            r = lorafgc.looped.train(d, n, loops, sigma=sigma, seed=seed + loops, test_tasks=cfg["test_tasks"],
                                      **cfg["train"])
             model = {"loops": loops, "A": r["A"].tolist(), "u": r["u"].tolist(),
                      "curve": {k: v.tolist() for k, v in r["curve"].items()}, "optimizer": r["optimizer"],

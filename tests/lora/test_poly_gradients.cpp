@@ -19,7 +19,7 @@ GeneratorConfig with_T(long long L, long long d, long long r, Adaptation mode, d
 
 }  // namespace
 
-// The a-priori bound of poly_error_bound.hpp, against the error measured with
+// The a-priori bound of lora/poly/error_bound.hpp, against the error measured with
 // the double-precision oracle, over 96 random instances.
 TEST_CASE("measured error stays under the a-priori bound", "[poly]") {
   int checked = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// The error measures of shared/design/lora-gradients.md, over every adapter
+// The error measures of docs/lora-gradients.md, over every adapter
 // gradient (and weight gradient) the reference holds.
 #include <lorafgc/lora/gradients.hpp>
 

@@ -1,6 +1,6 @@
 #pragma once
 // One LoRA-adapted single-head attention instance (notation of
-// shared/design/lora-gradients.md): a batch of sequences X_b (L x d) with targets
+// docs/lora-gradients.md): a batch of sequences X_b (L x d) with targets
 // Y_b, frozen weights W*, and a LoRA pair (B: d x r, A: r x d) per adapted weight.
 #include <lorafgc/core/types.hpp>
 #include <lorafgc/lora/projection.hpp>

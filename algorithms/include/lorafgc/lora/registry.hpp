@@ -1,7 +1,9 @@
 #pragma once
 // The registry of LoRA gradient algorithms: a list of registrations, one per
 // algorithm, each made in its family's folder (algorithms/src/lora/<family>/
-// registration.cpp) and collected by the build. The C++ API, the benchmarks,
+// registration.cpp) and collected by the build. A registration function may run
+// during static initialisation (a benchmark's default spec list is a global), so
+// it builds everything it returns itself and reads no namespace-scope object. The C++ API, the benchmarks,
 // the sweep, the tools, the Python module and the conformance harness all read
 // this list and name no algorithm themselves.
 #include <lorafgc/core/option_table.hpp>

@@ -1,6 +1,6 @@
 #pragma once
 // exact-reference: materialises the L x L matrices S, F, dS and follows the
-// formulas of shared/design/lora-gradients.md literally. O(L^2) memory; the
+// formulas of docs/lora-gradients.md literally. O(L^2) memory; the
 // oracle every other algorithm is tested against.
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>

@@ -52,15 +52,20 @@ class Poly final : public detail::Registered<Poly> {
   PolyConfig c_;
 };
 
-const std::vector<OptionSpec> poly_options = {
-    real_option("eps", 1e-3, open_interval(0, 1), "relative error of P against exp on [-T, T]; picks the degree"),
-    integer_option("degree", -1, between(-1, 200), "fixed polynomial degree (-1: the smallest meeting eps)"),
-    boolean_option("contract", true, "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"),
-    boolean_option("weights", false, "also return the full d x d weight gradients"),
-    integer_option("block", 512, at_least(1), "rows per block in the three sweeps"),
-    integer_option("threads", 0, at_least(0), "OpenMP threads (0: the current default)"),
-    real_option("memory_mb", 0, at_least(0), "refuse plans whose workspace exceeds this (0: half of physical memory)"),
-};
+// A function, not a namespace-scope table: registrations may be collected during
+// static initialisation (a benchmark's default spec list), before such a table
+// of this file would be constructed.
+std::vector<OptionSpec> poly_options() {
+  return {
+      real_option("eps", 1e-3, open_interval(0, 1), "relative error of P against exp on [-T, T]; picks the degree"),
+      integer_option("degree", -1, between(-1, 200), "fixed polynomial degree (-1: the smallest meeting eps)"),
+      boolean_option("contract", true, "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"),
+      boolean_option("weights", false, "also return the full d x d weight gradients"),
+      integer_option("block", 512, at_least(1), "rows per block in the three sweeps"),
+      integer_option("threads", 0, at_least(0), "OpenMP threads (0: the current default)"),
+      real_option("memory_mb", 0, at_least(0), "refuse plans whose workspace exceeds this (0: half of physical memory)"),
+  };
+}
 
 Registration poly_registration(PolynomialKind kind, std::string description) {
   Registration r;
@@ -72,7 +77,7 @@ Registration poly_registration(PolynomialKind kind, std::string description) {
   // j!/a!) and of O(L) such terms, reordered; on the harness's instances
   // (T <= 2) well below 1e-12 relative in double, 1e-4 in float.
   r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12, "eps=1e-12"};
-  r.options = poly_options;
+  r.options = poly_options();
   r.make = [kind](const OptionValues& o) { return std::make_unique<Poly>(kind, o); };
   return r;
 }
