@@ -2,6 +2,8 @@
 // and the exception for results that cannot be represented.
 #include "core_bindings.hpp"
 
+#include "arguments.hpp"
+
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
@@ -14,7 +16,9 @@ namespace py = pybind11;
 
 void bind_core(py::module_& m) {
   py::register_exception<NumericalError>(m, "NumericalError", PyExc_ArithmeticError);
-  m.def("set_num_threads", &set_threads, py::arg("threads"), "OpenMP and OpenBLAS threads.");
+  m.def(
+      "set_num_threads", [](const py::handle& threads) { set_threads(int(count_arg(threads, "threads", Quantity::threads))); },
+      py::arg("threads"), "OpenMP and OpenBLAS threads (0 keeps the current ones).");
   m.def(
       "system_info",
       [] {

@@ -5,6 +5,7 @@
 // or RuntimeError (a layer's range guard).
 #include "icl_bindings.hpp"
 
+#include "arguments.hpp"
 #include "numpy_conversions.hpp"
 
 #include <lorafgc/icl/icgd_transformer.hpp>
@@ -21,8 +22,11 @@ namespace {
 
 using namespace lorafgc::icl;
 
-NetworkShape make_shape(int N, int K, int d, int d_out) {
-  const NetworkShape s{N, K, d, d_out};
+int count(const py::handle& v, const char* name, Quantity q) { return int(count_arg(v, name, q)); }
+
+NetworkShape make_shape(const py::handle& N, const py::handle& K, int d, const py::handle& d_out) {
+  const NetworkShape s{count(N, "N", Quantity::layers), count(K, "K", Quantity::width), d,
+                       count(d_out, "d_out", Quantity::width)};
   s.validate();
   return s;
 }
@@ -42,27 +46,27 @@ struct Network {
   Eigen::MatrixXd X;
 };
 
-Network network(const py::handle& X, int N, int K, int d_out, const std::string& activation) {
+Network network(const py::handle& X, const py::handle& N, const py::handle& K, const py::handle& d_out, const std::string& activation) {
   Eigen::MatrixXd x = examples(X, "X");
   return {make_shape(N, K, int(x.cols()), d_out), parse_activation(activation), std::move(x)};
 }
 
-py::array_t<double> predict_py(const py::object& w, const py::object& X, int N, int K, int d_out,
+py::array_t<double> predict_py(const py::object& w, const py::object& X, const py::handle& N, const py::handle& K, const py::handle& d_out,
                                const std::string& activation) {
   const Network net = network(X, N, K, d_out, activation);
   return to_numpy(predict(net.shape, net.act, vector_arg(w, "w"), net.X));
 }
 
-double loss_py(const py::object& w, const py::object& X, const py::object& Y, int N, int K, int d_out,
+double loss_py(const py::object& w, const py::object& X, const py::object& Y, const py::handle& N, const py::handle& K, const py::handle& d_out,
                const std::string& activation) {
   const Network net = network(X, N, K, d_out, activation);
-  return empirical_loss(net.shape, net.act, vector_arg(w, "w"), net.X, labels(Y, d_out));
+  return empirical_loss(net.shape, net.act, vector_arg(w, "w"), net.X, labels(Y, net.shape.output_dim));
 }
 
-py::array_t<double> gradient_py(const py::object& w, const py::object& X, const py::object& Y, int N, int K,
-                                int d_out, const std::string& activation) {
+py::array_t<double> gradient_py(const py::object& w, const py::object& X, const py::object& Y, const py::handle& N, const py::handle& K,
+                                const py::handle& d_out, const std::string& activation) {
   const Network net = network(X, N, K, d_out, activation);
-  return to_numpy_vector(loss_gradient(net.shape, net.act, vector_arg(w, "w"), net.X, labels(Y, d_out)));
+  return to_numpy_vector(loss_gradient(net.shape, net.act, vector_arg(w, "w"), net.X, labels(Y, net.shape.output_dim)));
 }
 
 Eigen::MatrixXd stack(const std::vector<Eigen::VectorXd>& path) {
@@ -71,34 +75,35 @@ Eigen::MatrixXd stack(const std::vector<Eigen::VectorXd>& path) {
   return out;
 }
 
-py::array_t<double> projected_gd_py(const py::object& w0, const py::object& X, const py::object& Y, int N, int K,
-                                    int d_out, double eta, double radius, int steps, const std::string& activation) {
+py::array_t<double> projected_gd_py(const py::object& w0, const py::object& X, const py::object& Y, const py::handle& N, const py::handle& K,
+                                    const py::handle& d_out, const py::handle& eta, const py::handle& radius, const py::handle& steps, const std::string& activation) {
   const Network net = network(X, N, K, d_out, activation);
   const Eigen::VectorXd w = vector_arg(w0, "w0");
-  const Eigen::MatrixXd y = labels(Y, d_out);
+  const Eigen::MatrixXd y = labels(Y, net.shape.output_dim);
   std::vector<Eigen::VectorXd> path;
   {
     py::gil_scoped_release release;
-    path = projected_gd(net.shape, net.act, w, net.X, y, eta, radius, steps);
+    path = projected_gd(net.shape, net.act, w, net.X, y, real_arg(eta, "eta"), real_arg(radius, "radius"),
+                        count(steps, "steps", Quantity::steps));
   }
   return to_numpy(stack(path));
 }
 
-IcgdConfig make_config(int N, int K, int d, int d_out, int n, double eta, double radius, double input_bound,
-                       double label_bound, int steps, const std::string& activation, const py::object& fit_tolerance,
+IcgdConfig make_config(const py::handle& N, const py::handle& K, const py::handle& d, const py::handle& d_out, const py::handle& n, const py::handle& eta, const py::handle& radius, const py::handle& input_bound,
+                       const py::handle& label_bound, const py::handle& steps, const std::string& activation, const py::object& fit_tolerance,
                        const py::object& relu_units, const py::object& gradient_accuracy) {
   IcgdConfig c;
-  c.shape = make_shape(N, K, d, d_out);
+  c.shape = make_shape(N, K, count(d, "d", Quantity::width), d_out);
   c.activation = parse_activation(activation);
-  c.examples = n;
-  c.eta = eta;
-  c.radius = radius;
-  c.input_bound = input_bound;
-  c.label_bound = label_bound;
-  c.steps = steps;
-  if (!fit_tolerance.is_none()) c.fit.tolerance = fit_tolerance.cast<double>();
-  if (!relu_units.is_none()) c.fit.units = relu_units.cast<int>();
-  if (!gradient_accuracy.is_none()) c.gradient_accuracy = gradient_accuracy.cast<double>();
+  c.examples = count(n, "n", Quantity::examples);
+  c.eta = real_arg(eta, "eta");
+  c.radius = real_arg(radius, "radius");
+  c.input_bound = real_arg(input_bound, "input_bound");
+  c.label_bound = real_arg(label_bound, "label_bound");
+  c.steps = count(steps, "steps", Quantity::steps);
+  if (!fit_tolerance.is_none()) c.fit.tolerance = real_arg(fit_tolerance, "fit_tolerance");
+  if (!relu_units.is_none()) c.fit.units = count(relu_units, "relu_units", Quantity::units);
+  if (!gradient_accuracy.is_none()) c.gradient_accuracy = real_arg(gradient_accuracy, "gradient_accuracy");
   return c;
 }
 
@@ -187,8 +192,8 @@ void bind_icl(py::module_& m) {
   py::class_<IcgdTransformer>(m, "IcgdTransformer",
                               "The explicit (2N+4)L-layer ReLU transformer of Wu et al. (ICML 2025) that runs L "
                               "projected GD steps on an N-layer network in context.")
-      .def(py::init([](int N, int K, int d, int d_out, int n, double eta, double radius, double input_bound,
-                       double label_bound, int steps, const std::string& activation, const py::object& fit_tolerance,
+      .def(py::init([](const py::handle& N, const py::handle& K, const py::handle& d, const py::handle& d_out, const py::handle& n, const py::handle& eta, const py::handle& radius, const py::handle& input_bound,
+                       const py::handle& label_bound, const py::handle& steps, const std::string& activation, const py::object& fit_tolerance,
                        const py::object& relu_units, const py::object& gradient_accuracy) {
              const IcgdConfig c = make_config(N, K, d, d_out, n, eta, radius, input_bound, label_bound, steps,
                                               activation, fit_tolerance, relu_units, gradient_accuracy);

@@ -3,6 +3,7 @@
 // naming the argument. The long-running calls release the GIL.
 #include "looped_bindings.hpp"
 
+#include "arguments.hpp"
 #include "numpy_conversions.hpp"
 
 #include <lorafgc/looped/looped_transformer.hpp>
@@ -17,8 +18,10 @@ namespace {
 
 using namespace lorafgc::looped;
 
+// Counts within the limit table, narrowed to the library's int after the check.
+int count(const py::handle& v, const char* name, Quantity q) { return int(count_arg(v, name, q)); }
+
 Eigen::MatrixXd covariance(const py::object& sigma, int d) {
-  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
   return sigma.is_none() ? Eigen::MatrixXd::Identity(d, d) : to_float64_matrix(sigma, "sigma");
 }
 
@@ -40,21 +43,23 @@ py::dict curve_dict(const std::vector<CurvePoint>& curve) {
   return out;
 }
 
-py::dict train(int d, int n, int loops, const py::object& sigma, int steps, std::uint64_t seed, int batch,
-               const std::string& optimizer, const std::string& gradient, double learning_rate, bool cosine_decay, double init_scale,
-               int eval_every, int eval_tasks, int test_tasks) {
+py::dict train(const py::handle& d_arg, const py::handle& n_arg, const py::handle& loops_arg, const py::object& sigma, const py::handle& steps, const py::handle& seed,
+               const py::handle& batch, const std::string& optimizer, const std::string& gradient, const py::handle& learning_rate,
+               bool cosine_decay, const py::handle& init_scale, const py::handle& eval_every, const py::handle& eval_tasks, const py::handle& test_tasks) {
+  const int d = count(d_arg, "d", Quantity::width), n = count(n_arg, "n", Quantity::examples),
+            loops = count(loops_arg, "loops", Quantity::loops);
   TrainerOptions o;
-  o.steps = steps;
-  o.batch = batch;
+  o.steps = count(steps, "steps", Quantity::steps);
+  o.batch = count(batch, "batch", Quantity::batch);
   o.optimizer = optimizer;
   o.gradient = gradient;
-  o.learning_rate = learning_rate;
+  o.learning_rate = real_arg(learning_rate, "learning_rate");
   o.cosine_decay = cosine_decay;
-  o.init_scale = init_scale;
-  o.eval_every = eval_every;
-  o.eval_tasks = eval_tasks;
-  o.test_tasks = test_tasks;
-  o.seed = seed;
+  o.init_scale = real_arg(init_scale, "init_scale");
+  o.eval_every = count(eval_every, "eval_every", Quantity::steps);
+  o.eval_tasks = count(eval_tasks, "eval_tasks", Quantity::tasks);
+  o.test_tasks = count(test_tasks, "test_tasks", Quantity::tasks);
+  o.seed = seed_arg(seed);
   const Eigen::MatrixXd cov = covariance(sigma, d);
   TrainingResult r;
   {
@@ -82,8 +87,11 @@ py::dict train(int d, int n, int loops, const py::object& sigma, int steps, std:
   return out;
 }
 
-py::dict gd_reference(int d, int n, int loops, const py::object& sigma, const std::string& preconditioner,
-                      int tasks, std::uint64_t seed) {
+py::dict gd_reference(const py::handle& d_arg, const py::handle& n_arg, const py::handle& loops_arg, const py::object& sigma,
+                      const std::string& preconditioner, const py::handle& tasks_arg, const py::handle& seed_value) {
+  const int d = count(d_arg, "d", Quantity::width), n = count(n_arg, "n", Quantity::examples),
+            loops = count(loops_arg, "loops", Quantity::loops), tasks = count(tasks_arg, "tasks", Quantity::tasks);
+  const std::uint64_t seed = seed_arg(seed_value);
   const Eigen::MatrixXd cov = covariance(sigma, d);
   if (preconditioner != "sigma_inverse" && preconditioner != "identity")
     throw InvalidArgument("preconditioner", "expected 'sigma_inverse' or 'identity', got '" + preconditioner + "'");
@@ -101,8 +109,11 @@ py::dict gd_reference(int d, int n, int loops, const py::object& sigma, const st
   return out;
 }
 
-py::array_t<double> test_losses(const py::handle& A, const py::handle& u, int n, int loops, const py::object& sigma,
-                                int tasks, std::uint64_t seed) {
+py::array_t<double> test_losses(const py::handle& A, const py::handle& u, const py::handle& n_arg, const py::handle& loops_arg, const py::object& sigma,
+                                const py::handle& tasks_arg, const py::handle& seed_value) {
+  const int n = count(n_arg, "n", Quantity::examples), loops = count(loops_arg, "loops", Quantity::loops),
+            tasks = count(tasks_arg, "tasks", Quantity::tasks);
+  const std::uint64_t seed = seed_arg(seed_value);
   const Eigen::MatrixXd a = to_float64_matrix(A, "A");
   const int d = int(a.rows());
   const Eigen::MatrixXd cov = covariance(sigma, d);
@@ -116,8 +127,8 @@ py::array_t<double> test_losses(const py::handle& A, const py::handle& u, int n,
   return to_numpy_vector(losses);
 }
 
-py::array_t<double> forward(const py::handle& Z, const py::handle& P, const py::handle& Q, int loops,
-                            const std::string& form) {
+py::array_t<double> forward(const py::handle& Z, const py::handle& P, const py::handle& Q, const py::handle& loops_arg, const std::string& form) {
+  const int loops = count(loops_arg, "loops", Quantity::loops);
   const Eigen::MatrixXd z = to_float64_matrix(Z, "Z");
   return to_numpy(looped_forward(z, to_float64_matrix(P, "P", z.rows(), z.rows()),
                                  to_float64_matrix(Q, "Q", z.rows(), z.rows()), loops, parse_attention_form(form)));
@@ -148,7 +159,10 @@ void bind_looped(py::module_& m) {
         "T loops of Z <- Z - (1/n) P Z M Z^T Q Z on the (d+1, n+1) prompt Z; form 'linear' or 'quadratic'.");
   m.def(
       "anisotropic_covariance",
-      [](int d, double condition, std::uint64_t seed) { return to_numpy(anisotropic_covariance(d, condition, seed)); },
+      [](const py::handle& d, const py::handle& condition, const py::handle& seed) {
+        return to_numpy(anisotropic_covariance(count(d, "d", Quantity::width), real_arg(condition, "condition"),
+                                               seed_arg(seed)));
+      },
       py::arg("d"), py::arg("condition"),
         py::arg("seed") = 1, "A d x d covariance with condition number `condition` in a random basis.");
 }

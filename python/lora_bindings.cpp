@@ -6,6 +6,7 @@
 // to ValueError).
 #include "lora_bindings.hpp"
 
+#include "arguments.hpp"
 #include "numpy_conversions.hpp"
 
 #include <lorafgc/core/errors.hpp>
@@ -88,8 +89,9 @@ py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handl
 }
 
 py::dict lora_gradients(const py::handle& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
-                        const py::handle& Y, const py::handle& adapters, double alpha, double beta,
-                        const std::string& algorithm, const py::kwargs& kwargs) {
+                        const py::handle& Y, const py::handle& adapters, const py::handle& alpha_arg,
+                        const py::handle& beta_arg, const std::string& algorithm, const py::kwargs& kwargs) {
+  const double alpha = real_arg(alpha_arg, "alpha"), beta = real_arg(beta_arg, "beta");
   const py::array x = as_array(X, "X");
   if (!py::isinstance<py::dict>(adapters))
     throw InvalidArgument("adapters", "expected a dict mapping 'q', 'k', 'v' to (B, A)");
@@ -119,21 +121,22 @@ py::dict instance_dict(const Problem<T>& p, bool three_d) {
   return out;
 }
 
-py::dict generate_instance(long long L, long long d, long long r, double gamma, const std::string& mode,
-                           const py::object& dtype, std::uint64_t seed, const py::object& batch,
-                           double lora_share, double alpha, double beta, double score_bound) {
+py::dict generate_instance(const py::handle& L, const py::handle& d, const py::handle& r, const py::handle& gamma,
+                           const std::string& mode, const py::object& dtype, const py::handle& seed,
+                           const py::object& batch, const py::handle& lora_share, const py::handle& alpha,
+                           const py::handle& beta, const py::handle& score_bound) {
   GeneratorConfig c;
-  c.length = L;
-  c.width = d;
-  c.rank = r;
-  c.gamma = gamma;
+  c.length = integer_arg(L, "L");
+  c.width = integer_arg(d, "d");
+  c.rank = integer_arg(r, "r");
+  c.gamma = real_arg(gamma, "gamma");
   c.adaptation = parse_adaptation(mode);
-  c.seed = seed;
-  c.batch = batch.is_none() ? 1 : batch.cast<long long>();
-  c.lora_share = lora_share;
-  c.score_bound = score_bound;
-  c.alpha = alpha;
-  c.beta = beta;
+  c.seed = seed_arg(seed);
+  c.batch = batch.is_none() ? 1 : integer_arg(batch, "batch");
+  c.lora_share = real_arg(lora_share, "lora_share");
+  c.score_bound = real_arg(score_bound, "score_bound");
+  c.alpha = real_arg(alpha, "alpha");
+  c.beta = real_arg(beta, "beta");
   py::dtype dt;
   try {
     dt = py::dtype::from_args(dtype);

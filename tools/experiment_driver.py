@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+import command_line
+
 
 class ConfigError(ValueError):
     pass
@@ -31,8 +33,13 @@ def read_config(path, known, required=(), sections=None):
     """The config in path with its keys checked, and those of its sections
     ({section: its known keys}, each a JSON object where present); "name"
     defaults to the file's base name."""
-    with open(path) as f:
-        cfg = json.load(f)
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})")
     check_keys(cfg, known, path, required)
     for section, keys in (sections or {}).items():
         check_keys(cfg.get(section, {}), keys, path, section=section)
@@ -41,6 +48,11 @@ def read_config(path, known, required=(), sections=None):
 
 
 def main(argv, *, prog, doc, load_config, run, set_threads):
+    return command_line.guarded(prog, lambda a: _main(a, prog=prog, doc=doc, load_config=load_config, run=run,
+                                                      set_threads=set_threads), argv)
+
+
+def _main(argv, *, prog, doc, load_config, run, set_threads):
     ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
     ap.add_argument("--out", required=True, help="results JSON to write (must not exist)")

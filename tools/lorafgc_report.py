@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import command_line  # noqa: E402
 from report import gbench, icl, looped, lora  # noqa: E402
 from report.results import ResultsError  # noqa: E402
 
@@ -94,4 +95,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command_line.guarded("lorafgc-report", main))

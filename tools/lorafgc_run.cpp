@@ -2,6 +2,7 @@
 // loss, gradient norms, agreement with the first algorithm, time and peak memory.
 // The README's main command runs it on a small default.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/core/timing.hpp>
@@ -9,8 +10,7 @@
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include "cli.hpp"
 
 #include <cstdio>
 #include <limits>
@@ -54,8 +54,10 @@ int run(const Args& args) {
     const auto& v = *g.adapter[index(Projection::V)];
     std::string info;
     for (const auto& [k, val] : g.info) info += fmt::format("{}={:.4g} ", k, val);
+    // stableNorm: the Frobenius norm of finite entries near the dtype's limit stays finite.
+    const auto norm = [](const Matrix<T>& m) { return m.template cast<double>().stableNorm(); };
     fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}  {}\n", spec,
-               g.loss, q.dA.norm(), q.dB.norm(), v.dA.norm(), v.dB.norm(), compare_gradients(g, *first).max_rel, median,
+               g.loss, norm(q.dA), norm(q.dB), norm(v.dA), norm(v.dB), compare_gradients(g, *first).max_rel, median,
                algorithm->flops(shape_of(problem)) / median * 1e-9, info);
   }
   fmt::print("\npeak resident memory: {:.1f} MiB\n", peak_rss_bytes() / 1048576.0);
@@ -84,16 +86,12 @@ int main(int argc, char** argv) {
   app.add_option("--algorithms", args.algorithms, "algorithm specs; errors are relative to the first")
       ->capture_default_str();
   app.add_option("--threads", args.threads, "OpenMP/BLAS threads (0: default)")->capture_default_str();
-  app.add_option("--repeat", args.repeat, "timed repetitions (median reported)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeat", args.repeat, "timed repetitions (median reported)")->capture_default_str();
   app.footer(algorithms_help());
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return cli::run("lorafgc-run", app, argc, argv, [&] {
     args.gen.adaptation = parse_adaptation(args.mode);
+    require_count("--repeat", args.repeat, Quantity::repetitions);
     set_threads(args.threads);
     return args.dtype == "float32" ? run<float>(args) : run<double>(args);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lorafgc-run: error: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -4,6 +4,7 @@
 //
 //   lorafgc-sweep run CONFIG --output results.jsonl
 //   lorafgc-sweep check CONFIG           (validate, print the number of points)
+#include "cli.hpp"
 #include "sweep/results_file.hpp"
 #include "sweep/sweep_config.hpp"
 
@@ -204,13 +205,12 @@ int main(int argc, char** argv) {
   std::string config_path, output;
   bool quiet = false;
   auto* run = app.add_subcommand("run", "run (or resume) a sweep");
-  run->add_option("config", config_path, "sweep config (JSON)")->required()->check(CLI::ExistingFile);
+  run->add_option("config", config_path, "sweep config (JSON)")->required();
   run->add_option("--output,-o", output, "results file (JSON Lines); an existing one is resumed")->required();
   run->add_flag("--quiet,-q", quiet, "no progress lines");
   auto* check = app.add_subcommand("check", "validate a config and print its number of points");
-  check->add_option("config", config_path, "sweep config (JSON)")->required()->check(CLI::ExistingFile);
-  CLI11_PARSE(app, argc, argv);
-  try {
+  check->add_option("config", config_path, "sweep config (JSON)")->required();
+  return cli::run("lorafgc-sweep", app, argc, argv, [&] {
     const SweepConfig config = load_sweep_config(config_path);
     if (check->parsed()) {
       fmt::print("{}: {} points, config hash {}\n", config.name, config.point_count(), config.hash());
@@ -219,14 +219,12 @@ int main(int argc, char** argv) {
     set_threads(config.threads);
     ResultsFile results(output, config, machine_description());
     if (results.torn_lines())
-      fmt::print(stderr, "lorafgc-sweep: set aside {} torn line(s) in {}\n", results.torn_lines(), output);
+      fmt::print(stderr, "lorafgc-sweep: {} torn line(s) in {} (cut from the end into {} where last)\n",
+                 results.torn_lines(), output, results.side_file());
     if (results.existing())
       fmt::print(stderr, "lorafgc-sweep: resuming, {} of {} points already in {}\n", results.existing(),
                  config.point_count(), output);
     Runner(config, results, quiet).run();
     return 0;
-  } catch (const InvalidArgument& e) {
-    fmt::print(stderr, "lorafgc-sweep: error: {}\n", e.what());
-    return 2;
-  }
+  });
 }

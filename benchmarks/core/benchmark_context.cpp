@@ -1,9 +1,13 @@
 #include "benchmark_context.hpp"
 
+#include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -31,9 +35,21 @@ bool take_flag(const char* arg, const char* name, std::string& value) {
 bool take_flag(const char* arg, const char* name, long long& value) {
   std::string text;
   if (!take_flag(arg, name, text)) return false;
-  value = std::stoll(text);
-  if (value < 1) throw std::invalid_argument(std::string(name) + " must be at least 1");
+  errno = 0;
+  char* end = nullptr;
+  value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < 1)
+    throw InvalidArgument(name, "expected an integer >= 1, got '" + text + "'");
   return true;
+}
+
+int guarded_main(const char* tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    return 2;
+  }
 }
 
 std::vector<std::string> split_specs(const std::string& list) {

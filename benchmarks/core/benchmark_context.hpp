@@ -4,6 +4,7 @@
 // peak-memory counter.
 #include <benchmark/benchmark.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,12 +17,16 @@ void reset_peak_memory();
 void record_peak_memory(benchmark::State& state);
 
 // Our flags beside Google Benchmark's: "--name=value". True (and value set)
-// when `arg` is that flag; integers must be >= 1.
+// when `arg` is that flag; integers must be >= 1 (InvalidArgument naming the flag).
 bool take_flag(const char* arg, const char* name, std::string& value);
 bool take_flag(const char* arg, const char* name, long long& value);
 // "exact;exact:schedule=stream" -> {"exact", "exact:schedule=stream"}.
 std::vector<std::string> split_specs(const std::string& list);
 // The inverse: {"exact", "exact:schedule=stream"} -> "exact;exact:schedule=stream".
 std::string join_specs(const std::vector<std::string>& specs);
+
+// Runs a benchmark's main; any exception becomes "<tool>: error: <what>" and
+// exit status 2 instead of an abort.
+int guarded_main(const char* tool, const std::function<int()>& body);
 
 }  // namespace lorafgc::bench

@@ -100,8 +100,11 @@ BENCHMARK(icgd_step)->Apply(arguments);
 BENCHMARK(direct_gd_step)->Apply(arguments);
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  lorafgc::bench::add_context();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  return lorafgc::bench::guarded_main("bench_icl", [&] {
+    benchmark::Initialize(&argc, argv);
+    lorafgc::bench::add_context();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  });
 }

@@ -44,9 +44,11 @@ BENCHMARK_CAPTURE(looped_forward_pass, quadratic, AttentionForm::Quadratic)->App
 BENCHMARK_CAPTURE(looped_forward_pass, linear, AttentionForm::Linear)->Apply(arguments);
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  lorafgc::bench::add_context();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return lorafgc::bench::guarded_main("bench_looped", [&] {
+    benchmark::Initialize(&argc, argv);
+    lorafgc::bench::add_context();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  });
 }

@@ -97,18 +97,20 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i)
-    if (!lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs) &&
-        !lorafgc::bench::take_flag(argv[i], "--max_exact_L", max_exact_length) &&
-        !lorafgc::bench::take_flag(argv[i], "--max_error_L", max_error_length) && !lorafgc::bench::take_flag(argv[i], "--max_L", max_length) &&
-        !lorafgc::bench::take_flag(argv[i], "--r", rank))
-      rest.push_back(argv[i]);
-  int rest_count = static_cast<int>(rest.size());
-  benchmark::Initialize(&rest_count, rest.data());
-  lorafgc::bench::add_context();
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return lorafgc::bench::guarded_main("bench_poly", [&] {
+    std::vector<char*> rest;
+    for (int i = 0; i < argc; ++i)
+      if (!lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs) &&
+          !lorafgc::bench::take_flag(argv[i], "--max_exact_L", max_exact_length) &&
+          !lorafgc::bench::take_flag(argv[i], "--max_error_L", max_error_length) && !lorafgc::bench::take_flag(argv[i], "--max_L", max_length) &&
+          !lorafgc::bench::take_flag(argv[i], "--r", rank))
+        rest.push_back(argv[i]);
+    int rest_count = static_cast<int>(rest.size());
+    benchmark::Initialize(&rest_count, rest.data());
+    lorafgc::bench::add_context();
+    register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  });
 }

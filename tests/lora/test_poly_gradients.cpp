@@ -20,9 +20,21 @@ GeneratorConfig with_T(long long L, long long d, long long r, Adaptation mode, d
 }  // namespace
 
 // The a-priori bound of lora/poly/error_bound.hpp, against the error measured with
-// the double-precision oracle, over 96 random instances.
+// the double-precision oracle, over 96 random instances. Where the rounding of
+// the feature inner products alone can reach the size of exp (float at rank
+// C(8 + 13, 13) = 203490: poly-taylor at d = 8, T = 3), no bound exists: the
+// result says so (certified = 0, no error_bound) instead of reporting 1e300.
 TEST_CASE("measured error stays under the a-priori bound", "[poly]") {
-  int checked = 0;
+  int checked = 0, uncertified = 0;
+  auto check = [&](const Gradients<float>& g, const Gradients<double>& truth) {
+    if (g.info.at("certified") == 1) {
+      CHECK(compare_gradients(g, truth).max_abs <= g.info.at("error_bound"));
+    } else {
+      ++uncertified;
+      CHECK(g.info.at("eval_error") + g.info.at("poly_error") >= 1);
+      CHECK_FALSE(g.info.count("error_bound"));
+    }
+  };
   for (Adaptation mode : {Adaptation::Partial, Adaptation::Full})
     for (long long d : {2LL, 4LL, 8LL})
       for (double T : {0.5, 1.0, 2.0, 3.0})
@@ -34,11 +46,12 @@ TEST_CASE("measured error stays under the a-priori bound", "[poly]") {
             const auto gf = make_algorithm(spec)->compute(generate<float>(cfg));
             INFO(spec << " " << to_string(mode) << " d=" << d << " T=" << T << " L=" << cfg.length);
             CHECK(compare_gradients(gd, truth).max_abs <= gd.info.at("error_bound"));
-            CHECK(compare_gradients(gf, truth).max_abs <= gf.info.at("error_bound"));
+            check(gf, truth);
             checked += 2;
           }
         }
   CHECK(checked == 192);
+  CHECK(uncertified == 4);
 }
 
 TEST_CASE("the error falls as the degree rises", "[poly]") {

@@ -34,27 +34,45 @@ def _with_flags(point, where):
 
 def load_results(path):
     """Returns (header, points), every point with its "exact" and "oracle" flags.
-    Torn lines (a sweep killed mid-write) are skipped."""
+    Torn lines (a sweep killed mid-write) and lines that are not JSON objects are
+    skipped; a point recorded twice is an error (ResultsError)."""
     header, points = None, []
     try:
         with open(path) as f:
             lines = f.readlines()
     except OSError as e:
         raise ResultsError(f"results: cannot read {path}: {e}") from e
+    seen = {}
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if not isinstance(record, dict):
             continue
         if record.get("type") == "header":
             if header is not None:
                 raise ResultsError(f"results: {path}:{number} holds a second header")
             header = record
         elif record.get("type") == "point":
-            points.append(_with_flags(record, f"{path}:{number}"))
+            point = _with_flags(record, f"{path}:{number}")
+            key = _identity(point)
+            if key in seen:
+                raise ResultsError(f"results: {path}: the point {key} appears twice (lines {seen[key]} and {number}); "
+                                   "two sweeps wrote this file at once")
+            seen[key] = number
+            points.append(point)
     if header is None:
         raise ResultsError(f"results: {path} has no lorafgc-sweep header line")
     return header, points
+
+
+def _identity(p):
+    """What makes a point one measurement (point_key, if the record has its fields)."""
+    try:
+        return point_key(p)
+    except KeyError:
+        return json.dumps(p, sort_keys=True)
 
 
 def point_key(p):

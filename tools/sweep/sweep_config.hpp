@@ -1,7 +1,10 @@
 #pragma once
 // A sweep's grid, read from JSON. Every key is checked: unknown keys, empty
-// lists, contradictory axes (both gamma and T) and unknown algorithms are
-// errors naming the key, before anything runs.
+// lists, contradictory axes (both gamma and T), unknown algorithms, values of
+// the wrong type (integers are integers, booleans are not numbers), counts
+// outside the limit table (core/limits.hpp), an instance over the memory
+// budget and norms the dtype cannot represent are errors naming the key,
+// before anything runs.
 #include <lorafgc/core/types.hpp>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +38,10 @@ struct SweepConfig {
 };
 
 SweepConfig parse_sweep_config(const nlohmann::json& j);
+// JSON text to a tree, refusing (InvalidArgument naming the key where it can)
+// nesting deeper than 32 levels, a key twice in one object, and numbers out of
+// range; comments are allowed. `where` names the source in messages.
+nlohmann::json parse_config_text(const std::string& text, const std::string& where);
 SweepConfig load_sweep_config(const std::string& path);
 
 }  // namespace lorafgc::sweep

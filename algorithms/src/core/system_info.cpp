@@ -1,3 +1,4 @@
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/system_info.hpp>
 
 #include <cblas.h>
@@ -46,7 +47,8 @@ std::string build_description() {
 }
 
 void set_threads(int threads) {
-  if (threads <= 0) return;
+  require_count("threads", threads, Quantity::threads);
+  if (threads == 0) return;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 }

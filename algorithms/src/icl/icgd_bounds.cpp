@@ -82,7 +82,13 @@ Fits fit_activation_sums(const IcgdConfig& c) {
   double tau = 1e-3;
   for (int iteration = 0; iteration < 60; ++iteration) {
     const double eps = compute_bounds(c, tau, tau).gradient_error;
-    if (eps <= c.gradient_accuracy && iteration > 0) return fit_with(c, FitTarget{tau, 0});
+    if (eps <= c.gradient_accuracy && iteration > 0) {
+      try {
+        return fit_with(c, FitTarget{tau, 0});
+      } catch (const InvalidArgument& e) {  // the tolerance it implies is too fine
+        throw InvalidArgument("gradient_accuracy", std::string("needs a fit the limits refuse: ") + e.what());
+      }
+    }
     tau = std::min(1.0, tau * 0.99 * c.gradient_accuracy / eps);
   }
   throw InvalidArgument("gradient_accuracy", "cannot be reached by any fit tolerance for this configuration");

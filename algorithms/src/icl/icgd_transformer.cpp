@@ -1,6 +1,7 @@
 #include "icgd_construction.hpp"
 
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/icl/projected_gd.hpp>
 
 #include <cmath>
@@ -31,15 +32,21 @@ void require_within(const Eigen::MatrixXd& M, double bound, const char* name, co
 
 void IcgdConfig::validate() const {
   shape.validate();
-  if (examples < 1) throw InvalidArgument("n", "needs at least one in-context example, got " + std::to_string(examples));
+  require_count("n", examples, Quantity::examples);
   validate_step(eta, radius);
   require_positive(input_bound, "input_bound");
   if (!(label_bound >= 0) || !std::isfinite(label_bound)) throw InvalidArgument("label_bound", "must be finite and >= 0");
   if (steps < 1) throw InvalidArgument("steps", "needs at least one GD step, got " + std::to_string(steps));
-  const int given = (fit.tolerance > 0) + (fit.units > 0) + (gradient_accuracy > 0);
+  require_count("steps", steps, Quantity::steps);
+  // One pointer per layer of the unrolled list; the token matrix, and one copy per layer applied.
+  require_memory("steps", 16.0 * ((2.0 * shape.layers + 4) * steps + shape.layers),
+                 "the layer list of " + std::to_string(steps) + " GD blocks");
+  require_memory("n", 8.0 * 4 * double(examples + 1) * (double(shape.parameter_count()) + 4.0 * shape.layers * shape.width + shape.input_dim),
+                 "the token matrices of " + std::to_string(examples) + " examples");
+  const int given = (fit.tolerance != 0) + (fit.units != 0) + (gradient_accuracy != 0);
   if (given != 1)
     throw InvalidArgument("fit_tolerance", "give exactly one of fit_tolerance, relu_units and gradient_accuracy");
-  if (gradient_accuracy > 0) require_positive(gradient_accuracy, "gradient_accuracy");
+  if (gradient_accuracy != 0) require_positive(gradient_accuracy, "gradient_accuracy");
   else fit.validate();
 }
 

@@ -1,7 +1,10 @@
 #include <lorafgc/core/checks.hpp>
-#include "icl/network_columns.hpp"
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/icl/network.hpp>
 
+#include "icl/network_columns.hpp"
+
+#include <cmath>
 #include <string>
 
 namespace lorafgc::icl {
@@ -20,11 +23,12 @@ Eigen::MatrixXd apply_derivative(Activation act, const Eigen::MatrixXd& Z) {
 }  // namespace
 
 void NetworkShape::validate() const {
-  if (layers < 1) throw InvalidArgument("N", "the network needs at least one layer, got " + std::to_string(layers));
-  if (width < 1) throw InvalidArgument("K", "the hidden width must be >= 1, got " + std::to_string(width));
-  if (input_dim < 1) throw InvalidArgument("d", "the input dimension must be >= 1, got " + std::to_string(input_dim));
-  if (output_dim < 1)
-    throw InvalidArgument("d_out", "the output dimension must be >= 1, got " + std::to_string(output_dim));
+  require_count("N", layers, Quantity::layers);
+  require_count("K", width, Quantity::width);
+  require_count("d", input_dim, Quantity::width);
+  require_count("d_out", output_dim, Quantity::width);
+  require_memory(layers > width ? "N" : "K", 8.0 * double(parameter_count()),
+                 "the parameters of " + std::to_string(layers) + " layers of width " + std::to_string(width));
 }
 
 int NetworkShape::fan_in(int j) const { return j == 1 ? input_dim : width; }
@@ -50,11 +54,33 @@ void validate_data(const NetworkShape& shape, const Eigen::VectorXd& w, const Ei
                                    std::to_string(w.size()));
   require_finite("w", w);
   require_shape("X", X, kAnySize, shape.input_dim);
-  if (X.rows() < 1) throw InvalidArgument("X", "needs at least one example");
+  require_count("X", X.rows(), Quantity::examples);
   require_shape("Y", Y, X.rows(), shape.output_dim);
   require_finite("X", X);
   require_finite("Y", Y);
 }
+
+namespace {
+
+// Finite inputs can still overflow (softplus of a huge pre-activation, squares
+// of huge residuals): refuse rather than return Inf or NaN.
+[[noreturn]] void not_finite(const char* what) {
+  throw NumericalError(std::string("icl: ") + what +
+                       " is not finite in float64: the inputs X, Y or the parameters w are too large");
+}
+
+template <class M>
+M require_finite_output(const char* what, M value) {
+  if (!value.allFinite()) not_finite(what);
+  return value;
+}
+
+double require_finite_output(const char* what, double value) {
+  if (!std::isfinite(value)) not_finite(what);
+  return value;
+}
+
+}  // namespace
 
 namespace detail {
 
@@ -92,20 +118,21 @@ Eigen::VectorXd loss_gradient_columns(const NetworkShape& shape, Activation act,
 Eigen::MatrixXd predict(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
                         const Eigen::MatrixXd& X) {
   validate_data(shape, w, X, Eigen::MatrixXd::Zero(X.rows(), shape.output_dim));
-  return detail::predict_columns(shape, act, w, X.transpose()).transpose();
+  return require_finite_output("the prediction", detail::predict_columns(shape, act, w, X.transpose()).transpose());
 }
 
 double empirical_loss(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
                       const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
   validate_data(shape, w, X, Y);
   const Eigen::MatrixXd Yt = Y.transpose();
-  return (detail::predict_columns(shape, act, w, X.transpose()) - Yt).squaredNorm() / (2.0 * double(X.rows()));
+  return require_finite_output(
+      "the loss", (detail::predict_columns(shape, act, w, X.transpose()) - Yt).squaredNorm() / (2.0 * double(X.rows())));
 }
 
 Eigen::VectorXd loss_gradient(const NetworkShape& shape, Activation act, const Eigen::VectorXd& w,
                               const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y) {
   validate_data(shape, w, X, Y);
-  return detail::loss_gradient_columns(shape, act, w, X.transpose(), Y.transpose());
+  return require_finite_output("the gradient", detail::loss_gradient_columns(shape, act, w, X.transpose(), Y.transpose()));
 }
 
 }  // namespace lorafgc::icl

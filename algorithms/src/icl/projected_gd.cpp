@@ -1,4 +1,5 @@
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/icl/projected_gd.hpp>
 
 #include "icl/network_columns.hpp"
@@ -22,8 +23,9 @@ std::vector<Eigen::VectorXd> projected_gd(const NetworkShape& shape, Activation 
                                           const Eigen::MatrixXd& X, const Eigen::MatrixXd& Y, double eta,
                                           double radius, int steps) {
   validate_step(eta, radius);
-  if (steps < 0) throw InvalidArgument("steps", "must be >= 0, got " + std::to_string(steps));
+  require_count("steps", steps, Quantity::steps);
   validate_data(shape, w0, X, Y);
+  require_memory("steps", 8.0 * (double(steps) + 1) * double(w0.size()), "the path of " + std::to_string(steps) + " iterates");
   if (w0.lpNorm<Eigen::Infinity>() > radius)
     throw InvalidArgument("w0", "lies outside the domain W (max |w0| = " + std::to_string(w0.lpNorm<Eigen::Infinity>()) +
                                     " > radius " + std::to_string(radius) + ")");
@@ -32,6 +34,8 @@ std::vector<Eigen::VectorXd> projected_gd(const NetworkShape& shape, Activation 
   for (int l = 0; l < steps; ++l)
     path.push_back(
         project_to_box(path.back() - eta * detail::loss_gradient_columns(shape, act, path.back(), Xt, Yt), radius));
+  if (!path.back().allFinite())
+    throw NumericalError("icl: projected GD produced a non-finite iterate: the inputs X or Y are too large");
   return path;
 }
 

@@ -1,4 +1,5 @@
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/icl/relu_sum.hpp>
 
 #include <algorithm>
@@ -76,24 +77,31 @@ double ReluSum::coefficient_sum() const {
 }
 
 void FitTarget::validate() const {
-  const bool by_tolerance = tolerance > 0, by_units = units > 0;
+  // A value is given when it is not 0: a negative one is given, and wrong.
+  const bool by_tolerance = tolerance != 0, by_units = units != 0;
   if (by_tolerance == by_units)
     throw InvalidArgument("fit_tolerance", "give exactly one of fit_tolerance (> 0) and relu_units (>= 3)");
-  if (by_tolerance && !std::isfinite(tolerance)) throw InvalidArgument("fit_tolerance", "must be finite");
-  if (by_units && units < 3)
-    throw InvalidArgument("relu_units", "a fit needs at least 3 units (constant and two slopes), got " +
-                                            std::to_string(units));
+  if (by_units) require_count("relu_units", units, Quantity::units);
+  if (by_tolerance && !(tolerance > 0 && std::isfinite(tolerance)))
+    throw InvalidArgument("fit_tolerance", "must be finite and > 0, got " + number_text(tolerance));
+  // About 4 / sqrt(8 tau) knots reach tolerance tau on any range (header):
+  // refuse before building a grid that the unit limit would not allow.
+  if (by_tolerance && 4 / std::sqrt(8 * tolerance) > double(limit(Quantity::units).max))
+    throw InvalidArgument("fit_tolerance", "tolerance " + number_text(tolerance) + " needs about " +
+                                               number_text(4 / std::sqrt(8 * tolerance)) +
+                                               " ReLU units per fit, over the limit of " +
+                                               std::to_string(limit(Quantity::units).max));
 }
 
 ReluSum fit_relu_sum(Activation act, FittedFunction which, double range, const FitTarget& target) {
   target.validate();
   if (!(range > 0) || !std::isfinite(range)) throw InvalidArgument("range", "must be finite and > 0");
   if (target.tolerance > 0) {
-    constexpr std::size_t cap = 10000000;
+    const auto cap = std::size_t(limit(Quantity::units).max);
     auto knots = symmetric_grid(range, target.tolerance, cap);
     if (knots.size() > cap)
-      throw InvalidArgument("fit_tolerance", "needs more than 10^7 units on [-" + std::to_string(range) + ", " +
-                                                 std::to_string(range) + "]");
+      throw InvalidArgument("fit_tolerance", "needs more than " + std::to_string(cap) + " units on [-" +
+                                                 std::to_string(range) + ", " + std::to_string(range) + "]");
     return interpolant(act, which, knots);
   }
   // units = knots = 2m + 1 is non-increasing in tau: bisect on log tau.

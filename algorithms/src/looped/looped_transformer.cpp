@@ -1,3 +1,4 @@
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/checks.hpp>
 #include <lorafgc/looped/looped_transformer.hpp>
 
@@ -41,7 +42,7 @@ Eigen::MatrixXd looped_forward(const Eigen::MatrixXd& Z0, const Eigen::MatrixXd&
   if (n < 1) throw InvalidArgument("Z", "needs at least one example column and the query column");
   require_shape("P", P, rows, rows);
   require_shape("Q", Q, rows, rows);
-  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  require_count("loops", loops, Quantity::loops);
   require_finite("Z", Z0);
   require_finite("P", P);
   require_finite("Q", Q);
@@ -59,6 +60,11 @@ Eigen::MatrixXd looped_forward(const Eigen::MatrixXd& Z0, const Eigen::MatrixXd&
       Z -= scale * update;
     }
   }
+  // Finite inputs can overflow over many loops; Inf and NaN stay, so one check
+  // at the end catches it.
+  if (!Z.allFinite())
+    throw NumericalError("looped_forward: Z is not finite after " + std::to_string(loops) +
+                         " loops: the prompt Z or the weights P, Q are too large for so many loops");
   return Z;
 }
 

@@ -1,3 +1,4 @@
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/looped/preconditioned_gd.hpp>
 
@@ -13,7 +14,7 @@ std::vector<Eigen::VectorXd> gd_iterates(const RegressionTask& task, const Loope
                                          int loops) {
   const auto n = task.X.rows(), d = task.X.cols();
   check_parameters(params, int(d));
-  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  require_count("loops", loops, Quantity::loops);
   std::vector<Eigen::VectorXd> w{Eigen::VectorXd::Zero(d)};
   for (int t = 0; t < loops; ++t) {
     const Eigen::VectorXd residual = task.y - task.X * (w.back() - params.u);
@@ -48,7 +49,7 @@ std::vector<double> losses_from_moments(const std::vector<TaskMoments>& tasks, c
                                         const LoopedParameters& params, int loops) {
   const auto d = sigma.rows();
   check_parameters(params, int(d));
-  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  require_count("loops", loops, Quantity::loops);
   Eigen::MatrixXd per_task(loops + 1, Eigen::Index(tasks.size()));
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
@@ -71,7 +72,12 @@ std::vector<double> losses_from_moments(const std::vector<TaskMoments>& tasks, c
 std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
                                            const Eigen::MatrixXd& sigma,
                                            const LoopedParameters& params, int loops) {
-  return losses_from_moments(moments_of(tasks), sigma, params, loops);
+  std::vector<double> losses = losses_from_moments(moments_of(tasks), sigma, params, loops);
+  for (std::size_t t = 0; t < losses.size(); ++t)
+    if (!std::isfinite(losses[t]))
+      throw NumericalError("looped: the test loss after " + std::to_string(t) +
+                           " loops is not finite: the parameters A or u make the iteration diverge");
+  return losses;
 }
 
 namespace {

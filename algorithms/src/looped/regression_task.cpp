@@ -1,4 +1,5 @@
 #include <lorafgc/core/checks.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/random.hpp>
 #include <lorafgc/looped/regression_task.hpp>
 
@@ -8,9 +9,14 @@
 namespace lorafgc::looped {
 namespace {
 
+void check_dimension(int d) {
+  require_count("d", d, Quantity::width);
+  require_memory("d", 8.0 * 4 * double(d) * d, "the covariance and its factors, d = " + std::to_string(d));
+}
+
 void check_sizes(int d, int n) {
-  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
-  if (n < 1) throw InvalidArgument("n", "the number of examples must be >= 1, got " + std::to_string(n));
+  check_dimension(d);
+  require_count("n", n, Quantity::examples);
 }
 
 // Symmetry is checked relative to the largest entry: a covariance built in
@@ -65,7 +71,9 @@ RegressionTask RegressionTaskSampler::sample() {
 }
 
 std::vector<RegressionTask> RegressionTaskSampler::sample(int count) {
-  if (count < 1) throw InvalidArgument("tasks", "the number of tasks must be >= 1, got " + std::to_string(count));
+  require_count("tasks", count, Quantity::tasks);
+  require_memory("tasks", 8.0 * double(count) * (double(n_) * (d_ + 1) + 2.0 * d_ + 1),
+                 std::to_string(count) + " tasks of n = " + std::to_string(n_) + ", d = " + std::to_string(d_));
   std::vector<RegressionTask> tasks;
   tasks.reserve(count);
   for (int i = 0; i < count; ++i) tasks.push_back(sample());
@@ -82,7 +90,7 @@ Eigen::MatrixXd prompt_matrix(const RegressionTask& task) {
 }
 
 Eigen::MatrixXd anisotropic_covariance(int d, double condition, std::uint64_t seed) {
-  if (d < 1) throw InvalidArgument("d", "the dimension must be >= 1, got " + std::to_string(d));
+  check_dimension(d);
   if (!(condition >= 1) || !std::isfinite(condition))
     throw InvalidArgument("condition", "must be a finite number >= 1");
   const Eigen::MatrixXd G = gaussian_matrix(d, d, seed);

@@ -1,4 +1,5 @@
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/looped/preconditioned_gd.hpp>
 #include <lorafgc/looped/trainer.hpp>
 #include <lorafgc/looped/training_loss.hpp>
@@ -72,7 +73,8 @@ class Optimizer {
 
 void check_options(const TrainerOptions& o) {
   require(o.steps >= 1, "steps", "must be >= 1, got " + std::to_string(o.steps));
-  require(o.batch >= 1, "batch", "must be >= 1, got " + std::to_string(o.batch));
+  require_count("steps", o.steps, Quantity::steps);
+  require_count("batch", o.batch, Quantity::batch);
   require(o.optimizer == "adam" || o.optimizer == "sgd", "optimizer",
           "expected 'adam' or 'sgd', got '" + o.optimizer + "'");
   parse_gradient_method(o.gradient);
@@ -82,15 +84,20 @@ void check_options(const TrainerOptions& o) {
   require(o.epsilon > 0, "epsilon", "must be > 0");
   require(std::isfinite(o.init_scale) && o.init_scale >= 0, "init_scale", "must be >= 0");
   require(o.eval_every >= 1, "eval_every", "must be >= 1");
-  require(o.eval_tasks >= 1, "eval_tasks", "must be >= 1");
-  require(o.test_tasks >= 1, "test_tasks", "must be >= 1");
+  require_count("eval_tasks", o.eval_tasks, Quantity::tasks);
+  require_count("test_tasks", o.test_tasks, Quantity::tasks);
+  require_memory("steps", sizeof(CurvePoint) * (double(o.steps) / o.eval_every + 2),
+                 "the training curve of " + std::to_string(o.steps) + " steps");
 }
 
 TrainingResult train_looped(int d, int n, const Eigen::MatrixXd& sigma, int loops,
                             const TrainerOptions& options) {
   check_options(options);
   if (loops < 1) throw InvalidArgument("loops", "must be >= 1, got " + std::to_string(loops));
+  require_count("loops", loops, Quantity::loops);
   RegressionTaskSampler train(d, n, sigma, stream_seed(options.seed, 0));
+  require_memory("batch", 8.0 * options.batch * (double(n) * (d + 1) + 2.0 * d + 1),
+                 "a batch of " + std::to_string(options.batch) + " prompts");
   const auto eval_set = RegressionTaskSampler(d, n, sigma, stream_seed(options.seed, 1)).sample(options.eval_tasks);
   const auto start = std::chrono::steady_clock::now();
   TrainingResult result;

@@ -1,3 +1,4 @@
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/looped/training_loss.hpp>
 
@@ -71,7 +72,7 @@ double accumulate_reduced(const LoopedParameters& p, const RegressionTask& task,
 
 void check_tasks(const std::vector<RegressionTask>& tasks, const LoopedParameters& params, int loops) {
   if (tasks.empty()) throw InvalidArgument("tasks", "is empty");
-  if (loops < 0) throw InvalidArgument("loops", "must be >= 0, got " + std::to_string(loops));
+  require_count("loops", loops, Quantity::loops);
   check_parameters(params, int(tasks.front().X.cols()));
 }
 

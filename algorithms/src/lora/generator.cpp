@@ -1,19 +1,21 @@
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/random.hpp>
 #include <lorafgc/lora/generator.hpp>
 
 #include "lora/common/score_range.hpp"
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace lorafgc::lora {
 
 void GeneratorConfig::validate() const {
-  if (length < 1) throw InvalidArgument("L", "must be at least 1, got " + std::to_string(length));
-  if (width < 1) throw InvalidArgument("d", "must be at least 1, got " + std::to_string(width));
-  if (rank < 1) throw InvalidArgument("r", "must be at least 1, got " + std::to_string(rank));
-  if (batch < 1) throw InvalidArgument("batch", "must be at least 1, got " + std::to_string(batch));
+  require_count("L", length, Quantity::length);
+  require_count("d", width, Quantity::width);
+  require_count("r", rank, Quantity::rank);
+  require_count("batch", batch, Quantity::batch);
   if (!(gamma > 0) || !std::isfinite(gamma))
     throw InvalidArgument("gamma", "must be positive and finite");
   if (!(lora_share >= 0 && lora_share < 1))
@@ -23,6 +25,30 @@ void GeneratorConfig::validate() const {
   if (!(score_bound >= 0) || !std::isfinite(score_bound))
     throw InvalidArgument("score_bound", "must be finite and >= 0 (0: off)");
   if (score_bound > 0 && beta == 0) throw InvalidArgument("score_bound", "needs beta != 0");
+  // The largest of the three factors is the one to lower.
+  const std::string name = batch >= length && batch >= width ? "batch" : length >= width ? "L" : "d";
+  require_memory(name, instance_bytes(),
+                 "an instance of batch " + std::to_string(batch) + " x L " + std::to_string(length) + " x d " +
+                     std::to_string(width));
+}
+
+double GeneratorConfig::instance_bytes() const {
+  const double tokens = static_cast<double>(batch) * length * width;
+  const double weights = 3.0 * width * (width + 2.0 * rank);
+  // X and Y drawn in double and rounded to the dtype (at most double), the
+  // weights likewise, and two L x d products in double while scaling.
+  return 32 * tokens + 16 * weights + 16.0 * length * width;
+}
+
+template <class T>
+void validate_representable(const GeneratorConfig& c) {
+  const double max = static_cast<double>(std::numeric_limits<T>::max());
+  if (c.gamma > max)
+    throw InvalidArgument("gamma", "entries of X W up to " + number_text(c.gamma) + " overflow " +
+                                       dtype_name<T>() + " (largest " + number_text(max) + ")");
+  if (c.score_bound > max)
+    throw InvalidArgument("score_bound", "scores up to " + number_text(c.score_bound) + " overflow " +
+                                             dtype_name<T>() + " (largest " + number_text(max) + ")");
 }
 
 namespace {
@@ -41,9 +67,31 @@ double max_abs_projection(const std::vector<Matrix<double>>& X, const Matrix<dou
 
 // Everything is drawn and scaled in double, then rounded once to T, so float and
 // double instances of one seed are the same instance.
+namespace {
+
+// After rounding to T: an entry that overflowed names the scaling parameter.
+template <class T>
+void require_representable(const GeneratorConfig& c, const Problem<T>& p) {
+  bool finite = true;
+  for (const auto& x : p.X) finite = finite && x.allFinite();
+  for (const auto& y : p.Y) finite = finite && y.allFinite();
+  for (Projection mu : kProjections) {
+    finite = finite && p.W[index(mu)].allFinite();
+    if (const auto& a = p.adapter[index(mu)]) finite = finite && a->A.allFinite() && a->B.allFinite();
+  }
+  if (!finite)
+    throw InvalidArgument(c.score_bound > 0 ? "score_bound" : "gamma",
+                          std::string("the instance overflows ") + dtype_name<T>() +
+                              " (its weights or targets are not representable); lower gamma or score_bound, "
+                              "or raise alpha, or use float64");
+}
+
+}  // namespace
+
 template <class T>
 Problem<T> generate(const GeneratorConfig& c) {
   c.validate();
+  validate_representable<T>(c);
   std::mt19937_64 rng(c.seed);
   const long long L = c.length, d = c.width, r = c.rank;
   const double s = c.alpha / static_cast<double>(r);
@@ -108,6 +156,7 @@ Problem<T> generate(const GeneratorConfig& c) {
   }
   out.alpha = c.alpha;
   out.beta = c.beta;
+  require_representable(c, out);
   return out;
 }
 
@@ -119,6 +168,8 @@ double projection_max_abs(const Problem<T>& problem, Projection p) {
   return m;
 }
 
+template void validate_representable<float>(const GeneratorConfig&);
+template void validate_representable<double>(const GeneratorConfig&);
 template Problem<float> generate<float>(const GeneratorConfig&);
 template Problem<double> generate<double>(const GeneratorConfig&);
 template double projection_max_abs(const Problem<float>&, Projection);

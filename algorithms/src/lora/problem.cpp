@@ -1,4 +1,5 @@
 #include <lorafgc/core/checks.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/problem.hpp>
 
 #include "lora/common/score_range.hpp"
@@ -36,8 +37,9 @@ void Problem<T>::validate() const {
     throw InvalidArgument("Y", "batch size " + std::to_string(Y.size()) + " differs from X's " +
                                    std::to_string(X.size()));
   const Eigen::Index L = X.front().rows(), d = X.front().cols();
-  if (L == 0) throw InvalidArgument("X", "sequence length L is 0");
-  if (d == 0) throw InvalidArgument("X", "width d is 0");
+  require_count("X", L, Quantity::length);
+  require_count("X", d, Quantity::width);
+  require_count("X", static_cast<long long>(X.size()), Quantity::batch);
   for (std::size_t b = 0; b < X.size(); ++b) {
     const std::string tag = X.size() > 1 ? "[" + std::to_string(b) + "]" : "";
     require_shape("X" + tag, X[b], L, d);
@@ -57,7 +59,7 @@ void Problem<T>::validate() const {
     const auto& a = adapter[index(p)];
     if (!a) continue;
     const std::string name = std::string("adapters['") + key(p) + "']";
-    if (a->B.cols() == 0) throw InvalidArgument(name, "rank r is 0");
+    require_count(name, a->B.cols(), Quantity::rank);
     if (a->B.cols() != r)
       throw InvalidArgument(name, "rank " + std::to_string(a->B.cols()) +
                                       " differs from the other adapters' rank " + std::to_string(r));
@@ -76,14 +78,14 @@ double Problem<T>::score_bound() const {
 }
 
 template <class T>
-ProblemShape shape_of(const Problem<T>& p) {
+ProblemShape shape_of(const Problem<T>& p, bool score_bound) {
   ProblemShape s;
   s.batch = p.batch();
   s.length = p.length();
   s.width = p.width();
   s.rank = p.rank();
   for (Projection q : kProjections) s.adapted[index(q)] = p.adapted(q);
-  s.score_bound = p.score_bound();
+  s.score_bound = score_bound ? p.score_bound() : -1;
   return s;
 }
 
@@ -104,8 +106,8 @@ Problem<double> to_float64(const Problem<T>& p) {
 
 template struct Problem<float>;
 template struct Problem<double>;
-template ProblemShape shape_of(const Problem<float>&);
-template ProblemShape shape_of(const Problem<double>&);
+template ProblemShape shape_of(const Problem<float>&, bool);
+template ProblemShape shape_of(const Problem<double>&, bool);
 template Problem<double> to_float64(const Problem<float>&);
 template Problem<double> to_float64(const Problem<double>&);
 

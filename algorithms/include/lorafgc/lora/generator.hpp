@@ -25,8 +25,17 @@ struct GeneratorConfig {
   double beta = 1.0;
   std::uint64_t seed = 1;
 
-  void validate() const;  // throws InvalidArgument naming the field
+  // Throws InvalidArgument naming the field: ranges, the limit table
+  // (core/limits.hpp) and the memory an instance needs.
+  void validate() const;
+  double instance_bytes() const;  // what generate() allocates, at most
 };
+
+// InvalidArgument naming gamma or score_bound when the instance's entries or
+// scores would overflow T. generate() checks it, and checks the instance again
+// after rounding to T.
+template <class T>
+void validate_representable(const GeneratorConfig& config);
 
 template <class T>
 Problem<T> generate(const GeneratorConfig& config);

@@ -53,8 +53,9 @@ struct ProblemShape {
   int adapted_count() const { return adapted[index(Projection::Q)] + adapted[index(Projection::K)] + adapted[index(Projection::V)]; }
 };
 
+// With `score_bound` false the O(L d^2) score bound is skipped (-1).
 template <class T>
-ProblemShape shape_of(const Problem<T>& p);
+ProblemShape shape_of(const Problem<T>& p, bool score_bound = true);
 
 // The same instance in float64 (exact widening): the truth errors are measured against.
 template <class T>

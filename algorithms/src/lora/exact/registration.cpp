@@ -1,4 +1,5 @@
 // exact in the registry: its options, accuracy and variants.
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/registry.hpp>
 
 #include "lora/common/registered.hpp"
@@ -54,7 +55,8 @@ std::vector<Registration> exact() {
       integer_option("block", 64, at_least(1), "queries per row block (panel: lowered to respect panel_mb)"),
       integer_option("panel_mb", 16, at_least(1), "panel: upper bound on one b x L panel, in MiB"),
       integer_option("tile", 256, at_least(1), "stream: keys per column tile"),
-      integer_option("threads", 0, at_least(0), "OpenMP threads (0: the current default)"),
+      integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
+                     "OpenMP threads (0: the current default)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
   };
   r.variants = {"exact", "exact:schedule=stream"};

@@ -44,7 +44,8 @@ double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& c
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T (the score bound), poly_error (certified
-// relative error of P), eval_error (rounding allowance), error_bound (a-priori
+// relative error of P), eval_error (rounding allowance), certified (1 when
+// poly_error + eval_error < 1), error_bound (only when certified: a-priori
 // entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),
 // workspace_bytes and flops (the plan's estimates, made before allocating).
 template <class T>

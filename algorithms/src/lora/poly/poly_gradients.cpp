@@ -90,6 +90,9 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   const Index rows = std::max<Index>(
       1, std::min<Index>(c.block_rows, std::max<Index>(64, (p.length() + threads - 1) / threads)));
   const double eval_error = evaluation_error<T>(plan);
+  // A relative error e >= 1 of the exp entries certifies nothing (a fixed low
+  // degree, or feature rounding in float at a huge rank): no bound is reported.
+  const bool certified = plan.polynomial.certified_error + eval_error < 1;
   const double eta = softmax_relative_error(plan.polynomial.certified_error + eval_error);
   const double rho_q = range.max_query_norm, rho_k = range.max_key_norm;
   // beta's sign folds into the key side so that P(T x) applies.
@@ -120,7 +123,7 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
                            "); raise the degree or use float64");
     const auto C = detail::key_results(in, B);
     add_contracted(p, f, B, C, sums);
-    bound += sequence_error_bound(p, X, f, B, eta, c.weights) / static_cast<double>(p.batch());
+    if (certified) bound += sequence_error_bound(p, X, f, B, eta, c.weights) / static_cast<double>(p.batch());
   }
 
   Gradients<T> g = detail::assemble_gradients(p, sums, c.whole(), c.weights);
@@ -129,7 +132,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   g.info["T"] = plan.score_bound;
   g.info["poly_error"] = plan.polynomial.certified_error;
   g.info["eval_error"] = eval_error;
-  g.info["error_bound"] = bound;
+  g.info["certified"] = certified;
+  if (certified) g.info["error_bound"] = bound;
   g.info["workspace_bytes"] = plan.bytes;
   g.info["flops"] = plan.flops;
   return g;

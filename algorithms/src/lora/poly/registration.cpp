@@ -1,5 +1,6 @@
 // poly-cheb and poly-taylor in the registry: the polynomial method with one
 // kind of polynomial each.
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/registry.hpp>
 
 #include "lora/common/registered.hpp"
@@ -62,7 +63,8 @@ std::vector<OptionSpec> poly_options() {
       boolean_option("contract", true, "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
       integer_option("block", 512, at_least(1), "rows per block in the three sweeps"),
-      integer_option("threads", 0, at_least(0), "OpenMP threads (0: the current default)"),
+      integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
+                     "OpenMP threads (0: the current default)"),
       real_option("memory_mb", 0, at_least(0), "refuse plans whose workspace exceeds this (0: half of physical memory)"),
   };
 }
