@@ -269,6 +269,9 @@ CASES = [
     Py("py: gradients algorithm exact:threads=100000", "lorafgc.lora.gradients(**inst(), algorithm='exact:threads=100000')", word="threads"),
     Py("py: gradients threads=100000 kwarg", "lorafgc.lora.gradients(**inst(), algorithm='poly-cheb', threads=100000)", word="threads"),
     Py("py: set_num_threads(100000)", "lorafgc.set_num_threads(100000)", word="threads"),
+    # Under an address-space limit, 8 threads made OpenBLAS's allocator spin forever.
+    Cli("run: 8 threads under ulimit -v 1.5 GB", ["/bin/bash", "-c", f"ulimit -v 1500000; exec {RUN} --L 1024 --d 16 "
+                                                  "--threads 8 --algorithms exact --repeat 1"], word="threads"),
     # -- 2. uncaught exceptions in the CLIs --
     Cli("sweep: output /dev/full", [SWEEP, "run", "c.json", "-o", "/dev/full", "-q"], word="/dev/full", files={"c.json": TINY}),
     Cli("sweep: output in a missing folder", [SWEEP, "run", "c.json", "-o", "{dir}/no/such/r.jsonl"], word="no/such", files={"c.json": TINY}),

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -61,6 +62,30 @@ void require_count(const std::string& name, long long value, Quantity q) {
   if (value >= l.min && value <= l.max) return;
   throw InvalidArgument(name, "the " + std::string(l.what) + " must lie in [" + std::to_string(l.min) + ", " +
                                   std::to_string(l.max) + "], got " + std::to_string(value) + " (" + l.why + ")");
+}
+
+namespace {
+
+// Address space in use by this process (VmSize), or 0 if unknown.
+double address_space_used() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmSize:", 0) == 0) return std::atof(line.c_str() + 7) * 1024;
+  return 0;
+}
+
+}  // namespace
+
+void require_threads_fit(const std::string& name, long long threads) {
+  rlimit as{};
+  if (threads <= 1 || getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur == RLIM_INFINITY) return;
+  constexpr double kPerThread = 256.0 * (1 << 20);
+  const double left = static_cast<double>(as.rlim_cur) - address_space_used();
+  if (threads * kPerThread <= left) return;
+  throw InvalidArgument(name, std::to_string(threads) + " threads need about " + bytes_text(threads * kPerThread) +
+                                  " of address space (OpenBLAS buffer, malloc arena and stack per thread), but the "
+                                  "address-space limit (ulimit -v) leaves " + bytes_text(left) + "; use fewer threads");
 }
 
 double memory_budget_bytes() {

@@ -49,6 +49,7 @@ std::string build_description() {
 void set_threads(int threads) {
   require_count("threads", threads, Quantity::threads);
   if (threads == 0) return;
+  require_threads_fit("threads", threads);
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 }

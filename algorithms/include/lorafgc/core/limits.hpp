@@ -44,6 +44,13 @@ double memory_budget_bytes();
 // InvalidArgument(name) when `bytes` exceed the budget; `what` says what needs them.
 void require_memory(const std::string& name, double bytes, const std::string& what);
 
+// Under an address-space limit (ulimit -v), every thread that calls OpenBLAS
+// reserves about 256 MiB of addresses (OpenBLAS's buffer, a malloc arena, a
+// stack; measured: 4 threads fit a 1.5 GB limit, 5 make OpenBLAS's allocator
+// spin forever). InvalidArgument(name) when `threads` would not fit in what the
+// limit leaves; without a limit, nothing to check.
+void require_threads_fit(const std::string& name, long long threads);
+
 // "3.2 GiB", "512 MiB": bytes for messages.
 std::string bytes_text(double bytes);
 // "1e+300", "0.001", "1.414e+15": a number for messages (%.4g).

@@ -5,6 +5,7 @@
 // memory budget before anything is allocated, and refuses non-finite output
 // (a NumericalError, never a NaN passed on).
 #include <lorafgc/core/limits.hpp>
+#include <lorafgc/core/system_info.hpp>
 #include <lorafgc/lora/algorithm.hpp>
 
 #include <cmath>
@@ -21,6 +22,8 @@ class Registered : public Algorithm {
   using Algorithm::Algorithm;
 
  private:
+  bool declares_threads() const { return options().canonical().find("threads=") != std::string::npos; }
+
   template <class T>
   Gradients<T> checked(const Problem<T>& p) const {
     p.validate();
@@ -32,6 +35,8 @@ class Registered : public Algorithm {
       require_memory("L", bytes,
                      spec() + " on L = " + std::to_string(shape.length) + ", d = " + std::to_string(shape.width) +
                          ", batch " + std::to_string(shape.batch));
+    const long long threads = declares_threads() ? options().integer("threads") : 0;
+    require_threads_fit("threads", threads > 0 ? threads : omp_threads());
     Gradients<T> g = static_cast<const Derived&>(*this).run(p);
     require_finite_gradients(g, name());
     return g;
