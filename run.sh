@@ -3,14 +3,18 @@
 #   ./run.sh main   install what is missing, build, run the main job: the default
 #                   sweep (reports/configs/default.json), the PyTorch comparison and
 #                   the report, all under a new results/main-<date>/ folder
-#   ./run.sh test   install what is missing, build, run every test (C++ and Python)
+#   ./run.sh test   install what is missing, build, run every test (C++ and Python),
+#                   then the C++ tests again under AddressSanitizer and UBSan (the
+#                   debug preset, slow cases left to the release run) and a
+#                   one-minute libFuzzer run per target (the fuzz preset, clang)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(cmake g++ make pkg-config
           libeigen3-dev libopenblas-openmp-dev libbenchmark-dev libbenchmark-tools catch2
           pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-torch python3-scipy
-          libcli11-dev libfmt-dev nlohmann-json3-dev)
+          libcli11-dev libfmt-dev nlohmann-json3-dev
+          python3-hypothesis clang libclang-rt-14-dev libomp-14-dev)
 
 install_missing() {
   local missing=()
@@ -31,6 +35,17 @@ build() {
   cmake --build --preset release -j "$(nproc)"
 }
 
+# The C++ tests under AddressSanitizer and UBSan (any report fails them); the
+# cases tagged [slow] run in the release build only.
+sanitizers() {
+  cmake --preset debug >/dev/null
+  cmake --build --preset debug -j "$(nproc)"
+  for workload in core lora looped icl; do
+    echo "run.sh: $workload tests under ASan/UBSan"
+    ./build/debug/tests/lorafgc_${workload}_tests "~[slow]"
+  done
+}
+
 case "${1:-}" in
   main)
     install_missing
@@ -49,6 +64,8 @@ case "${1:-}" in
     install_missing
     build
     ctest --preset release -j "$(nproc)"
+    sanitizers
+    tools/fuzz.sh 60
     ;;
   *)
     echo "usage: $0 main|test" >&2

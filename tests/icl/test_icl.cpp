@@ -148,7 +148,7 @@ TEST_CASE("the ICGD transformer has exactly (2N+4)L layers of the right kinds", 
   }
 }
 
-TEST_CASE("N = 3: every transformer step is the projected GD step within eta * eps", "[icl]") {
+TEST_CASE("N = 3: every transformer step is the projected GD step within eta * eps", "[icl][slow]") {
   for (auto act : {Activation::softplus, Activation::sigmoid}) {
     const IcgdConfig c = small_config(3, act, 1e-9);
     const IcgdTransformer t(c);

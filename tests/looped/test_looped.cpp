@@ -155,7 +155,7 @@ TEST_CASE("reduced and transformer gradients agree to rounding", "[looped]") {
   CHECK((a.du - b.du).cwiseAbs().maxCoeff() <= 1e-10 * scale);
 }
 
-TEST_CASE("optimal one-step GD matches the Wishart closed form", "[looped]") {
+TEST_CASE("optimal one-step GD matches the Wishart closed form", "[looped][slow]") {
   // Sigma = I, T = 1: E||(I - a S) w*||^2 = d - 2 a d + a^2 d (n + d + 1) / n is
   // minimised at a = n / (n + d + 1) with normalised loss (d + 1) / (n + d + 1).
   // 40000 tasks: the Monte Carlo loss has a relative standard error of ~0.5%.
@@ -167,7 +167,7 @@ TEST_CASE("optimal one-step GD matches the Wishart closed form", "[looped]") {
   CHECK(search.loss.front() == Approx(1.0).epsilon(0.02));  // w_0 = 0 predicts 0: loss E[y^2]
 }
 
-TEST_CASE("trained one-loop model reaches (d+1)/(n+d+1) for Sigma = I d = 10 n = 20", "[looped][training]") {
+TEST_CASE("trained one-loop model reaches (d+1)/(n+d+1) for Sigma = I d = 10 n = 20", "[looped][training][slow]") {
   const int d = 10, n = 20;
   TrainerOptions o;
   o.steps = 600;

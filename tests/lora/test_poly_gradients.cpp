@@ -24,7 +24,7 @@ GeneratorConfig with_T(long long L, long long d, long long r, Adaptation mode, d
 // the feature inner products alone can reach the size of exp (float at rank
 // C(8 + 13, 13) = 203490: poly-taylor at d = 8, T = 3), no bound exists: the
 // result says so (certified = 0, no error_bound) instead of reporting 1e300.
-TEST_CASE("measured error stays under the a-priori bound", "[poly]") {
+TEST_CASE("measured error stays under the a-priori bound", "[poly][slow]") {
   int checked = 0, uncertified = 0;
   auto check = [&](const Gradients<float>& g, const Gradients<double>& truth) {
     if (g.info.at("certified") == 1) {

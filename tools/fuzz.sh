@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the `fuzz` preset (clang, libFuzzer, ASan, UBSan) and runs every
+# libFuzzer target for SECONDS (default 60) on a scratch copy of its seed corpus
+# (tests/fuzz/corpus/<target>/, never written to). Inputs taking over 10 s are
+# hangs. A finding stops the run with libFuzzer's report; its reproducer is kept
+# in build/fuzz/findings/.
+#
+#   tools/fuzz.sh [SECONDS]          (CI: 60; a longer search: tools/fuzz.sh 3600)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$(nproc)" --target fuzz_sweep_config fuzz_algorithm_spec
+mkdir -p build/fuzz/findings
+for target in sweep_config algorithm_spec; do
+  scratch=$(mktemp -d)
+  log=build/fuzz/findings/$target.log
+  echo "fuzz: $target for ${seconds} s"
+  if ! build/fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+      -artifact_prefix=build/fuzz/findings/$target- -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$target" \
+      > "$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "fuzz: $target found a failure (reproducer and log in build/fuzz/findings/)" >&2
+    rm -rf "$scratch"
+    exit 1
+  fi
+  grep -E "stat::number_of_executed_units|DONE" "$log" || true
+  rm -rf "$scratch"
+done
+echo "fuzz: no findings"
