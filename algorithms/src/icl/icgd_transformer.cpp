@@ -124,6 +124,10 @@ IcgdRun IcgdTransformer::run_tokens(Eigen::MatrixXd H) const {
     if (l < gd && (l + 1) % per_block == 0) out.w.push_back(H.block(layout_.w, query, Dw, 1));
   }
   out.prediction = H.block(layout_.p_of(config_.shape.layers), query, config_.shape.output_dim, 1);
+  // Inside the checked ranges the a-priori bounds keep everything finite; a
+  // token matrix built by hand can still overflow.
+  if (!out.prediction.allFinite() || !out.w.back().allFinite())
+    throw NumericalError("icl: the transformer's output is not finite: the tokens H are too large");
   return out;
 }
 

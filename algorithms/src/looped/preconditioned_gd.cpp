@@ -135,6 +135,10 @@ StepSearch best_step(const std::vector<RegressionTask>& task_list, const Eigen::
   StepSearch out;
   out.scale = std::exp(0.5 * (left + right));
   out.loss = losses_from_moments(tasks, sigma, {out.scale * base, Eigen::VectorXd::Zero(base.rows())}, loops);
+  for (double loss : out.loss)
+    if (!std::isfinite(loss))
+      throw NumericalError("looped: no step a keeps the test loss finite over " + std::to_string(loops) +
+                           " loops (sigma or the tasks are too large)");
   return out;
 }
 
