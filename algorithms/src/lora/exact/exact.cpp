@@ -108,7 +108,6 @@ double exact_workspace_bytes(const ProblemShape& s, int scalar_bytes, const Exac
 
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& c) {
-  p.validate();
   const auto W = detail::effective_weights(p);
   detail::ContractedGradients<T> sums;
   for (detail::Index b = 0; b < p.batch(); ++b) {

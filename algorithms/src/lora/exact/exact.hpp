@@ -29,6 +29,7 @@ struct ExactConfig {
   bool weights = false;              // also return the d x d weight gradients
 };
 
+// `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
 

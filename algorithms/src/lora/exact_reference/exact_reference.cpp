@@ -47,7 +47,6 @@ double exact_reference_loss(const Problem<T>& p) {
 
 template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
-  p.validate();
   const Eigen::Index d = p.width();
   const T beta = static_cast<T>(p.beta);
   const T inv_batch = T(1) / static_cast<T>(p.batch());

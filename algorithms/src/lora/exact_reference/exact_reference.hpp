@@ -7,6 +7,7 @@
 
 namespace lorafgc::lora {
 
+// `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
 

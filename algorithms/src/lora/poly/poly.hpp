@@ -48,6 +48,7 @@ double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scala
 // poly_error + eval_error < 1), error_bound (only when certified: a-priori
 // entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),
 // workspace_bytes and flops (the plan's estimates, made before allocating).
+// `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);
 

@@ -74,7 +74,6 @@ double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detai
 
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
-  p.validate();
   ProblemShape shape = shape_of(p);
   shape.weights = c.weights;
   // One polynomial for the whole batch: normalise every sequence by the
