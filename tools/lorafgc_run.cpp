@@ -58,7 +58,8 @@ int run(const Args& args) {
     const auto norm = [](const Matrix<T>& m) { return m.template cast<double>().stableNorm(); };
     fmt::print("{:<18} {:>14.8g} {:>11.4e} {:>11.4e} {:>11.4e} {:>11.4e} {:>12.3e} {:>10.4f} {:>10.2f}  {}\n", spec,
                g.loss, norm(q.dA), norm(q.dB), norm(v.dA), norm(v.dB), compare_gradients(g, *first).max_rel, median,
-               algorithm->flops(shape_of(problem)) / median * 1e-9, info);
+               (g.info.count("flops") ? g.info.at("flops") : algorithm->flops(shape_of(problem))) / median * 1e-9,
+               info);
   }
   fmt::print("\npeak resident memory: {:.1f} MiB\n", peak_rss_bytes() / 1048576.0);
   return 0;

@@ -168,6 +168,10 @@ class Runner {
     rec["min_s"] = times.min;
     rec["loss"] = g.loss;
     for (const auto& [k, v] : g.info) rec["info"][k] = v;
+    // What the run performed (an approximation may fit a range below the
+    // shape's Cauchy-Schwarz bound); cost_model keeps the shape's prediction,
+    // and the time-limit rate stays in the cost model's units.
+    if (g.info.count("flops")) rec["flops"] = g.info.at("flops");
     rec["error"] = truth ? metrics_json(compare_gradients(g, *truth)) : json(nullptr);
     if (std::isfinite(flops) && times.min > 0) rates_[rate_key] = flops / times.min;
   }

@@ -52,6 +52,22 @@ int guarded_main(const char* tool, const std::function<int()>& body) {
   }
 }
 
+int benchmark_main(const char* tool, int argc, char** argv, const std::function<bool(const char*)>& take_own,
+                   const std::function<void()>& register_benchmarks) {
+  return guarded_main(tool, [&] {
+    std::vector<char*> rest;
+    for (int i = 0; i < argc; ++i)
+      if (i == 0 || !take_own || !take_own(argv[i])) rest.push_back(argv[i]);
+    int rest_count = static_cast<int>(rest.size());
+    benchmark::Initialize(&rest_count, rest.data());
+    add_context();
+    if (register_benchmarks) register_benchmarks();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  });
+}
+
 std::vector<std::string> split_specs(const std::string& list) {
   std::vector<std::string> out;
   std::size_t start = 0;

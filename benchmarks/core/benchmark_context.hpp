@@ -29,4 +29,10 @@ std::string join_specs(const std::vector<std::string>& specs);
 // exit status 2 instead of an abort.
 int guarded_main(const char* tool, const std::function<int()>& body);
 
+// A benchmark binary's whole main, under guarded_main: `take_own` is offered
+// each argument first (true: it was one of ours), the rest go to Google
+// Benchmark; then the context, `register_benchmarks` (may be empty), the run.
+int benchmark_main(const char* tool, int argc, char** argv, const std::function<bool(const char*)>& take_own,
+                   const std::function<void()>& register_benchmarks);
+
 }  // namespace lorafgc::bench

@@ -99,12 +99,4 @@ void arguments(benchmark::internal::Benchmark* b) {
 BENCHMARK(icgd_step)->Apply(arguments);
 BENCHMARK(direct_gd_step)->Apply(arguments);
 
-int main(int argc, char** argv) {
-  return lorafgc::bench::guarded_main("bench_icl", [&] {
-    benchmark::Initialize(&argc, argv);
-    lorafgc::bench::add_context();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return lorafgc::bench::benchmark_main("bench_icl", argc, argv, nullptr, nullptr); }

@@ -43,12 +43,4 @@ void arguments(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(looped_forward_pass, quadratic, AttentionForm::Quadratic)->Apply(arguments);
 BENCHMARK_CAPTURE(looped_forward_pass, linear, AttentionForm::Linear)->Apply(arguments);
 
-int main(int argc, char** argv) {
-  return lorafgc::bench::guarded_main("bench_looped", [&] {
-    benchmark::Initialize(&argc, argv);
-    lorafgc::bench::add_context();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return lorafgc::bench::benchmark_main("bench_looped", argc, argv, nullptr, nullptr); }

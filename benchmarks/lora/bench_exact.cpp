@@ -119,20 +119,15 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return lorafgc::bench::guarded_main("bench_exact", [&] {
-    std::vector<char*> rest;
-    for (int i = 0; i < argc; ++i)
-      if (!lorafgc::bench::take_flag(argv[i], "--max_workspace_MiB", max_workspace_mib) &&
-          !lorafgc::bench::take_flag(argv[i], "--d", width) && !lorafgc::bench::take_flag(argv[i], "--r", rank) &&
-          !lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs))
-        rest.push_back(argv[i]);
-    int rest_count = static_cast<int>(rest.size());
-    benchmark::Initialize(&rest_count, rest.data());
-    lorafgc::bench::add_context();
-    register_all<float>();
-    register_all<double>();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
+  using lorafgc::bench::take_flag;
+  return lorafgc::bench::benchmark_main(
+      "bench_exact", argc, argv,
+      [](const char* arg) {
+        return take_flag(arg, "--max_workspace_MiB", max_workspace_mib) || take_flag(arg, "--d", width) ||
+               take_flag(arg, "--r", rank) || take_flag(arg, "--algorithms", algorithm_specs);
+      },
+      [] {
+        register_all<float>();
+        register_all<double>();
+      });
 }

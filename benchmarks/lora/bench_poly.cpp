@@ -2,7 +2,7 @@
 // {4, 8, 16} and score bounds T in {0.5, 1, 2}, float32, partial adaptation, r = 4.
 // exact runs while it stays affordable (L <= --max_exact_L, default 2^14).
 //
-// Counters: degree, rank, T (as the algorithm reports them), GFLOPs_performed,
+// Counters: degree, rank, T (the certified range the degree follows), T_cauchy_schwarz (as the algorithm reports them), GFLOPs_performed,
 // peak_MiB, and, for L <= --max_error_L (default 2^14), the measured error of
 // the result against the exact baseline (`exact`) on the same instance: err_max_rel (||G~ - G||_max /
 // ||G||_max over all adapter gradients), err_fro_rel, and err_bound_ratio (the
@@ -65,10 +65,11 @@ void BM_poly(benchmark::State& state, std::string spec, long long d, double T) {
     benchmark::DoNotOptimize(g);
   }
   bench::record_peak_memory(state);
-  for (const char* key : {"degree", "rank", "T"})
+  for (const char* key : {"degree", "rank", "T", "T_cauchy_schwarz"})
     if (g.info.count(key)) state.counters[key] = g.info.at(key);
-  state.counters["GFLOPs_performed"] = benchmark::Counter(algorithm->flops(shape_of(problem)) * 1e-9,
-                                                          benchmark::Counter::kIsIterationInvariantRate);
+  // The flops the run reports (its degree follows its certified range), else the cost model's.
+  const double flops = g.info.count("flops") ? g.info.at("flops") : algorithm->flops(shape_of(problem));
+  state.counters["GFLOPs_performed"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (L <= max_error_length && !registration(algorithm->name()).exact) {
     const auto truth = make_algorithm(baseline_spec())->compute(problem);
     const ErrorMetrics e = compare_gradients(g, truth);
@@ -97,20 +98,13 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return lorafgc::bench::guarded_main("bench_poly", [&] {
-    std::vector<char*> rest;
-    for (int i = 0; i < argc; ++i)
-      if (!lorafgc::bench::take_flag(argv[i], "--algorithms", algorithm_specs) &&
-          !lorafgc::bench::take_flag(argv[i], "--max_exact_L", max_exact_length) &&
-          !lorafgc::bench::take_flag(argv[i], "--max_error_L", max_error_length) && !lorafgc::bench::take_flag(argv[i], "--max_L", max_length) &&
-          !lorafgc::bench::take_flag(argv[i], "--r", rank))
-        rest.push_back(argv[i]);
-    int rest_count = static_cast<int>(rest.size());
-    benchmark::Initialize(&rest_count, rest.data());
-    lorafgc::bench::add_context();
-    register_all();
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
+  using lorafgc::bench::take_flag;
+  return lorafgc::bench::benchmark_main(
+      "bench_poly", argc, argv,
+      [](const char* arg) {
+        return take_flag(arg, "--algorithms", algorithm_specs) || take_flag(arg, "--max_exact_L", max_exact_length) ||
+               take_flag(arg, "--max_error_L", max_error_length) || take_flag(arg, "--max_L", max_length) ||
+               take_flag(arg, "--r", rank);
+      },
+      register_all);
 }

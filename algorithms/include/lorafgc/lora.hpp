@@ -17,3 +17,4 @@
 #include <lorafgc/lora/problem.hpp>
 #include <lorafgc/lora/projection.hpp>
 #include <lorafgc/lora/registry.hpp>
+#include <lorafgc/lora/score_range.hpp>

@@ -10,7 +10,7 @@
 
 namespace lorafgc::lora::detail {
 
-struct ScoreRange {
+struct CauchySchwarzRange {
   double max_query_norm = 0;  // rho_q = max_i ||Q_i||
   double max_key_norm = 0;    // rho_k = max_j ||K_j||
   double bound(double beta) const { return std::abs(beta) * max_query_norm * max_key_norm; }
@@ -23,8 +23,8 @@ double max_row_norm(const Matrix<T>& M) {
 
 // Over every sequence X_b of the batch, with Q = X W_q and K = X W_k.
 template <class T>
-ScoreRange score_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk) {
-  ScoreRange range;
+CauchySchwarzRange score_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk) {
+  CauchySchwarzRange range;
   for (const auto& x : X) {
     range.max_query_norm = std::max(range.max_query_norm, max_row_norm(Matrix<T>(x * Wq)));
     range.max_key_norm = std::max(range.max_key_norm, max_row_norm(Matrix<T>(x * Wk)));

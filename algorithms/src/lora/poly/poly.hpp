@@ -22,6 +22,8 @@ struct PolyConfig {
   int degree = -1;               // fixed degree; -1: the smallest meeting eps
   bool contract = true;
   bool weights = false;          // also return the d x d weight gradients
+  bool centre = true;            // certified range of centred keys (lora/common/certified_range.hpp)
+  long long range_rows = 64;     // budget of the exact search for the largest scores
   long long block_rows = 512;
   int threads = 0;
   double memory_budget_bytes = 0;  // 0: half of physical memory
@@ -31,7 +33,7 @@ struct PolyConfig {
 
 // What a run will cost, known before anything is allocated.
 struct PolyPlan {
-  double score_bound = 0;        // T = |beta| max||Q_i|| max||K_j||
+  double score_bound = 0;        // T: P is certified on [-T, T]
   ExpPolynomial polynomial;
   long long rank = 0;            // k
   double bytes = 0;              // workspace estimate
@@ -43,7 +45,8 @@ PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_byt
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 
-// Gradients plus info: degree, rank, T (the score bound), poly_error (certified
+// Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
+// certified range the degree follows, also as T), poly_error (certified
 // relative error of P), eval_error (rounding allowance), certified (1 when
 // poly_error + eval_error < 1), error_bound (only when certified: a-priori
 // entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),

@@ -4,7 +4,7 @@
 #include <lorafgc/core/errors.hpp>
 
 #include "lora/common/contracted_gradients.hpp"
-#include "lora/common/score_range.hpp"
+#include "lora/common/certified_range.hpp"
 #include "lora/poly/error_bound.hpp"
 #include "lora/poly/poly.hpp"
 #include "lora/poly/sweeps.hpp"
@@ -20,15 +20,22 @@ namespace {
 
 using detail::Index;
 
-// Rounding of <phi, psi>: a sum of k + g + 1 products per entry, each term
-// bounded by |ct_j|, relative to e^{-T}: gamma_{k+g+1}(u) sum_j |ct_j| e^T.
+// Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
+// terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
+// |Q^_ia K^_ja|, 1 without the adaptive range), relative to e^{-T}:
+// gamma_{k+g+1}(u) sum_j |ct_j| rho^j e^T; plus the centring's perturbation of
+// the scores (certified_range.hpp).
 template <class T>
-double evaluation_error(const PolyPlan& plan) {
-  double coeff_sum = 0;
-  for (double v : plan.polynomial.scaled) coeff_sum += std::abs(v);
+double evaluation_error(const PolyPlan& plan, const detail::CertifiedRange& range) {
+  const double rho = std::max(1.0, range.feature_product_bound());
+  double coeff_sum = 0, power = 1;
+  for (double v : plan.polynomial.scaled) {
+    coeff_sum += std::abs(v) * power;
+    power *= rho;
+  }
   const double u = std::numeric_limits<T>::epsilon() / 2,
                n_terms = static_cast<double>(plan.rank + plan.polynomial.degree + 1);
-  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound);
+  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound) + range.centring_error(u);
 }
 
 template <class T>
@@ -76,11 +83,12 @@ template <class T>
 Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   ProblemShape shape = shape_of(p);
   shape.weights = c.weights;
-  // One polynomial for the whole batch: normalise every sequence by the
-  // batch-wide norms, so that s = T q^.k^ with T = |beta| rho_q rho_k for all.
+  // One polynomial for the whole batch, certified on [-T_used, T_used]: every
+  // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
   const auto W = detail::effective_weights(p);
-  const detail::ScoreRange range = detail::score_range(p.X, W[index(Projection::Q)], W[index(Projection::K)]);
-  const PolyPlan plan = plan_poly(shape, range.bound(p.beta), sizeof(T), c);
+  const detail::CertifiedRange range = detail::certified_range(p.X, W[index(Projection::Q)], W[index(Projection::K)],
+                                                               p.beta, {c.centre, c.range_rows});
+  const PolyPlan plan = plan_poly(shape, range.T_used, sizeof(T), c);
   const MonomialFeatures features(static_cast<int>(p.width()), plan.polynomial.degree);
   std::vector<double> query_weights, key_weights;
   features.weights(plan.polynomial.scaled, query_weights, key_weights);
@@ -88,14 +96,11 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   // Split short sequences so that every thread has a block (but keep >= 64 rows).
   const Index rows = std::max<Index>(
       1, std::min<Index>(c.block_rows, std::max<Index>(64, (p.length() + threads - 1) / threads)));
-  const double eval_error = evaluation_error<T>(plan);
+  const double eval_error = evaluation_error<T>(plan, range);
   // A relative error e >= 1 of the exp entries certifies nothing (a fixed low
   // degree, or feature rounding in float at a huge rank): no bound is reported.
   const bool certified = plan.polynomial.certified_error + eval_error < 1;
   const double eta = softmax_relative_error(plan.polynomial.certified_error + eval_error);
-  const double rho_q = range.max_query_norm, rho_k = range.max_key_norm;
-  // beta's sign folds into the key side so that P(T x) applies.
-  const T key_scale = static_cast<T>((rho_k > 0 ? 1 / rho_k : 1) * (p.beta < 0 ? -1 : 1));
 
   detail::ContractedGradients<T> sums;
   double bound = 0;
@@ -105,8 +110,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
     const detail::SequenceInputs<T> in{X,
                                        p.Y[b],
                                        f,
-                                       f.Q / static_cast<T>(rho_q > 0 ? rho_q : 1),
-                                       f.K * key_scale,
+                                       detail::scaled_queries(f.Q, range),
+                                       detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
                                        features,
                                        query_weights,
                                        key_weights,
@@ -129,6 +134,9 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   g.info["degree"] = plan.polynomial.degree;
   g.info["rank"] = static_cast<double>(plan.rank);
   g.info["T"] = plan.score_bound;
+  g.info["T_cauchy_schwarz"] = range.T_cauchy_schwarz;
+  g.info["T_centred"] = range.T_centred;
+  g.info["T_used"] = range.T_used;
   g.info["poly_error"] = plan.polynomial.certified_error;
   g.info["eval_error"] = eval_error;
   g.info["certified"] = certified;

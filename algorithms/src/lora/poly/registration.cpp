@@ -25,6 +25,8 @@ class Poly final : public detail::Registered<Poly> {
     c_.degree = static_cast<int>(o.integer("degree"));
     c_.contract = o.boolean("contract");
     c_.weights = o.boolean("weights");
+    c_.centre = o.boolean("centre");
+    c_.range_rows = o.integer("range_rows");
     c_.block_rows = o.integer("block");
     c_.threads = static_cast<int>(o.integer("threads"));
     c_.memory_budget_bytes = o.real("memory_mb") * 1048576.0;
@@ -62,6 +64,9 @@ std::vector<OptionSpec> poly_options() {
       integer_option("degree", -1, between(-1, 200), "fixed polynomial degree (-1: the smallest meeting eps)"),
       boolean_option("contract", true, "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
+      boolean_option("centre", true, "fit exp to the scores of centred keys (a per-row shift; softmax is invariant)"),
+      integer_option("range_rows", 64, between(0, static_cast<double>(limit(Quantity::length).max)),
+                     "budget of the exact search for the largest scores, in rows of L scores (0: Cauchy-Schwarz)"),
       integer_option("block", 512, at_least(1), "rows per block in the three sweeps"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
                      "OpenMP threads (0: the current default)"),

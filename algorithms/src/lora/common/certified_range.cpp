@@ -1,0 +1,215 @@
+#include "lora/common/certified_range.hpp"
+
+#include <lorafgc/core/errors.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+using Index = Eigen::Index;
+
+// The centre with the smaller max ||K_j - c||: the mean, or the midpoint of the
+// keys' bounding box (better for skewed clouds). Rounded to T, the type the
+// centred keys are formed in.
+template <class T>
+Eigen::VectorXd key_centre(const Matrix<T>& K) {
+  const Eigen::MatrixXd k = K.template cast<double>();
+  const Eigen::VectorXd mean = k.colwise().mean().transpose(),
+                        mid = (k.colwise().maxCoeff() + k.colwise().minCoeff()).transpose() / 2;
+  auto radius = [&](const Eigen::VectorXd& c) { return (k.rowwise() - c.transpose()).rowwise().squaredNorm().maxCoeff(); };
+  const Eigen::VectorXd& c = radius(mean) <= radius(mid) ? mean : mid;
+  return c.template cast<T>().template cast<double>();
+}
+
+template <class T>
+Matrix<T> centred(const Matrix<T>& K, const Eigen::VectorXd& c) {
+  return K.rowwise() - c.template cast<T>().transpose();
+}
+
+// The rows of M sorted by norm, longest first, with their norms.
+template <class T>
+struct SortedRows {
+  Matrix<T> rows;
+  std::vector<double> norms;
+};
+
+template <class T>
+SortedRows<T> sorted_by_norm(const Matrix<T>& M) {
+  const Eigen::VectorXd norms = M.template cast<double>().rowwise().norm();
+  std::vector<Index> order(static_cast<std::size_t>(M.rows()));
+  std::iota(order.begin(), order.end(), Index{0});
+  std::sort(order.begin(), order.end(), [&](Index a, Index b) { return norms[a] > norms[b]; });
+  SortedRows<T> out{Matrix<T>(M.rows(), M.cols()), std::vector<double>(order.size())};
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    out.rows.row(static_cast<Index>(i)) = M.row(order[i]);
+    out.norms[i] = norms[order[i]];
+  }
+  return out;
+}
+
+// How many of the (descending) norms are >= threshold.
+Index count_at_least(const std::vector<double>& norms, double threshold) {
+  return std::upper_bound(norms.begin(), norms.end(), threshold, std::greater<double>()) - norms.begin();
+}
+
+// max |A B^T|, B taken in chunks of rows so that no large block of scores is held.
+template <class T>
+double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& B) {
+  constexpr Index chunk = 4096;
+  double out = 0;
+  if (A.rows() == 0) return out;
+  for (Index j0 = 0; j0 < B.rows(); j0 += chunk) {
+    const Matrix<T> S = A * B.middleRows(j0, std::min(chunk, B.rows() - j0)).transpose();
+    out = std::max(out, static_cast<double>(S.cwiseAbs().maxCoeff()));
+  }
+  return out;
+}
+
+// The largest exact |score| of rows [a, b) of `side` against the rows of
+// `other` that can exceed tau (Cauchy-Schwarz: ||x|| ||y|| >= tau / beta),
+// and the number of pairs computed.
+template <class T>
+double largest_score(const SortedRows<T>& side, const SortedRows<T>& other, Index a, Index b, double beta,
+                     double tau, double& pairs) {
+  if (a >= b || side.norms[static_cast<std::size_t>(a)] <= 0) return 0;
+  const Index p = count_at_least(other.norms, tau / (beta * side.norms[static_cast<std::size_t>(a)]));
+  pairs += static_cast<double>(b - a) * static_cast<double>(p);
+  return beta * max_abs_product<T>(side.rows.middleRows(a, b - a), other.rows.topRows(p));
+}
+
+struct SequenceBound {
+  double query_norm = 0, key_norm = 0, centred_key_norm = 0;
+  double bound = 0;  // >= |beta Q_i.(K_j - c)| for the centred keys as stored in T
+};
+
+// The longest queries against all keys and the longest keys against all
+// queries, exactly, in rounds of doubling size (8, 16, 32, ... rows per side):
+// every pair left out has |S'_ij| <= beta ||Q_i|| ||K_j - c|| <= the product of
+// the next norms on each side. Stops when that product is below the largest
+// exact score found (the range is then the true max |S'_ij|, rounding aside),
+// or when the pairs computed exceed `budget_rows` full rows and columns
+// (2 budget_rows L; the last round may double it). Keys and queries that
+// Cauchy-Schwarz already puts below the best score are skipped.
+template <class T>
+SequenceBound sequence_bound(const Matrix<T>& Q, const Matrix<T>& Kc, const Matrix<T>& K, double beta,
+                             Index budget_rows) {
+  SequenceBound s;
+  const SortedRows<T> q = sorted_by_norm(Q), k = sorted_by_norm(Kc);
+  const Index Lq = Q.rows(), Lk = Kc.rows();
+  s.query_norm = Lq ? q.norms.front() : 0;
+  s.centred_key_norm = Lk ? k.norms.front() : 0;
+  s.key_norm = K.rows() ? K.template cast<double>().rowwise().norm().maxCoeff() : 0;
+  const double cauchy_schwarz = beta * s.query_norm * s.centred_key_norm;
+  s.bound = cauchy_schwarz;
+  if (budget_rows <= 0 || cauchy_schwarz == 0) return s;
+  const double budget = 2.0 * static_cast<double>(budget_rows) * static_cast<double>(std::max(Lq, Lk));
+  double tau = 0, pairs = 0, tail = cauchy_schwarz;
+  for (Index covered = 0, next = 8; tail > tau && covered < std::max(Lq, Lk); covered = next, next *= 2) {
+    tau = std::max(tau, largest_score(q, k, std::min(covered, Lq), std::min(next, Lq), beta, tau, pairs));
+    tau = std::max(tau, largest_score(k, q, std::min(covered, Lk), std::min(next, Lk), beta, tau, pairs));
+    tail = next < Lq && next < Lk ? beta * q.norms[static_cast<std::size_t>(next)] * k.norms[static_cast<std::size_t>(next)]
+                                  : 0.0;
+    if (pairs >= budget) break;
+  }
+  // Each exact score is a d-term dot product in T: |error| <= gamma_d ||Q_i|| ||K_j - c||.
+  const double u = std::numeric_limits<T>::epsilon() / 2, d = static_cast<double>(Q.cols());
+  const double rounding = d * u / (1 - d * u) * cauchy_schwarz;
+  s.bound = std::min(cauchy_schwarz, std::max(tau + rounding, tail));
+  return s;
+}
+
+}  // namespace
+
+double CertifiedRange::centring_error(double unit_roundoff) const {
+  return std::expm1(3 * unit_roundoff * T_centred * (1 + 1e-6));
+}
+
+template <class T>
+CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
+                               double beta, const ScoreRangeOptions& options) {
+  CertifiedRange range;
+  range.beta = beta;
+  const double abs_beta = std::abs(beta);
+  double key_norm = 0, centred_key_norm = 0, bound = 0;
+  for (const Matrix<T>& x : X) {
+    const Matrix<T> Q = x * Wq, K = x * Wk;
+    range.centres.push_back(options.centre && K.rows() ? key_centre(K) : Eigen::VectorXd::Zero(K.cols()));
+    const SequenceBound s = sequence_bound(Q, centred(K, range.centres.back()), K, abs_beta, options.range_rows);
+    range.query_norm = std::max(range.query_norm, s.query_norm);
+    key_norm = std::max(key_norm, s.key_norm);
+    centred_key_norm = std::max(centred_key_norm, s.centred_key_norm);
+    bound = std::max(bound, s.bound);
+  }
+  range.T_cauchy_schwarz = abs_beta * range.query_norm * key_norm;
+  range.T_centred = abs_beta * range.query_norm * centred_key_norm;
+  // The norms above are sums of d squares in double; the scaled features round
+  // each entry once more in T: |q^.k^ T_used - S'| <= 2u(1 + u) T_centred.
+  const double u = std::numeric_limits<T>::epsilon() / 2, d = static_cast<double>(Wq.cols());
+  range.T_used = std::min(bound, range.T_centred) * (1 + 2 * (d + 2) * std::numeric_limits<double>::epsilon()) +
+                 3 * u * range.T_centred;
+  return range;
+}
+
+template <class T>
+Matrix<T> scaled_queries(const Matrix<T>& Q, const CertifiedRange& range) {
+  return Q / static_cast<T>(range.query_norm > 0 ? range.query_norm : 1);
+}
+
+template <class T>
+Matrix<T> scaled_keys(const Matrix<T>& K, const CertifiedRange& range, std::size_t sequence) {
+  if (range.T_used <= 0) return Matrix<T>::Zero(K.rows(), K.cols());
+  return centred(K, range.centres.at(sequence)) * static_cast<T>(range.beta * range.query_norm / range.T_used);
+}
+
+template CertifiedRange certified_range(const std::vector<Matrix<float>>&, const Matrix<float>&, const Matrix<float>&,
+                                        double, const ScoreRangeOptions&);
+template CertifiedRange certified_range(const std::vector<Matrix<double>>&, const Matrix<double>&,
+                                        const Matrix<double>&, double, const ScoreRangeOptions&);
+}  // namespace lorafgc::lora::detail
+
+namespace lorafgc::lora {
+
+template <class T>
+ScoreRange certified_score_range(const Problem<T>& p, const ScoreRangeOptions& options) {
+  p.validate();
+  const auto r = detail::certified_range(p.X, p.effective_weight(Projection::Q), p.effective_weight(Projection::K),
+                                         p.beta, options);
+  return {r.T_cauchy_schwarz, r.T_centred, r.T_used};
+}
+
+template <class T>
+void add_common_key_component(Problem<T>& p, double ratio) {
+  if (!(ratio >= 0) || !std::isfinite(ratio)) throw InvalidArgument("ratio", "must be finite and >= 0");
+  p.validate();
+  const Matrix<T> Wk = p.effective_weight(Projection::K);
+  double g = 0;
+  for (const auto& x : p.X) g = std::max(g, static_cast<double>((x * Wk).rowwise().norm().maxCoeff()));
+  // x0^T W_k = sigma_1 t v_1 for x0 = t u_1: ||b|| = t sigma_1.
+  const Eigen::JacobiSVD<Matrix<T>> svd(Wk, Eigen::ComputeFullU);
+  const double sigma = static_cast<double>(svd.singularValues()(0));
+  if (sigma <= 0) throw InvalidArgument("Wk", "is zero: the keys have no component to share");
+  const Vector<T> x0 = svd.matrixU().col(0) * static_cast<T>(ratio * g / sigma);
+  for (auto& x : p.X) x.rowwise() += x0.transpose();
+}
+
+template ScoreRange certified_score_range(const Problem<float>&, const ScoreRangeOptions&);
+template ScoreRange certified_score_range(const Problem<double>&, const ScoreRangeOptions&);
+template void add_common_key_component(Problem<float>&, double);
+template void add_common_key_component(Problem<double>&, double);
+
+}  // namespace lorafgc::lora
+
+namespace lorafgc::lora::detail {
+
+template Matrix<float> scaled_queries(const Matrix<float>&, const CertifiedRange&);
+template Matrix<double> scaled_queries(const Matrix<double>&, const CertifiedRange&);
+template Matrix<float> scaled_keys(const Matrix<float>&, const CertifiedRange&, std::size_t);
+template Matrix<double> scaled_keys(const Matrix<double>&, const CertifiedRange&, std::size_t);
+
+}  // namespace lorafgc::lora::detail

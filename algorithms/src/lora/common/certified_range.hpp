@@ -1,0 +1,56 @@
+#pragma once
+// The certified score range an approximation of exp is fitted on
+// (docs/lora-gradients.md, "Certified score range"). Two exact facts tighten
+// the Cauchy-Schwarz bound T = |beta| max||Q_i|| max||K_j||:
+//  1. Softmax is invariant to a shift of each row of S. Replacing K_j by
+//     K_j - c shifts row i by beta Q_i.c, so the polynomial need only cover
+//     S'_ij = beta Q_i.(K_j - c); with a common key component, c removes it.
+//  2. The pairs that reach the Cauchy-Schwarz bound involve the few longest
+//     rows. The scores of the m longest queries against every key, and of the
+//     m longest centred keys against every query, are computed exactly; every
+//     other pair is bounded by the (m+1)-th largest norms. m doubles until that
+//     bound falls below the largest exact score (T_used is then the true
+//     max |S'_ij|) or a budget is spent; pairs that Cauchy-Schwarz already
+//     puts below the best score are skipped, so m reaches hundreds of rows at
+//     the cost of a few.
+// T_used is the larger of the two, plus the rounding of the exact scores and
+// of the scaled features, so |S'_ij| <= T_used holds for the scores the
+// features actually represent (tests/lora/test_certified_range.cpp checks it).
+#include <lorafgc/lora/problem.hpp>
+#include <lorafgc/lora/score_range.hpp>
+
+#include <vector>
+
+namespace lorafgc::lora::detail {
+
+struct CertifiedRange {
+  double beta = 1;
+  double T_cauchy_schwarz = 0;  // |beta| max||Q_i|| max||K_j|| over the batch
+  double T_centred = 0;         // |beta| max||Q_i|| max||K_j - c_b||
+  double T_used = 0;            // >= |S'_ij| for every pair, rounding included
+  double query_norm = 0;        // rho_q = max||Q_i|| over the batch
+  std::vector<Eigen::VectorXd> centres;  // c_b per sequence (zero without centring)
+
+  // Bound on sum_a |Q^_ia| |K^_ja| of the scaled features below: the monomials
+  // of degree j are at most this to the power j (for the rounding allowance).
+  double feature_product_bound() const { return T_used > 0 ? T_centred / T_used : 0; }
+  // Relative perturbation of exp(S'_ij) by the rounding of K - c and of the
+  // scaling to Q^, K^: |delta S'| <= 3 u T_centred.
+  double centring_error(double unit_roundoff) const;
+};
+
+// Over the batch X_b, with queries X_b W_q and keys X_b W_k (formed one
+// sequence at a time).
+template <class T>
+CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
+                               double beta, const ScoreRangeOptions& options);
+
+// Q / rho_q: rows of norm <= 1.
+template <class T>
+Matrix<T> scaled_queries(const Matrix<T>& Q, const CertifiedRange& range);
+// beta rho_q (K_b - c_b) / T_used, so that scaled_queries(Q_b) scaled_keys(K_b)^T
+// = S'_b / T_used lies in [-1, 1] entrywise.
+template <class T>
+Matrix<T> scaled_keys(const Matrix<T>& K, const CertifiedRange& range, std::size_t sequence);
+
+}  // namespace lorafgc::lora::detail

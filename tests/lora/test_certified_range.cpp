@@ -1,0 +1,100 @@
+// The certified score range (lora/common/certified_range.hpp): every shifted
+// score the features represent lies in [-1, 1] after scaling by T_used,
+// checked exactly (long double, all L^2 pairs) on small instances, including
+// tile-free edge cases (L = 1), negative beta, scores up to 1e4 and keys with a
+// large common component.
+#include "lora_support.hpp"
+
+#include "lora/common/certified_range.hpp"
+
+#include <lorafgc/lora/score_range.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+using namespace lorafgc;
+using namespace lorafgc::lora;
+
+namespace {
+
+// max over all pairs of |Q^_i . K^_j|, in long double from the stored features.
+template <class T>
+long double max_scaled_score(const Problem<T>& p, const detail::CertifiedRange& range) {
+  const Matrix<T> Wq = p.effective_weight(Projection::Q), Wk = p.effective_weight(Projection::K);
+  long double worst = 0;
+  for (std::size_t b = 0; b < p.X.size(); ++b) {
+    const Matrix<T> Qh = detail::scaled_queries(Matrix<T>(p.X[b] * Wq), range),
+                    Kh = detail::scaled_keys(Matrix<T>(p.X[b] * Wk), range, b);
+    for (Eigen::Index i = 0; i < Qh.rows(); ++i)
+      for (Eigen::Index j = 0; j < Kh.rows(); ++j) {
+        long double s = 0;
+        for (Eigen::Index a = 0; a < Qh.cols(); ++a)
+          s += static_cast<long double>(Qh(i, a)) * static_cast<long double>(Kh(j, a));
+        worst = std::max(worst, std::fabs(s));
+      }
+  }
+  return worst;
+}
+
+template <class T>
+void check_coverage(const Problem<T>& p, const ScoreRangeOptions& options) {
+  const auto range = detail::certified_range(p.X, p.effective_weight(Projection::Q), p.effective_weight(Projection::K),
+                                             p.beta, options);
+  INFO("T_cs " << range.T_cauchy_schwarz << " T_centred " << range.T_centred << " T_used " << range.T_used);
+  CHECK(max_scaled_score(p, range) <= 1.0L);
+  CHECK(range.T_used <= range.T_centred * (1 + 1e-5) + 1e-300);
+  if (!options.centre) CHECK(range.T_centred == range.T_cauchy_schwarz);
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("every shifted score lies inside the certified interval", "[range]", float, double) {
+  int cases = 0;
+  for (long long L : {1LL, 2LL, 7LL, 65LL, 130LL})
+    for (long long d : {1LL, 3LL, 8LL})
+      for (double T : {0.5, 3.0, 1e4})
+        for (std::uint64_t seed : {1u, 2u}) {
+          auto c = test::config(L, d, 2, seed == 1 ? Adaptation::Partial : Adaptation::Full, 1.0, seed);
+          c.score_bound = T;
+          c.batch = seed;  // batch 1 and 2
+          c.beta = seed == 1 ? 1.0 : -0.7;
+          Problem<TestType> p = generate<TestType>(c);
+          if (L > 2 && seed == 2) add_common_key_component(p, 3.0);
+          for (bool centre : {false, true})
+            for (Eigen::Index m : {0, 1, 4, 64}) {
+              check_coverage(p, {centre, m});
+              ++cases;
+            }
+        }
+  CHECK(cases == 5 * 3 * 3 * 2 * 8);
+}
+
+// Without centring and extreme rows the range is Cauchy-Schwarz's, as the
+// problem computes it (to the rounding allowance the range adds).
+TEST_CASE("the plain range is the Cauchy-Schwarz bound", "[range]") {
+  Problem<double> p = generate<double>(test::config(300, 6, 2, Adaptation::Partial, 1.0, 3));
+  const auto range = certified_score_range(p, {false, 0});
+  CHECK(range.T_cauchy_schwarz == Approx(p.score_bound()).epsilon(1e-13));
+  CHECK(range.T_used == Approx(p.score_bound()).epsilon(1e-13));
+  CHECK(range.T_used >= range.T_cauchy_schwarz);
+}
+
+// Centring removes a common key component; the extreme rows tighten the rest.
+// (The targets on large instances are measured by benchmarks/lora/bench_score_range.)
+TEST_CASE("centring removes a common key component", "[range]") {
+  Problem<double> p = generate<double>(test::config(2000, 8, 4, Adaptation::Partial, 1.0, 5));
+  const Matrix<double> Wk = p.effective_weight(Projection::K), before = p.X[0] * Wk;
+  add_common_key_component(p, 3.0);
+  const Matrix<double> shift = p.X[0] * Wk - before;
+  CHECK((shift.rowwise() - shift.row(0)).cwiseAbs().maxCoeff() <= 1e-12);
+  CHECK(shift.row(0).norm() == Approx(3 * before.rowwise().norm().maxCoeff()).epsilon(1e-10));
+  const auto plain = certified_score_range(p, {false, 0});
+  const auto centred = certified_score_range(p, {true, 0});
+  const auto adaptive = certified_score_range(p, {true, 64});
+  // Keys b + g_j, ||b|| = 3 max||g_j||: max||K_j|| >= 2 max||g_j|| (the largest
+  // g_j may point against b) while max||K_j - c|| <= 2 max||g_j||, and
+  // typically about max||g_j||.
+  CHECK(centred.T_centred <= 0.5 * plain.T_cauchy_schwarz);
+  CHECK(adaptive.T_used <= centred.T_used);
+}
