@@ -10,6 +10,7 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/machine.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/core/timing.hpp>
 #include <lorafgc/lora/error_metrics.hpp>
@@ -35,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 json machine_description() {
   json out = json::object();
   for (const auto& f : describe_machine().fields()) out[f.key] = f.numeric ? json::parse(f.text) : json(f.text);
+  out["kernel_target"] = lora::kernel_target();
   return out;
 }
 

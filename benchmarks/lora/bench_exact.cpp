@@ -16,6 +16,7 @@
 #include "benchmark_context.hpp"
 
 #include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 
 #include <cblas.h>
@@ -127,6 +128,7 @@ int main(int argc, char** argv) {
                take_flag(arg, "--r", rank) || take_flag(arg, "--algorithms", algorithm_specs);
       },
       [] {
+        benchmark::AddCustomContext("kernel_target", kernel_target());
         register_all<float>();
         register_all<double>();
       });

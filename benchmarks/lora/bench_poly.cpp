@@ -17,6 +17,7 @@
 
 #include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 
 #include <map>
@@ -106,5 +107,8 @@ int main(int argc, char** argv) {
                take_flag(arg, "--max_error_L", max_error_length) || take_flag(arg, "--max_L", max_length) ||
                take_flag(arg, "--r", rank);
       },
-      register_all);
+      [] {
+        benchmark::AddCustomContext("kernel_target", kernel_target());
+        register_all();
+      });
 }

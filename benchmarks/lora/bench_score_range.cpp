@@ -21,6 +21,7 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/random.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 #include <lorafgc/lora/score_range.hpp>
 
@@ -147,5 +148,8 @@ int main(int argc, char** argv) {
         return take_flag(arg, "--max_L", max_length) || take_flag(arg, "--poly_L", poly_length) ||
                take_flag(arg, "--seeds", seeds);
       },
-      register_all);
+      [] {
+        benchmark::AddCustomContext("kernel_target", kernel_target());
+        register_all();
+      });
 }

@@ -13,6 +13,7 @@
 #include <lorafgc/lora/algorithm.hpp>
 #include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 #include <lorafgc/lora/projection.hpp>

@@ -11,35 +11,49 @@
 //  - stream: FlashAttention-2's backward: column tiles of b x c, an online
 //            softmax in a forward sweep, then S recomputed in a backward sweep:
 //            L^2 d more multiply-adds, but every tile stays in L1/L2.
+//  - fused:  the stream schedule's work, each tile done by one vector kernel
+//            (fused_kernel.hpp: scores, exp and every product while the tile
+//            is in cache; Highway, dispatched at run time) instead of a chain
+//            of BLAS calls and Eigen passes over the tile.
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
 namespace lorafgc::lora {
 
-enum class ExactSchedule { Panel, Stream };
+enum class ExactSchedule { Panel, Stream, Fused, Auto };
 ExactSchedule parse_exact_schedule(const std::string& text);
 const char* to_string(ExactSchedule s);
 
 struct ExactConfig {
-  ExactSchedule schedule = ExactSchedule::Panel;
+  ExactSchedule schedule = ExactSchedule::Auto;  // auto: exact_schedule_for(d)
   long long block_rows = 64;         // b: queries per row block
   long long panel_bytes = 16 << 20;  // panel: b is lowered so one b x L panel fits this
-  long long tile_cols = 256;         // stream: keys per column tile
+  long long tile_cols = 256;         // stream, fused: keys per column tile (fused: a multiple of 64)
+  bool recompute = false;            // fused: recompute S and exp in the backward instead of keeping E
+                                     // (kept only while b x L fits panel_bytes)
   int threads = 0;                   // 0: OpenMP's default
   bool weights = false;              // also return the d x d weight gradients
 };
+
+// The schedule auto picks for head width d (measured; see exact.cpp), and a
+// config with auto replaced by it.
+ExactSchedule exact_schedule_for(long long width);
+ExactConfig resolved(ExactConfig config, long long width);
 
 // `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
 
 // The cost model. Sum of the right-hand widths of the L x L products the
-// schedule performs (panel: 3d + 4r partial, 3d + 6r full; stream: d more);
+// schedule performs (panel and fused: 3d + 4r partial, 3d + 6r full; stream and
+// fused with recompute: d more);
 // flops = 2 L^2 width.
-double exact_product_width(const ProblemShape& shape, ExactSchedule schedule);
+double exact_product_width(const ProblemShape& shape, ExactSchedule schedule, bool recompute = false);
 double exact_flops(const ProblemShape& shape, const ExactConfig& config);
 double exact_workspace_bytes(const ProblemShape& shape, int scalar_bytes, const ExactConfig& config);
-// Rows per block after the panel-size cap.
+// fused: whether a block's E (rows x length) is kept for the backward sweep.
+bool fused_keeps_exp(const ExactConfig& config, long long rows, long long length, int scalar_bytes);
+// Rows per block after the panel-size cap (a resolved config).
 long long exact_block_rows(const ExactConfig& config, long long length, int scalar_bytes);
 
 }  // namespace lorafgc::lora

@@ -16,6 +16,7 @@ class Exact final : public detail::Registered<Exact> {
     c_.block_rows = o.integer("block");
     c_.panel_bytes = o.integer("panel_mb") << 20;
     c_.tile_cols = o.integer("tile");
+    c_.recompute = o.boolean("recompute");
     c_.threads = static_cast<int>(o.integer("threads"));
     c_.weights = o.boolean("weights");
   }
@@ -50,16 +51,22 @@ std::vector<Registration> exact() {
   // and < 2e-5 in float; a formula error shows at order 1.
   r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12, ""};
   r.options = {
-      choice_option("schedule", {"panel", "stream"},
-                    "panel: whole b x L score panels; stream: FlashAttention-2-style column tiles with recomputation"),
+      choice_option("schedule", {"auto", "panel", "stream", "fused"},
+                    "auto: the fastest measured for the head width (fused d <= 16, stream d <= 48, else panel); "
+                    "panel: whole b x L score panels; stream: FlashAttention-2-style column tiles with recomputation; "
+                    "fused: column tiles, each done by one vector kernel (runtime-dispatched SIMD)"),
       integer_option("block", 64, at_least(1), "queries per row block (panel: lowered to respect panel_mb)"),
-      integer_option("panel_mb", 16, at_least(1), "panel: upper bound on one b x L panel, in MiB"),
-      integer_option("tile", 256, at_least(1), "stream: keys per column tile"),
+      integer_option("panel_mb", 16, at_least(1),
+                     "panel: upper bound on one b x L panel, in MiB; fused: keeps its exponentials up to this"),
+      integer_option("tile", 256, at_least(1), "stream, fused: keys per column tile (fused: rounded up to 64)"),
+      boolean_option("recompute", false,
+                     "fused: recompute scores and exp in the backward sweep instead of keeping the forward's b x L "
+                     "exponentials (kept only while they fit panel_mb)"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
                      "OpenMP threads (0: the current default)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
   };
-  r.variants = {"exact", "exact:schedule=stream"};
+  r.variants = {"exact", "exact:schedule=panel", "exact:schedule=stream", "exact:schedule=fused"};
   r.make = [](const OptionValues& o) { return std::make_unique<Exact>(o); };
   return {r};
 }

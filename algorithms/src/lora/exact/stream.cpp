@@ -39,19 +39,6 @@ void forward_sweep(const SequenceFactors<T>& f, T beta, RowBlock b, Index c, Str
   }
 }
 
-// O, R, the loss, delta and the value-side sums that need no tile.
-template <class T>
-void normalise(const Matrix<T>& Y, const SequenceFactors<T>& f, RowBlock b, const Vector<T>& inv_sum,
-               StreamScratch<T>& w, RowBlockSums<T>& sums) {
-  const Index d = f.widths.d;
-  w.F_N_F = inv_sum.asDiagonal() * w.F_N_F;  // [O | F X B_v]
-  w.R = w.F_N_F.leftCols(d) - Y.middleRows(b.i0, b.n);
-  sums.loss += 0.5 * static_cast<double>(w.R.squaredNorm());
-  if (f.widths.X_Bv) sums.BvT_XT_FT_R.noalias() += w.F_N_F.rightCols(f.widths.X_Bv).transpose() * w.R;
-  if (f.widths.AvT) w.Dinv_R_AvT.noalias() = inv_sum.asDiagonal() * (w.R * f.AvT);
-  w.delta = row_dot(w.R, w.F_N_F.leftCols(d));
-}
-
 // Backward sweep: S recomputed tile by tile, dS formed and multiplied out.
 template <class T>
 void backward_sweep(const SequenceFactors<T>& f, T beta, RowBlock b, Index c, const Vector<T>& inv_sum,
@@ -81,12 +68,10 @@ void stream_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T
                  Index tile_cols, StreamScratch<T>& w, RowBlockSums<T>& sums) {
   forward_sweep(f, beta, block, tile_cols, w);
   const Vector<T> inv_sum = w.row_sum.cwiseInverse();
-  normalise(Y, f, block, inv_sum, w, sums);
+  w.F_N_F = inv_sum.asDiagonal() * w.F_N_F;  // [O | F X B_v]
+  value_outputs(Y, f, block, inv_sum, w.F_N_F, w.R, w.Dinv_R_AvT, w.delta, sums);
   backward_sweep(f, beta, block, tile_cols, inv_sum, w, sums);
-  const ThinWidths& wd = f.widths;
-  if (wd.K_Aq) sums.XT_dS_KAq.noalias() += X.middleRows(block.i0, block.n).transpose() * w.dS_N_dS.leftCols(wd.K_Aq);
-  if (wd.X_Bk)
-    sums.BkT_XT_dST_Q.noalias() += w.dS_N_dS.rightCols(wd.X_Bk).transpose() * f.Q.middleRows(block.i0, block.n);
+  query_side_outputs(X, f, block, w.dS_N_dS, sums);
 }
 
 template void stream_rows(const Matrix<float>&, const Matrix<float>&, const SequenceFactors<float>&, float, RowBlock,

@@ -1,0 +1,287 @@
+// The fused schedule's kernels (fused_kernel.hpp), compiled once per x86
+// target by Highway's foreach_target and dispatched at run time. Exp is
+// Highway's vectorised exp (hwy/contrib/math), about 1 ulp.
+#include "lora/exact/fused_kernel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "lora/exact/fused_kernel.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace lorafgc::lora::detail {
+namespace HWY_NAMESPACE {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using Index = std::ptrdiff_t;
+template <int G>
+using Width = std::integral_constant<int, G>;
+
+// f(Width<G>, c0) over column groups [c0, c0 + G) covering [0, n), G <= Max.
+template <int Max, class F>
+HWY_INLINE void for_groups(Index n, F&& f) {
+  Index c = 0;
+  if constexpr (Max >= 8)
+    for (; c + 8 <= n; c += 8) f(Width<8>(), c);
+  for (; c + 4 <= n; c += 4) f(Width<4>(), c);
+  if (c + 2 <= n) {
+    f(Width<2>(), c);
+    c += 2;
+  }
+  if (c < n) f(Width<1>(), c);
+}
+
+// state[g] (one vector each, in memory) += sum_{v < nv} x[v] * cols[g * ld + v]:
+// per-lane partial dot products of a row with G key-side columns.
+template <int G, class D, class T>
+HWY_INLINE void accumulate_dots(D d, const T* HWY_RESTRICT x, const T* HWY_RESTRICT cols, Index ld, Index nv,
+                                T* HWY_RESTRICT state) {
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  hn::Vec<D> acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = hn::Load(d, state + g * N);
+  for (Index v = 0; v < nv; ++v) {
+    const auto xv = hn::Load(d, x + v * N);
+    for (int g = 0; g < G; ++g) acc[g] = hn::MulAdd(xv, hn::LoadU(d, cols + g * ld + v * N), acc[g]);
+  }
+  for (int g = 0; g < G; ++g) hn::Store(acc[g], d, state + g * N);
+}
+
+// out[g * ld + v] += sum_{i < rows} buf[i * stride + v] W[i * wstride + g]: the
+// key-side products of a tile (lanes over keys), two vectors at a time so each
+// broadcast of W serves two multiply-adds.
+template <int G, class D, class T>
+HWY_INLINE void accumulate_columns(D d, T* HWY_RESTRICT out, Index ld, const T* HWY_RESTRICT buf, Index stride,
+                                   const T* HWY_RESTRICT W, Index wstride, Index rows, Index nv) {
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  Index v = 0;
+  for (; v + 2 <= nv; v += 2) {
+    hn::Vec<D> a0[G], a1[G];
+    for (int g = 0; g < G; ++g) {
+      a0[g] = hn::LoadU(d, out + g * ld + v * N);
+      a1[g] = hn::LoadU(d, out + g * ld + (v + 1) * N);
+    }
+    for (Index i = 0; i < rows; ++i) {
+      const auto x0 = hn::Load(d, buf + i * stride + v * N), x1 = hn::Load(d, buf + i * stride + (v + 1) * N);
+      for (int g = 0; g < G; ++g) {
+        const auto w = hn::Set(d, W[i * wstride + g]);
+        a0[g] = hn::MulAdd(x0, w, a0[g]);
+        a1[g] = hn::MulAdd(x1, w, a1[g]);
+      }
+    }
+    for (int g = 0; g < G; ++g) {
+      hn::StoreU(a0[g], d, out + g * ld + v * N);
+      hn::StoreU(a1[g], d, out + g * ld + (v + 1) * N);
+    }
+  }
+  if (v < nv) {
+    hn::Vec<D> a0[G];
+    for (int g = 0; g < G; ++g) a0[g] = hn::LoadU(d, out + g * ld + v * N);
+    for (Index i = 0; i < rows; ++i) {
+      const auto x0 = hn::Load(d, buf + i * stride + v * N);
+      for (int g = 0; g < G; ++g) a0[g] = hn::MulAdd(x0, hn::Set(d, W[i * wstride + g]), a0[g]);
+    }
+    for (int g = 0; g < G; ++g) hn::StoreU(a0[g], d, out + g * ld + v * N);
+  }
+}
+
+// Vectors of keys handled together: U independent multiply-add chains hide
+// the FMA latency (a single chain over a < d ran at a quarter of the FMA rate:
+// 381 ms against 372 ms for the BLAS-based stream schedule at L = 16384, d = 8).
+// AVX2 has 16 vector registers, AVX-512 32.
+constexpr int kChunk = HWY_TARGET <= HWY_AVX3 ? 8 : 4;
+
+// out[u] = sum_a row[a] cols[a * ld + j + u N .. + N) for u < U: U vectors of
+// scores (or of R V^T).
+template <int U, class D, class T>
+HWY_INLINE void row_times_keys(D d, const T* HWY_RESTRICT row, const T* HWY_RESTRICT cols, Index ld, Index width,
+                               Index j, hn::Vec<D>* out) {
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  for (int u = 0; u < U; ++u) out[u] = hn::Zero(d);
+  for (Index a = 0; a < width; ++a) {
+    const auto r = hn::Set(d, row[a]);
+    const T* HWY_RESTRICT c = cols + a * ld + j;
+    for (int u = 0; u < U; ++u) out[u] = hn::MulAdd(r, hn::LoadU(d, c + u * N), out[u]);
+  }
+}
+
+// f(Width<U>, v) over vectors [v, v + U) covering [0, nv): chunks of kChunk, then single vectors.
+template <class F>
+HWY_INLINE void for_chunks(Index nv, F&& f) {
+  Index v = 0;
+  for (; v + kChunk <= nv; v += kChunk) f(Width<kChunk>(), v);
+  for (; v < nv; ++v) f(Width<1>(), v);
+}
+
+template <class T>
+void forward(const FusedBlock<T>& k) {
+  const hn::ScalableTag<T> d;
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  T* const state = k.scratch;                  // b x n_F vectors: sum_j E_ij N_F[j, c], per lane
+  T* const lane_sums = state + k.b * k.n_F * N;  // b vectors: sum_j E_ij, per lane
+  T* const tile_e = lane_sums + k.b * N;         // one tile of E for one row, unless E_panel keeps them
+  std::fill(state, tile_e, T(0));
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  std::fill(k.row_max, k.row_max + k.b, neg_inf);
+  const Index tiles = (k.L + k.tile - 1) / k.tile;
+  for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
+    const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
+    const Index last = j0 + (nv - 1) * N;  // masked when it runs past L
+    const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
+    const Index t = j0 / k.tile;
+    for (Index i = 0; i < k.b; ++i) {
+      T* const row_state = state + i * k.n_F * N;
+      T* const e = k.E_panel ? k.E_panel + i * k.ld + j0 : tile_e;
+      auto vmax = hn::Set(d, neg_inf);
+      for_chunks(nv, [&](auto U, Index v0) {
+        constexpr int kU = decltype(U)::value;
+        hn::Vec<decltype(d)> sv[kU];
+        row_times_keys<kU>(d, k.beta_Q + i * k.d, k.K, k.ld, k.d, j0 + v0 * N, sv);
+        for (int u = 0; u < kU; ++u) {
+          if (j0 + (v0 + u) * N == last) sv[u] = hn::IfThenElse(valid, sv[u], hn::Set(d, neg_inf));
+          hn::Store(sv[u], d, e + (v0 + u) * N);
+          vmax = hn::Max(vmax, sv[u]);
+        }
+      });
+      // The row's running max: when a tile raises it, what was summed so far is
+      // rescaled (rare after the first tiles).
+      const T tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
+      if (tile_max > k.row_max[i]) {
+        if (k.row_max[i] != neg_inf) {
+          const auto scale = hn::Set(d, static_cast<T>(std::exp(k.row_max[i] - tile_max)));
+          for (Index c = 0; c < k.n_F; ++c)
+            hn::Store(hn::Mul(hn::Load(d, row_state + c * N), scale), d, row_state + c * N);
+          hn::Store(hn::Mul(hn::Load(d, lane_sums + i * N), scale), d, lane_sums + i * N);
+        }
+        k.row_max[i] = tile_max;
+      }
+      const auto m = hn::Set(d, k.row_max[i]);
+      auto sum = hn::Load(d, lane_sums + i * N);
+      for (Index v = 0; v < nv; ++v) {
+        auto ev = hn::Exp(d, hn::Sub(hn::Load(d, e + v * N), m));
+        if (j0 + v * N == last) ev = hn::IfThenElseZero(valid, ev);
+        hn::Store(ev, d, e + v * N);
+        sum = hn::Add(sum, ev);
+      }
+      hn::Store(sum, d, lane_sums + i * N);
+      if (k.E_panel) k.tile_max[i * tiles + t] = k.row_max[i];
+      for_groups<8>(k.n_F, [&](auto G, Index c0) {
+        accumulate_dots<decltype(G)::value>(d, e, k.N_F + c0 * k.ld + j0, k.ld, nv, row_state + c0 * N);
+      });
+    }
+  }
+  for (Index i = 0; i < k.b; ++i) {
+    k.row_sum[i] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, lane_sums + i * N)));
+    for (Index c = 0; c < k.n_F; ++c)
+      k.E_N_F[i * k.n_F + c] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, state + (i * k.n_F + c) * N)));
+  }
+}
+
+template <class T>
+void backward(const FusedBlock<T>& k) {
+  const hn::ScalableTag<T> d;
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  T* const state = k.scratch;               // b x n_dS vectors: sum_j dS_ij N_dS[j, c], per lane
+  T* const F = state + k.b * k.n_dS * N;    // b x tile: E = exp(S - m) of the tile (F = diag(1/D) E)
+  T* const dS = F + k.b * k.tile;           // b x tile: dS of the tile
+  std::fill(state, F, T(0));
+  const Index tiles = (k.L + k.tile - 1) / k.tile;
+  for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
+    const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
+    const Index last = j0 + (nv - 1) * N;
+    const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
+    for (Index i = 0; i < k.b; ++i) {
+      const auto m = hn::Set(d, k.row_max[i]), inv = hn::Set(d, k.inv_sum[i]), delta = hn::Set(d, k.delta[i]);
+      T* const Fi = F + i * k.tile;
+      T* const dSi = dS + i * k.tile;
+      // The forward's E of this tile, relative to its running max then.
+      const T* const kept = k.E_panel ? k.E_panel + i * k.ld + j0 : nullptr;
+      const auto rescale = hn::Set(d, kept ? static_cast<T>(std::exp(k.tile_max[i * tiles + j0 / k.tile] - k.row_max[i]))
+                                          : T(1));
+      for_chunks(nv, [&](auto U, Index v0) {
+        constexpr int kU = decltype(U)::value;
+        hn::Vec<decltype(d)> e[kU], g[kU];
+        if (kept) {
+          for (int u = 0; u < kU; ++u) e[u] = hn::Mul(hn::Load(d, kept + (v0 + u) * N), rescale);
+        } else {
+          row_times_keys<kU>(d, k.beta_Q + i * k.d, k.K, k.ld, k.d, j0 + v0 * N, e);
+          for (int u = 0; u < kU; ++u) e[u] = hn::Exp(d, hn::Sub(e[u], m));
+        }
+        row_times_keys<kU>(d, k.R + i * k.d, k.V, k.ld, k.d, j0 + v0 * N, g);
+        for (int u = 0; u < kU; ++u) {
+          // E = exp(S - m) is kept for F^T (diag(1/D) R A_v^T); dS = (E / D) o (R V^T - delta).
+          g[u] = hn::Mul(hn::Mul(e[u], inv), hn::Sub(g[u], delta));
+          if (j0 + (v0 + u) * N == last) {
+            e[u] = hn::IfThenElseZero(valid, e[u]);
+            g[u] = hn::IfThenElseZero(valid, g[u]);
+          }
+          hn::Store(e[u], d, Fi + (v0 + u) * N);
+          hn::Store(g[u], d, dSi + (v0 + u) * N);
+        }
+      });
+      for_groups<8>(k.n_dS, [&](auto G, Index c0) {
+        accumulate_dots<decltype(G)::value>(d, dSi, k.N_dS + c0 * k.ld + j0, k.ld, nv, state + (i * k.n_dS + c0) * N);
+      });
+    }
+    for_groups<4>(k.n_AvT, [&](auto G, Index c0) {
+      accumulate_columns<decltype(G)::value>(d, k.FT_R_AvT + c0 * k.ld + j0, k.ld, F, k.tile, k.Dinv_R_AvT + c0,
+                                             k.n_AvT, k.b, nv);
+    });
+    for_groups<4>(k.n_dST, [&](auto G, Index c0) {
+      accumulate_columns<decltype(G)::value>(d, k.dST_N_dST + c0 * k.ld + j0, k.ld, dS, k.tile, k.N_dST + c0,
+                                             k.n_dST, k.b, nv);
+    });
+  }
+  for (Index i = 0; i < k.b; ++i)
+    for (Index c = 0; c < k.n_dS; ++c)
+      k.dS_N_dS[i * k.n_dS + c] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, state + (i * k.n_dS + c) * N)));
+}
+
+void forward_float(const FusedBlock<float>& k) { forward(k); }
+void forward_double(const FusedBlock<double>& k) { forward(k); }
+void backward_float(const FusedBlock<float>& k) { backward(k); }
+void backward_double(const FusedBlock<double>& k) { backward(k); }
+const char* target_name() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lorafgc::lora::detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lorafgc::lora::detail {
+
+HWY_EXPORT(forward_float);
+HWY_EXPORT(forward_double);
+HWY_EXPORT(backward_float);
+HWY_EXPORT(backward_double);
+HWY_EXPORT(target_name);
+
+void fused_forward(const FusedBlock<float>& k) { HWY_DYNAMIC_DISPATCH(forward_float)(k); }
+void fused_forward(const FusedBlock<double>& k) { HWY_DYNAMIC_DISPATCH(forward_double)(k); }
+void fused_backward(const FusedBlock<float>& k) { HWY_DYNAMIC_DISPATCH(backward_float)(k); }
+void fused_backward(const FusedBlock<double>& k) { HWY_DYNAMIC_DISPATCH(backward_double)(k); }
+const char* fused_target_name() { return HWY_DYNAMIC_DISPATCH(target_name)(); }
+
+std::int64_t fused_supported_targets() { return hwy::SupportedTargets() & HWY_TARGETS; }
+
+void fused_force_targets(std::int64_t targets) { hwy::SetSupportedTargetsForTest(targets); }
+
+// Enough for either pass, with the widest vector any target has.
+template <class T>
+std::size_t fused_scratch_elements(const FusedBlock<T>& k) {
+  const std::size_t N = 64 / sizeof(T), b = static_cast<std::size_t>(k.b), tile = static_cast<std::size_t>(k.tile);
+  const std::size_t forward = b * static_cast<std::size_t>(k.n_F) * N + b * N + tile;
+  const std::size_t backward = b * static_cast<std::size_t>(k.n_dS) * N + 2 * b * tile;
+  return std::max(forward, backward);
+}
+
+template std::size_t fused_scratch_elements(const FusedBlock<float>&);
+template std::size_t fused_scratch_elements(const FusedBlock<double>&);
+
+}  // namespace lorafgc::lora::detail
+#endif
