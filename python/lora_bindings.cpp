@@ -11,7 +11,9 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/generator.hpp>
+#include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
+#include <lorafgc/lora/score_range.hpp>
 
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
@@ -37,9 +39,8 @@ std::string option_text(const py::handle& v, const std::string& key) {
 }
 
 template <class T>
-py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
-                       const py::handle& Y, const py::dict& adapters, double alpha, double beta,
-                       const std::string& algorithm, const py::kwargs& kwargs) {
+Problem<T> build_problem(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                         const py::handle& Y, const py::dict& adapters, double alpha, double beta) {
   Problem<T> p;
   p.X = to_batch<T>(X, "X");
   p.Y = to_batch<T>(as_array(Y, "Y"), "Y");
@@ -61,14 +62,21 @@ py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handl
   }
   p.alpha = alpha;
   p.beta = beta;
+  p.validate();
+  return p;
+}
 
+template <class T>
+py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                       const py::handle& Y, const py::dict& adapters, double alpha, double beta,
+                       const std::string& algorithm, const py::kwargs& kwargs) {
+  const Problem<T> p = build_problem<T>(X, Wq, Wk, Wv, Y, adapters, alpha, beta);
   AlgorithmSpec spec = parse_algorithm_spec(algorithm);
   for (const auto& [k, v] : kwargs) {
     const std::string key = py::str(k).cast<std::string>();
     spec.options.set(key, option_text(v, key));
   }
   const auto algo = make_algorithm(spec.name, spec.options);
-  p.validate();
   Gradients<T> g;
   {
     py::gil_scoped_release release;
@@ -88,6 +96,23 @@ py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handl
   return out;
 }
 
+template <class T>
+py::dict run_score_range(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                         const py::handle& Y, const py::dict& adapters, double alpha, double beta, bool centre,
+                         long long range_rows) {
+  const Problem<T> p = build_problem<T>(X, Wq, Wk, Wv, Y, adapters, alpha, beta);
+  ScoreRange r;
+  {
+    py::gil_scoped_release release;
+    r = certified_score_range(p, {centre, range_rows});
+  }
+  py::dict out;
+  out["T_cauchy_schwarz"] = r.T_cauchy_schwarz;
+  out["T_centred"] = r.T_centred;
+  out["T_used"] = r.T_used;
+  return out;
+}
+
 py::dict lora_gradients(const py::handle& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
                         const py::handle& Y, const py::handle& adapters, const py::handle& alpha_arg,
                         const py::handle& beta_arg, const std::string& algorithm, const py::kwargs& kwargs) {
@@ -100,6 +125,25 @@ py::dict lora_gradients(const py::handle& X, const py::handle& Wq, const py::han
     return run_gradients<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
   if (py::isinstance<py::array_t<double>>(x) && x.dtype().kind() == 'f' && x.itemsize() == 8)
     return run_gradients<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
+  throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
+}
+
+py::dict lora_score_range(const py::handle& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                          const py::handle& Y, const py::handle& adapters, const py::handle& alpha_arg,
+                          const py::handle& beta_arg, const py::handle& centre, const py::handle& range_rows_arg) {
+  const double alpha = real_arg(alpha_arg, "alpha"), beta = real_arg(beta_arg, "beta");
+  const long long range_rows = integer_arg(range_rows_arg, "range_rows");
+  if (range_rows < 0) throw InvalidArgument("range_rows", "must be >= 0, got " + std::to_string(range_rows));
+  if (!py::isinstance<py::bool_>(centre)) throw InvalidArgument("centre", "expected True or False");
+  const py::array x = as_array(X, "X");
+  if (!py::isinstance<py::dict>(adapters))
+    throw InvalidArgument("adapters", "expected a dict mapping 'q', 'k', 'v' to (B, A)");
+  const auto ad = adapters.cast<py::dict>();
+  const bool c = centre.cast<bool>();
+  if (x.dtype().kind() == 'f' && x.itemsize() == 4)
+    return run_score_range<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, c, range_rows);
+  if (x.dtype().kind() == 'f' && x.itemsize() == 8)
+    return run_score_range<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, c, range_rows);
   throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
 }
 
@@ -183,6 +227,14 @@ void bind_lora(py::module_& m) {
         py::arg("beta") = 1.0, py::arg("score_bound") = 0.0,
         "A seeded instance with max|X W_mu| = gamma, as keyword arguments for gradients().\n"
         "score_bound > 0 instead rescales W_q, W_k so that T = |beta| max||Q_i|| max||K_j|| equals it.");
+  m.def("score_range", &lora_score_range, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"),
+        py::arg("Y"), py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0, py::arg("centre") = true,
+        py::arg("range_rows") = 64,
+        "The certified score range of an instance (same arguments as gradients()): T_cauchy_schwarz =\n"
+        "|beta| max||Q_i|| max||K_j||, T_centred (keys centred), and T_used >= every row-shifted |score|,\n"
+        "the interval poly fits exp on (docs/lora-gradients.md, 'Certified score range').");
+  m.def("kernel_target", &kernel_target,
+        "The SIMD target the runtime-dispatched kernels (exact's fused schedule) run on here: 'AVX3' (AVX-512), 'AVX2', ...");
   m.def("algorithms", &algorithm_table,
         "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
         "options {name: (default, help)}.");

@@ -155,3 +155,38 @@ def test_poly_resource_guard_is_a_value_error():
     inst = lorafgc.generate(64, 16, 2, 1.0, seed=1)
     with pytest.raises(ValueError, match="rank"):
         lorafgc.lora_gradients(**inst, algorithm="poly-cheb", eps=1e-9)
+
+
+def test_score_range_covers_every_row_shifted_score():
+    inst = lorafgc.lora.generate(L=300, d=6, r=2, gamma=1.0, seed=4, score_bound=3.0, mode="full")
+    r = lorafgc.lora.score_range(**inst)
+    s = inst["alpha"] / 2
+
+    def weight(key, frozen):
+        B, A = inst["adapters"][key]
+        return frozen + s * B @ A
+
+    Q, K = inst["X"] @ weight("q", inst["Wq"]), inst["X"] @ weight("k", inst["Wk"])
+    S = inst["beta"] * Q @ K.T
+    # No per-row shift can do better than half of each row's spread.
+    assert r["T_used"] >= ((S.max(axis=1) - S.min(axis=1)) / 2).max()
+    assert r["T_cauchy_schwarz"] == pytest.approx(3.0, rel=1e-12)
+    assert r["T_used"] <= r["T_centred"] * (1 + 1e-12)
+    plain = lorafgc.lora.score_range(**inst, centre=False, range_rows=0)
+    assert plain["T_used"] == pytest.approx(plain["T_cauchy_schwarz"], rel=1e-13)
+    # poly fits exp on the same range.
+    info = lorafgc.lora.gradients(**inst, algorithm="poly-cheb")["info"]
+    assert info["T_used"] == r["T_used"] and info["T_cauchy_schwarz"] == r["T_cauchy_schwarz"]
+
+
+@pytest.mark.parametrize("change, argument", [({"range_rows": -1}, "range_rows"), ({"centre": "yes"}, "centre"),
+                                              ({"range_rows": 1.5}, "range_rows")])
+def test_score_range_bad_arguments_name_the_argument(change, argument):
+    inst = lorafgc.lora.generate(L=20, d=4, r=2, gamma=1.0)
+    with pytest.raises(ValueError, match=argument):
+        lorafgc.lora.score_range(**inst, **change)
+
+
+def test_kernel_target_names_a_simd_target():
+    assert lorafgc.lora.kernel_target() in {"AVX3_SPR", "AVX3_ZEN4", "AVX3_DL", "AVX3", "AVX2", "SSE4", "SSSE3",
+                                            "SSE2", "EMU128", "SCALAR"}
