@@ -14,12 +14,10 @@ namespace {
 template <class T>
 struct Scratch {
   Matrix<T> features;  // b x k: rows of U (sweep B) or W (sweeps A, C)
-  Matrix<T> spread;    // b x d m: the row-Kronecker operand
-  Matrix<T> wide;      // b x d m: features times the stacked M_c
-  Matrix<T> ones_N_F;  // sweep A: [1 | N_F] for these keys
+  Matrix<T> spread;    // b x (sum of widths): the right-hand side of the sweep's one product with U^T or W^T
+  Matrix<T> wide;      // b x (sum of widths): U A.WT_all (sweep B) or W B.UT_all (sweep C)
   Matrix<T> F_N_F;     // sweep B: [D | D O | D F X B_v], then divided by D
   Matrix<T> R;         // b x d
-  Matrix<T> Dinv_R_AvT;
   Matrix<T> block;     // b x m: dS N_dS (sweep B) or dS^T N_dST (sweep C) for these rows
   Vector<T> inv_D, delta;
 };
@@ -46,16 +44,15 @@ Sums sweep(const SequenceInputs<T>& in, Make make, Body body) {
 }
 
 // out (n x d m): column block c is diag(A_c) N.
-template <class T>
-void spread(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& N, Matrix<T>& out) {
+template <class T, class Out>
+void spread(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& N, Out&& out) {
   const Index d = A.cols(), m = N.cols();
-  out.resize(N.rows(), d * m);
   for (Index c = 0; c < d; ++c) out.middleCols(c * m, m) = A.col(c).asDiagonal() * N;
 }
 
 // out (n x m) = sum_c diag(A_c) Z_c, Z_c the c-th column block of Z (n x d m).
 template <class T>
-void contract_spread(const Matrix<T>& Z, const Eigen::Ref<const Matrix<T>>& A, Matrix<T>& out) {
+void contract_spread(const Eigen::Ref<const Matrix<T>>& Z, const Eigen::Ref<const Matrix<T>>& A, Matrix<T>& out) {
   const Index d = A.cols(), m = Z.cols() / d;
   out.noalias() = A.col(0).asDiagonal() * Z.leftCols(m);
   for (Index c = 1; c < d; ++c) out.noalias() += A.col(c).asDiagonal() * Z.middleCols(c * m, m);
@@ -75,12 +72,14 @@ void accumulate_bound_sums(const Eigen::Ref<const Matrix<T>>& X, const Eigen::Re
   acc.Rs += ((R.template cast<double>().array().abs() + eta * nu + nu).colwise().sum()).matrix().transpose();
 }
 
-// Sweep B, rows [i0, i0 + n): O, R, the loss and the value side.
+// Sweep B, rows [i0, i0 + n): s.wide = U A.WT_all, then O, R, the loss and the
+// value side.
 template <class T>
 void query_value_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0, Index n, Scratch<T>& s,
                       QuerySums<T>& acc) {
   const ThinWidths& w = in.f.widths;
-  s.F_N_F.noalias() = s.features * A.WT_1_N_F;  // [D | D O | D F X B_v]
+  s.wide.noalias() = s.features * A.WT_all;
+  s.F_N_F = s.wide.leftCols(A.n_F1);  // [D | D O | D F X B_v]
   if (!(s.F_N_F.col(0).minCoeff() > 0)) acc.bad_normaliser = true;
   s.inv_D = s.F_N_F.col(0).cwiseInverse();
   s.F_N_F = s.inv_D.asDiagonal() * s.F_N_F;
@@ -89,47 +88,44 @@ void query_value_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0
   if (w.X_Bv) acc.BvT_XT_FT_R.noalias() += s.F_N_F.rightCols(w.X_Bv).transpose() * s.R;
   s.delta = row_dot(s.R, s.F_N_F.middleCols(1, w.d));
   accumulate_bound_sums<T>(in.X.middleRows(i0, n), in.f.Q.middleRows(i0, n), s.R, s.delta, in.nu, in.eta, acc);
-  if (w.AvT) {
-    s.Dinv_R_AvT.noalias() = s.inv_D.asDiagonal() * (s.R * in.f.AvT);
-    acc.UT_Dinv_R_AvT.noalias() += s.features.transpose() * s.Dinv_R_AvT;
-  }
 }
 
-// Sweep B, rows [i0, i0 + n): dS N_dS for these rows and the query sums of dS^T.
+// Sweep B, rows [i0, i0 + n): dS N_dS for these rows, then the query sums
+// U^T [D^-1 R A_v^T | (diag(R_c / D) N_dST)_c | diag(delta / D) N_dST] in one product.
 template <class T>
 void query_score_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0, Index n, Scratch<T>& s,
                       QuerySums<T>& acc) {
   const ThinWidths& w = in.f.widths;
   if (w.N_dS()) {
-    s.wide.noalias() = s.features * A.WT_V_N_dS;
-    contract_spread<T>(s.wide, s.R, s.block);
-    s.block.noalias() -= s.delta.asDiagonal() * (s.features * A.WT_N_dS);
+    contract_spread<T>(s.wide.rightCols(A.n_V_dS), s.R, s.block);
+    s.block.noalias() -= s.delta.asDiagonal() * s.wide.middleCols(A.n_F1, A.n_dS);
     s.block = s.inv_D.asDiagonal() * s.block;  // dS N_dS for these rows
     if (w.K_Aq) acc.XT_dS_KAq.noalias() += in.X.middleRows(i0, n).transpose() * s.block.leftCols(w.K_Aq);
     if (w.X_Bk) acc.BkT_XT_dST_Q.noalias() += s.block.rightCols(w.X_Bk).transpose() * in.f.Q.middleRows(i0, n);
   }
+  if (!acc.UT_all.cols()) return;
+  s.spread.resize(n, acc.UT_all.cols());
+  if (w.AvT) s.spread.leftCols(w.AvT).noalias() = s.inv_D.asDiagonal() * (s.R * in.f.AvT);
   if (w.N_dST()) {
     const Matrix<T> Dinv_R = s.inv_D.asDiagonal() * s.R;
-    spread<T>(Dinv_R, in.f.N_dST.middleRows(i0, n), s.spread);
-    acc.UT_R_Dinv_N_dST.noalias() += s.features.transpose() * s.spread;
-    acc.UT_delta_Dinv_N_dST.noalias() +=
-        s.features.transpose() * (s.delta.cwiseProduct(s.inv_D).asDiagonal() * in.f.N_dST.middleRows(i0, n));
+    spread<T>(Dinv_R, in.f.N_dST.middleRows(i0, n), s.spread.middleCols(acc.n_AvT, acc.n_R_dST));
+    s.spread.rightCols(acc.n_dST).noalias() =
+        s.delta.cwiseProduct(s.inv_D).asDiagonal() * in.f.N_dST.middleRows(i0, n);
   }
+  acc.UT_all.noalias() += s.features.transpose() * s.spread;
 }
 
 }  // namespace
 
 template <class T>
 KeySums<T>::KeySums(Index k, const ThinWidths& w)
-    : WT_1_N_F(Matrix<T>::Zero(k, 1 + w.d + w.X_Bv)),
-      WT_N_dS(Matrix<T>::Zero(k, w.N_dS())),
-      WT_V_N_dS(Matrix<T>::Zero(k, w.d * w.N_dS())) {}
+    : n_F1(1 + w.d + w.X_Bv), n_dS(w.N_dS()), n_V_dS(w.d * w.N_dS()) {
+  WT_all = Matrix<T>::Zero(k, n_F1 + n_dS + n_V_dS);
+}
 
 template <class T>
 void KeySums<T>::add(const KeySums& o) {
-  WT_1_N_F += o.WT_1_N_F;
-  WT_N_dS += o.WT_N_dS;
-  WT_V_N_dS += o.WT_V_N_dS;
+  WT_all += o.WT_all;
 }
 
 template <class T>
@@ -140,9 +136,11 @@ QuerySums<T>::QuerySums(Index k, const ThinWidths& w)
       XT_dS_KAq(Matrix<T>::Zero(w.d, w.K_Aq)),
       BkT_XT_dST_Q(Matrix<T>::Zero(w.X_Bk, w.d)),
       BvT_XT_FT_R(Matrix<T>::Zero(w.X_Bv, w.d)),
-      UT_Dinv_R_AvT(Matrix<T>::Zero(k, w.AvT)),
-      UT_R_Dinv_N_dST(Matrix<T>::Zero(k, w.d * w.N_dST())),
-      UT_delta_Dinv_N_dST(Matrix<T>::Zero(k, w.N_dST())) {}
+      n_AvT(w.AvT),
+      n_R_dST(w.d * w.N_dST()),
+      n_dST(w.N_dST()) {
+  UT_all = Matrix<T>::Zero(k, n_AvT + n_R_dST + n_dST);
+}
 
 template <class T>
 void QuerySums<T>::add(const QuerySums& o) {
@@ -154,9 +152,7 @@ void QuerySums<T>::add(const QuerySums& o) {
   XT_dS_KAq += o.XT_dS_KAq;
   BkT_XT_dST_Q += o.BkT_XT_dST_Q;
   BvT_XT_FT_R += o.BvT_XT_FT_R;
-  UT_Dinv_R_AvT += o.UT_Dinv_R_AvT;
-  UT_R_Dinv_N_dST += o.UT_R_Dinv_N_dST;
-  UT_delta_Dinv_N_dST += o.UT_delta_Dinv_N_dST;
+  UT_all += o.UT_all;
 }
 
 template <class T>
@@ -179,15 +175,16 @@ KeySums<T> key_sums(const SequenceInputs<T>& in) {
   return sweep<KeySums<T>>(in, [&] { return KeySums<T>(k, w); },
                            [&](Index j0, Index n, Scratch<T>& s, KeySums<T>& acc) {
                              in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
-                             s.ones_N_F.resize(n, 1 + w.d + w.X_Bv);
-                             s.ones_N_F.col(0).setOnes();
-                             s.ones_N_F.rightCols(w.d + w.X_Bv) = in.f.N_F.middleRows(j0, n);
-                             acc.WT_1_N_F.noalias() += s.features.transpose() * s.ones_N_F;
+                             // [1 | N_F | N_dS | (diag(V_c) N_dS)_c] for these keys, then one product.
+                             s.spread.resize(n, acc.WT_all.cols());
+                             s.spread.col(0).setOnes();
+                             s.spread.middleCols(1, w.d + w.X_Bv) = in.f.N_F.middleRows(j0, n);
                              if (w.N_dS()) {
-                               acc.WT_N_dS.noalias() += s.features.transpose() * in.f.N_dS.middleRows(j0, n);
-                               spread<T>(in.f.V.middleRows(j0, n), in.f.N_dS.middleRows(j0, n), s.spread);
-                               acc.WT_V_N_dS.noalias() += s.features.transpose() * s.spread;
+                               s.spread.middleCols(acc.n_F1, acc.n_dS) = in.f.N_dS.middleRows(j0, n);
+                               spread<T>(in.f.V.middleRows(j0, n), in.f.N_dS.middleRows(j0, n),
+                                         s.spread.rightCols(acc.n_V_dS));
                              }
+                             acc.WT_all.noalias() += s.features.transpose() * s.spread;
                            });
 }
 
@@ -211,11 +208,11 @@ KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B) {
       in, [&] { return KeyResults<T>(w); },
       [&](Index j0, Index n, Scratch<T>& s, KeyResults<T>& acc) {
         in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
-        if (w.AvT) acc.XT_FT_R_AvT.noalias() += in.X.middleRows(j0, n).transpose() * (s.features * B.UT_Dinv_R_AvT);
+        s.wide.noalias() = s.features * B.UT_all;  // one product for every key-side result
+        if (w.AvT) acc.XT_FT_R_AvT.noalias() += in.X.middleRows(j0, n).transpose() * s.wide.leftCols(B.n_AvT);
         if (w.N_dST()) {
-          s.wide.noalias() = s.features * B.UT_R_Dinv_N_dST;
-          contract_spread<T>(s.wide, in.f.V.middleRows(j0, n), s.block);
-          s.block.noalias() -= s.features * B.UT_delta_Dinv_N_dST;  // dS^T N_dST for these keys
+          contract_spread<T>(s.wide.middleCols(B.n_AvT, B.n_R_dST), in.f.V.middleRows(j0, n), s.block);
+          s.block.noalias() -= s.wide.rightCols(B.n_dST);  // dS^T N_dST for these keys
           if (w.X_Bq) acc.BqT_XT_dS_K.noalias() += s.block.leftCols(w.X_Bq).transpose() * in.f.K.middleRows(j0, n);
           if (w.Q_Ak) acc.XT_dST_QAk.noalias() += in.X.middleRows(j0, n).transpose() * s.block.rightCols(w.Q_Ak);
         }
