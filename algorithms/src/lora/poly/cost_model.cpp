@@ -39,9 +39,9 @@ double poly_workspace_bytes(const ProblemShape& s, long long k, int scalar_bytes
 
 PolyPlan plan_poly(const ProblemShape& s, double score_bound, int scalar_bytes, const PolyConfig& c) {
   PolyPlan plan;
-  plan.score_bound = score_bound;
-  plan.polynomial = c.degree >= 0 ? exp_polynomial(c.kind, c.degree, score_bound)
-                                  : smallest_exp_polynomial(c.kind, c.eps, score_bound);
+  // Certified on the grid value just above score_bound (cached across runs).
+  plan.polynomial = certified_exp_polynomial(c.kind, c.eps, c.degree, score_bound);
+  plan.score_bound = plan.polynomial.score_bound;
   const int g = plan.polynomial.degree;
   plan.rank = monomial_rank(s.width, g);
   const double budget = c.memory_budget_bytes > 0 ? c.memory_budget_bytes : physical_memory_bytes() / 2;

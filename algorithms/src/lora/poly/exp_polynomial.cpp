@@ -3,6 +3,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 namespace lorafgc::lora {
 
@@ -181,6 +184,30 @@ double grid_relative_error(const ExpPolynomial& p, int points) {
     worst = std::max(worst, std::abs(p.evaluate(s) * weight - 1));
   }
   return static_cast<double>(worst);
+}
+
+double certification_grid(double score_bound) {
+  if (!(score_bound > 0)) return 0;
+  // j from log2 may be one off either way by rounding; take the smallest of
+  // the neighbours that is >= T, so that a grid value maps to itself.
+  const double j = std::ceil(64 * std::log2(score_bound));
+  for (double k : {j - 1, j, j + 1})
+    if (const double g = std::exp2(k / 64); g >= score_bound) return g;
+  return std::nextafter(std::exp2((j + 1) / 64), HUGE_VAL);
+}
+
+ExpPolynomial certified_exp_polynomial(PolynomialKind kind, double eps, int degree, double score_bound) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, double, int, double>, ExpPolynomial> cache;
+  const double grid = certification_grid(score_bound);
+  const auto key = std::make_tuple(static_cast<int>(kind), degree >= 0 ? 0.0 : eps, degree, grid);
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  ExpPolynomial p = degree >= 0 ? exp_polynomial(kind, degree, grid) : smallest_exp_polynomial(kind, eps, grid);
+  const std::lock_guard<std::mutex> lock(mutex);
+  return cache.emplace(key, std::move(p)).first->second;
 }
 
 }  // namespace lorafgc::lora

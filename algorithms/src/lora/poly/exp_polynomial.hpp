@@ -40,6 +40,16 @@ ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double score_bound
 // is at most eps. Throws InvalidArgument naming eps when none is.
 ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double score_bound, int max_degree = 120);
 
+// The certification grid: the smallest 2^(j/64) >= T (at most 1.1% above T;
+// 0 for T = 0). A polynomial certified on the grid value covers [-T, T].
+double certification_grid(double score_bound);
+
+// exp_polynomial (degree >= 0) or smallest_exp_polynomial (degree < 0) on
+// [-G, G], G = certification_grid(T), remembered per (kind, eps, degree, G)
+// for the process: certifying a Chebyshev polynomial takes 0.4-5 ms (T = 0.5
+// .. 4), as long as poly itself on a short sequence. Thread-safe.
+ExpPolynomial certified_exp_polynomial(PolynomialKind kind, double eps, int degree, double score_bound);
+
 // max over `points` uniformly spaced s in [-T, T] of |P(s) - e^s| / e^s.
 double grid_relative_error(const ExpPolynomial& p, int points);
 

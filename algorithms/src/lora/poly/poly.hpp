@@ -33,7 +33,7 @@ struct PolyConfig {
 
 // What a run will cost, known before anything is allocated.
 struct PolyPlan {
-  double score_bound = 0;        // T: P is certified on [-T, T]
+  double score_bound = 0;        // T: P is certified on [-T, T] (certification_grid of the range asked for)
   ExpPolynomial polynomial;
   long long rank = 0;            // k
   double bytes = 0;              // workspace estimate
@@ -46,7 +46,8 @@ double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& c
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
-// certified range the degree follows, also as T), poly_error (certified
+// certified range of the scores), T (the interval P is certified on: T_used
+// rounded up to the certification grid, at most 1.1% more), poly_error (certified
 // relative error of P), eval_error (rounding allowance), certified (1 when
 // poly_error + eval_error < 1), error_bound (only when certified: a-priori
 // entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),

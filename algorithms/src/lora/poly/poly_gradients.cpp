@@ -86,9 +86,12 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   // One polynomial for the whole batch, certified on [-T_used, T_used]: every
   // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
   const auto W = detail::effective_weights(p);
-  const detail::CertifiedRange range = detail::certified_range(p.X, W[index(Projection::Q)], W[index(Projection::K)],
-                                                               p.beta, {c.centre, c.range_rows});
-  const PolyPlan plan = plan_poly(shape, range.T_used, sizeof(T), c);
+  const detail::CertifiedRange data_range = detail::certified_range(
+      p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta, {c.centre, c.range_rows});
+  const PolyPlan plan = plan_poly(shape, data_range.T_used, sizeof(T), c);
+  // The features are scaled to the polynomial's interval, which contains the data's.
+  detail::CertifiedRange range = data_range;
+  range.T_used = plan.score_bound;
   const MonomialFeatures features(static_cast<int>(p.width()), plan.polynomial.degree);
   std::vector<double> query_weights, key_weights;
   features.weights(plan.polynomial.scaled, query_weights, key_weights);
@@ -136,7 +139,7 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   g.info["T"] = plan.score_bound;
   g.info["T_cauchy_schwarz"] = range.T_cauchy_schwarz;
   g.info["T_centred"] = range.T_centred;
-  g.info["T_used"] = range.T_used;
+  g.info["T_used"] = data_range.T_used;
   g.info["poly_error"] = plan.polynomial.certified_error;
   g.info["eval_error"] = eval_error;
   g.info["certified"] = certified;

@@ -49,7 +49,7 @@ class Poly final : public detail::Registered<Poly> {
   long long rank_for(const ProblemShape& s) const {
     if (c_.degree >= 0) return monomial_rank(s.width, c_.degree);
     if (s.score_bound < 0) return -1;
-    return monomial_rank(s.width, smallest_exp_polynomial(c_.kind, c_.eps, s.score_bound).degree);
+    return monomial_rank(s.width, certified_exp_polynomial(c_.kind, c_.eps, -1, s.score_bound).degree);
   }
 
   PolyConfig c_;
