@@ -1,5 +1,5 @@
-// What the streaming schedules (stream, fused) do identically with a row
-// block's thin results, between and after their sweeps over key tiles.
+// What the schedules (panel, stream, fused) do identically with a row
+// block's thin results (value_outputs: stream and fused; query_side_outputs: all three).
 #include "lora/common/softmax_backward.hpp"
 #include "lora/exact/row_block.hpp"
 

@@ -47,9 +47,7 @@ void score_side(const Matrix<T>& X, const SequenceFactors<T>& f, RowBlock b, con
   softmax_backward(w.E, inv_sum, w.delta, w.dS);
   if (wd.N_dS()) {
     w.dS_N_dS.noalias() = w.dS * f.N_dS;
-    if (wd.K_Aq) sums.XT_dS_KAq.noalias() += X.middleRows(b.i0, b.n).transpose() * w.dS_N_dS.leftCols(wd.K_Aq);
-    if (wd.X_Bk)
-      sums.BkT_XT_dST_Q.noalias() += w.dS_N_dS.rightCols(wd.X_Bk).transpose() * f.Q.middleRows(b.i0, b.n);
+    query_side_outputs(X, f, b, w.dS_N_dS, sums);
   }
   if (wd.N_dST()) sums.dST_N_dST.noalias() += w.dS.transpose() * f.N_dST.middleRows(b.i0, b.n);
 }
