@@ -30,6 +30,9 @@ struct Args {
 
 template <class T>
 int run(const Args& args) {
+  // Every spec is parsed before the instance is generated: a typo fails at once, not after minutes.
+  std::vector<std::unique_ptr<Algorithm>> algorithms;
+  for (const auto& spec : args.algorithms) algorithms.push_back(make_algorithm(spec));
   const Problem<T> problem = generate<T>(args.gen);
   fmt::print("instance: L={} d={} r={} batch={} gamma={} mode={} dtype={} seed={}\n", args.gen.length,
              args.gen.width, args.gen.rank, args.gen.batch, args.gen.gamma, args.mode, dtype_name<T>(),
@@ -42,8 +45,9 @@ int run(const Args& args) {
   fmt::print("{:<18} {:>14} {:>11} {:>11} {:>11} {:>11} {:>12} {:>10} {:>10}  {}\n", "algorithm", "loss", "|dA_q|",
              "|dB_q|", "|dA_v|", "|dB_v|", "max err/ref", "median s", "GFLOP/s", "info");
   std::optional<Gradients<T>> first;
-  for (const auto& spec : args.algorithms) {
-    auto algorithm = make_algorithm(spec);
+  for (std::size_t a = 0; a < algorithms.size(); ++a) {
+    const auto& algorithm = algorithms[a];
+    const std::string& spec = args.algorithms[a];
     Gradients<T> g;
     const double median = time_repetitions(args.repeat, std::numeric_limits<double>::infinity(), [&] {
                             g = algorithm->compute(problem);
