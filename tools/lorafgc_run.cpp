@@ -92,8 +92,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", args.threads, "OpenMP/BLAS threads (0: default)")->capture_default_str();
   app.add_option("--repeat", args.repeat, "timed repetitions (median reported)")->capture_default_str();
+  bool machine = false;
+  app.add_flag("--machine", machine, "print the machine description (CPU, vector ISA, BLAS kernels, threads) and exit");
   app.footer(algorithms_help());
   return cli::run("lorafgc-run", app, argc, argv, [&] {
+    if (machine) {
+      for (const auto& f : describe_machine().fields()) fmt::print("{}: {}\n", f.key, f.text);
+      return 0;
+    }
     args.gen.adaptation = parse_adaptation(args.mode);
     require_count("--repeat", args.repeat, Quantity::repetitions);
     set_threads(args.threads);

@@ -15,7 +15,9 @@
 namespace lorafgc::bench {
 
 void add_context() {
-  for (const auto& f : describe_machine().fields())
+  const MachineDescription machine = describe_machine();
+  if (!machine.blas_warning.empty()) std::fprintf(stderr, "warning: %s\n", machine.blas_warning.c_str());
+  for (const auto& f : machine.fields())
     benchmark::AddCustomContext(f.key == "build" ? "lorafgc_build" : f.key, f.text);
 }
 

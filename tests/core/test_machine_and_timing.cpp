@@ -18,8 +18,19 @@ TEST_CASE("the machine description names the CPU, its vector width, BLAS and thr
     keys.push_back(f.key);
     if (f.numeric) CHECK_NOTHROW(std::stod(f.text));
   }
-  CHECK(keys == std::vector<std::string>{"cpu", "vector_isa", "hardware_threads", "physical_memory_bytes",
-                                         "blas_config", "blas_threads", "omp_threads", "OPENBLAS_CORETYPE", "build"});
+  CHECK(keys == std::vector<std::string>{"cpu", "vector_isa", "hardware_threads", "physical_memory_bytes", "cpu_id",
+                                         "blas_config", "blas_core", "blas_warning", "blas_threads", "omp_threads",
+                                         "OPENBLAS_CORETYPE", "build"});
+  CHECK(m.blas_config.find(m.blas_core) != std::string::npos);
+}
+
+TEST_CASE("OpenBLAS kernels older than the CPU's vector ISA are warned about, naming the fix", "[machine]") {
+  CHECK_THAT(blas_core_warning("Prescott", "avx512"), Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  CHECK_THAT(blas_core_warning("Nehalem", "avx2"), Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  CHECK(blas_core_warning("SkylakeX", "avx512").empty());
+  CHECK(blas_core_warning("Haswell", "avx2").empty());
+  CHECK(blas_core_warning("Zen", "avx2").empty());
+  CHECK(blas_core_warning("Prescott", "sse4.2").empty());  // nothing better to choose
 }
 
 TEST_CASE("the median is the upper middle of the sorted times, and a slow run ends the repetitions", "[timing]") {

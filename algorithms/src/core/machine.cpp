@@ -2,6 +2,7 @@
 #include <lorafgc/core/system_info.hpp>
 
 #include <fstream>
+#include <set>
 #include <thread>
 
 namespace lorafgc {
@@ -27,13 +28,38 @@ std::string vector_isa() {
 #endif
 }
 
+std::string cpu_id() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, family = "?", model = "?";
+  auto value = [&] { return line.substr(line.find(':') + 2); };
+  while (std::getline(in, line) && (family == "?" || model == "?")) {
+    if (line.rfind("cpu family", 0) == 0) family = value();
+    if (line.rfind("model\t", 0) == 0 || line.rfind("model :", 0) == 0) model = value();
+  }
+  return family + "/" + model;
+}
+
+std::string blas_core_warning(const std::string& core, const std::string& isa) {
+  static const std::set<std::string> pre_avx2 = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                                 "Atom",     "Katmai", "Coppermine", "Northwood", "Banias",
+                                                 "Sandybridge", "Barcelona", "Opteron", "Bobcat"};
+  if ((isa != "avx512" && isa != "avx2") || !pre_avx2.count(core)) return "";
+  return "OpenBLAS runs its " + core + " kernels on this " + isa +
+         " CPU (it does not recognise the model; GEMM is several times slower): set OPENBLAS_CORETYPE=" +
+         (isa == "avx512" ? "SkylakeX (Cooperlake if the CPU has avx512_bf16)" : "Haswell") +
+         " before starting (run.sh does when it is unset)";
+}
+
 MachineDescription describe_machine() {
   MachineDescription m;
   m.cpu = cpu_model();
   m.vector_isa = vector_isa();
   m.hardware_threads = std::thread::hardware_concurrency();
   m.physical_memory_bytes = physical_memory_bytes();
+  m.cpu_id = cpu_id();
   m.blas_config = blas_config();
+  m.blas_core = blas_core();
+  m.blas_warning = blas_core_warning(m.blas_core, m.vector_isa);
   m.blas_threads = blas_threads();
   m.omp_threads = omp_threads();
   m.openblas_coretype = openblas_coretype();
@@ -46,7 +72,10 @@ std::vector<MachineDescription::Field> MachineDescription::fields() const {
           {"vector_isa", vector_isa, false},
           {"hardware_threads", std::to_string(hardware_threads), true},
           {"physical_memory_bytes", std::to_string(static_cast<long long>(physical_memory_bytes)), true},
+          {"cpu_id", cpu_id, false},
           {"blas_config", blas_config, false},
+          {"blas_core", blas_core, false},
+          {"blas_warning", blas_warning, false},
           {"blas_threads", std::to_string(blas_threads), true},
           {"omp_threads", std::to_string(omp_threads), true},
           {"OPENBLAS_CORETYPE", openblas_coretype, false},

@@ -15,6 +15,10 @@ std::string blas_config() {
   const char* c = openblas_get_config();
   return c ? c : "unknown";
 }
+std::string blas_core() {
+  const char* c = openblas_get_corename();
+  return c ? c : "unknown";
+}
 int blas_threads() { return openblas_get_num_threads(); }
 int omp_threads() { return omp_get_max_threads(); }
 

@@ -5,6 +5,7 @@
 namespace lorafgc {
 
 std::string blas_config();          // openblas_get_config()
+std::string blas_core();            // openblas_get_corename()
 int blas_threads();                 // openblas_get_num_threads()
 int omp_threads();                  // omp_get_max_threads()
 std::string openblas_coretype();    // $OPENBLAS_CORETYPE or "(unset)"
