@@ -10,12 +10,15 @@
 #include "numpy_conversions.hpp"
 
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
+#include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 #include <lorafgc/lora/score_range.hpp>
 
 #include <pybind11/numpy.h>
+#include <cmath>
 #include <pybind11/stl.h>
 
 namespace lorafgc::python {
@@ -210,6 +213,74 @@ py::list algorithm_table() {
   return out;
 }
 
+int scalar_bytes_arg(const std::string& dtype) {
+  if (dtype == "float32") return 4;
+  if (dtype == "float64") return 8;
+  throw InvalidArgument("dtype", "expected 'float32' or 'float64', got '" + dtype + "'");
+}
+
+py::dict rates_dict(const MachineRates& r) {
+  py::dict out;
+  out["dtype"] = r.scalar_bytes == 4 ? "float32" : "float64";
+  out["threads"] = r.threads;
+  out["gemm_flops_per_s"] = r.gemm_flops_per_s;
+  out["thin_gemm_flops_per_s"] = r.thin_gemm_flops_per_s;
+  out["exp_per_s"] = r.exp_per_s;
+  out["bytes_per_s"] = r.bytes_per_s;
+  out["seconds"] = r.seconds;
+  return out;
+}
+
+MachineRates rates_from(const py::dict& d) {
+  MachineRates r;
+  auto rate = [&](const char* k) {
+    if (!d.contains(k)) throw InvalidArgument("rates", std::string("missing '") + k + "' (use calibrate())");
+    const double v = real_arg(d[k], std::string("rates['") + k + "']");
+    if (!(v > 0) || !std::isfinite(v)) throw InvalidArgument("rates", std::string("'") + k + "' must be > 0");
+    return v;
+  };
+  r.gemm_flops_per_s = rate("gemm_flops_per_s");
+  r.thin_gemm_flops_per_s = rate("thin_gemm_flops_per_s");
+  r.exp_per_s = rate("exp_per_s");
+  r.bytes_per_s = rate("bytes_per_s");
+  return r;
+}
+
+py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::handle& d, const py::handle& r,
+                 const std::string& mode, const py::handle& batch, const std::string& dtype, const py::object& T) {
+  ProblemShape s;
+  s.length = count_arg(L, "L", Quantity::length);
+  s.width = count_arg(d, "d", Quantity::width);
+  s.rank = count_arg(r, "r", Quantity::rank);
+  s.batch = count_arg(batch, "batch", Quantity::batch);
+  s.adapted = {true, parse_adaptation(mode) == Adaptation::Full, true};
+  if (!T.is_none()) {
+    s.score_bound = real_arg(T, "T");
+    if (!(s.score_bound >= 0) || !std::isfinite(s.score_bound)) throw InvalidArgument("T", "must be finite and >= 0");
+  }
+  const auto a = make_algorithm(algorithm);
+  s.weights = a->spec().find("weights=true") != std::string::npos;
+  const Cost c = a->cost(s, scalar_bytes_arg(dtype));
+  if (!std::isfinite(c.flops))
+    throw InvalidArgument("T", a->name() + "'s cost depends on the score bound: give T (or fix the degree option)");
+  py::dict out;
+  out["algorithm"] = a->spec();
+  out["flops"] = c.flops;
+  out["exps"] = c.exps;
+  out["bytes"] = c.bytes;
+  out["flop_kind"] = to_string(c.flop_kind);
+  return out;
+}
+
+double predicted_from(const py::dict& cost, const py::dict& rates) {
+  Cost c;
+  c.flops = cost["flops"].cast<double>();
+  c.exps = cost["exps"].cast<double>();
+  c.bytes = cost["bytes"].cast<double>();
+  c.flop_kind = cost["flop_kind"].cast<std::string>() == "thin_gemm" ? FlopKind::thin_gemm : FlopKind::register_tiled;
+  return predicted_seconds(c, rates_from(rates));
+}
+
 }  // namespace
 
 void bind_lora(py::module_& m) {
@@ -235,6 +306,18 @@ void bind_lora(py::module_& m) {
         "the interval poly fits exp on (docs/lora-gradients.md, 'Certified score range').");
   m.def("kernel_target", &kernel_target,
         "The SIMD target the runtime-dispatched kernels (exact's fused schedule) run on here: 'AVX3' (AVX-512), 'AVX2', ...");
+  m.def("calibrate", [](const std::string& dtype, const py::handle& threads) {
+          return rates_dict(calibrate_machine(scalar_bytes_arg(dtype),
+                                              static_cast<int>(count_arg(threads, "threads", Quantity::threads))));
+        }, py::arg("dtype") = "float32", py::arg("threads") = 0,
+        "This machine's rates for the cost model (about 0.5 s): square GEMM and thin GEMM flop/s, exp/s and\n"
+        "bytes/s beyond L2, all threads busy (threads = 0: the current default). docs/cost-model.md.");
+  m.def("cost", &cost_of, py::arg("algorithm"), py::arg("L"), py::arg("d"), py::arg("r") = 4,
+        py::arg("mode") = "partial", py::arg("batch") = 1, py::arg("dtype") = "float32", py::arg("T") = py::none(),
+        "What an algorithm spec declares for a shape: flops, exps, bytes and the flop kind. The polynomial\n"
+        "method needs T, the range its degree follows (or a fixed degree option).");
+  m.def("predicted_seconds", &predicted_from, py::arg("cost"), py::arg("rates"),
+        "max(flops / rate of their kind + exps / exp rate, bytes / bandwidth), from cost() and calibrate() dicts.");
   m.def("algorithms", &algorithm_table,
         "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
         "options {name: (default, help)}.");

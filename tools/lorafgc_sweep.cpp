@@ -13,6 +13,7 @@
 #include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/core/timing.hpp>
+#include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
@@ -33,11 +34,27 @@ using namespace lorafgc::sweep;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-json machine_description() {
+json rates_json(const MachineRates& r) {
+  return {{"threads", r.threads},         {"gemm_flops_per_s", r.gemm_flops_per_s},
+          {"exp_per_s", r.exp_per_s},     {"thin_gemm_flops_per_s", r.thin_gemm_flops_per_s},
+          {"bytes_per_s", r.bytes_per_s}, {"seconds", r.seconds}};
+}
+
+// The machine, and its cost-model rates per dtype of the sweep, calibrated
+// once per results file (a resumed file keeps the header it began with).
+json machine_description(const SweepConfig& c) {
   json out = json::object();
   for (const auto& f : describe_machine().fields()) out[f.key] = f.numeric ? json::parse(f.text) : json(f.text);
   out["kernel_target"] = lora::kernel_target();
+  for (const std::string& dtype : c.dtypes)
+    out["calibration"][dtype] = rates_json(calibrate_machine(dtype == "float32" ? 4 : 8));
   return out;
+}
+
+json cost_json(const Cost& c, const char* range) {
+  auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  return {{"flops", number(c.flops)}, {"exps", number(c.exps)}, {"bytes", number(c.bytes)},
+          {"flop_kind", to_string(c.flop_kind)}, {"range", range}};
 }
 
 std::string clock_text(double seconds) {
@@ -136,6 +153,7 @@ class Runner {
     auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
     rec["flops"] = number(flops);
     rec["cost_model"] = {{"flops", number(flops)}, {"workspace_bytes", number(workspace)}};
+    rec["cost"] = cost_json(algorithm->cost(shape, sizeof(T)), "T_cauchy_schwarz");
     // Skip a point the last measured rate says would exceed the time limit.
     const std::string rate_key = spec + "|" + std::to_string(shape.width) + "|" + rec["mode"].get<std::string>();
     if (rates_.count(rate_key) && std::isfinite(flops)) {
@@ -174,6 +192,13 @@ class Runner {
     // shape's Cauchy-Schwarz bound); cost_model keeps the shape's prediction,
     // and the time-limit rate stays in the cost model's units.
     if (g.info.count("flops")) rec["flops"] = g.info.at("flops");
+    // The cost of the plan that ran: a polynomial's degree follows the range it
+    // follows the data's range (info T_used, rounded up to the grid as in the run).
+    if (g.info.count("T_used")) {
+      ProblemShape used = shape;
+      used.score_bound = g.info.at("T_used");
+      rec["cost"] = cost_json(algorithm->cost(used, sizeof(T)), "T_used");
+    }
     rec["error"] = truth ? metrics_json(compare_gradients(g, *truth)) : json(nullptr);
     if (std::isfinite(flops) && times.min > 0) rates_[rate_key] = flops / times.min;
   }
@@ -223,7 +248,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     set_threads(config.threads);
-    ResultsFile results(output, config, machine_description());
+    ResultsFile results(output, config, [&] { return machine_description(config); });
     if (results.torn_lines())
       fmt::print(stderr, "lorafgc-sweep: {} torn line(s) in {} (cut from the end into {} where last)\n",
                  results.torn_lines(), output, results.side_file());

@@ -17,6 +17,7 @@ from ._lorafgc.core import NumericalError, set_num_threads, system_info
 lora_gradients = lora.gradients
 generate = lora.generate
 algorithms = lora.algorithms
+predict = lora.predict  # the cost model's predicted time: lorafgc.predict("exact", L=..., d=...)
 train_looped = looped.train
 looped_gd_reference = looped.gd_reference
 looped_test_losses = looped.test_losses
@@ -29,6 +30,6 @@ icl_projected_gd = icl.projected_gd
 IcgdTransformer = icl.IcgdTransformer
 
 __all__ = ["lora", "looped", "icl", "NumericalError", "set_num_threads", "system_info",
-           "lora_gradients", "generate", "algorithms", "train_looped", "looped_gd_reference",
+           "lora_gradients", "generate", "algorithms", "predict", "train_looped", "looped_gd_reference",
            "looped_test_losses", "looped_forward", "anisotropic_covariance", "icl_predict", "icl_loss",
            "icl_gradient", "icl_projected_gd", "IcgdTransformer"]

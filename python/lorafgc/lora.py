@@ -5,7 +5,30 @@
     lorafgc.lora.algorithms()                                # names, options, exact/oracle flags
     lorafgc.lora.score_range(**inst)                         # T_cauchy_schwarz, T_centred, T_used
     lorafgc.lora.kernel_target()                             # SIMD target of the dispatched kernels
+    lorafgc.lora.predict("exact", L=16384, d=8, r=8)         # the cost model's time (docs/cost-model.md)
 """
-from ._lorafgc.lora import algorithms, generate, gradients, kernel_target, score_range
+from ._lorafgc.lora import (algorithms, calibrate, cost, generate, gradients, kernel_target, predicted_seconds,
+                            score_range)
 
-__all__ = ["gradients", "generate", "algorithms", "score_range", "kernel_target"]
+_rates = {}
+
+
+def predict(algorithm, L, d, r=4, mode="partial", batch=1, dtype="float32", T=None, rates=None, threads=0):
+    """The cost model's predicted time of one algorithm spec on a shape.
+
+    Returns cost(...)'s counts (flops, exps, bytes, flop_kind) with `seconds` and the
+    `rates` used. Without `rates` this machine is calibrated once per (dtype, threads)
+    in this process (about 0.5 s). The polynomial method needs T, the score range its
+    degree follows (info["T"] of a run, or score_range()'s T_used), or a fixed degree.
+    """
+    counts = cost(algorithm, L, d, r, mode, batch, dtype, T)
+    if rates is None:
+        key = (dtype, threads)
+        if key not in _rates:
+            _rates[key] = calibrate(dtype, threads)
+        rates = _rates[key]
+    return dict(counts, seconds=predicted_seconds(counts, rates), rates=rates)
+
+
+__all__ = ["gradients", "generate", "algorithms", "score_range", "kernel_target", "calibrate", "cost",
+           "predicted_seconds", "predict"]

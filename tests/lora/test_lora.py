@@ -190,3 +190,41 @@ def test_score_range_bad_arguments_name_the_argument(change, argument):
 def test_kernel_target_names_a_simd_target():
     assert lorafgc.lora.kernel_target() in {"AVX3_SPR", "AVX3_ZEN4", "AVX3_DL", "AVX3", "AVX2", "SSE4", "SSSE3",
                                             "SSE2", "EMU128", "SCALAR"}
+
+
+RATES = {"gemm_flops_per_s": 1e11, "thin_gemm_flops_per_s": 5e10, "exp_per_s": 1e9, "bytes_per_s": 2e10}
+
+
+def test_cost_model_counts_and_prediction():
+    exact = lorafgc.lora.cost("exact:schedule=fused", L=4096, d=8, r=4)
+    assert exact["exps"] == 4096 ** 2 and exact["flop_kind"] == "register_tiled"
+    assert exact["flops"] == 2.0 * 4096 ** 2 * (3 * 8 + 4 * 4)
+    p = lorafgc.predict("exact:schedule=fused", L=4096, d=8, r=4, rates=RATES)
+    compute = exact["flops"] / RATES["gemm_flops_per_s"] + exact["exps"] / RATES["exp_per_s"]
+    assert p["seconds"] == pytest.approx(max(compute, exact["bytes"] / RATES["bytes_per_s"]))
+    # poly's counts follow the range its degree is certified on: more range, more flops.
+    low, high = (lorafgc.lora.cost("poly-cheb", L=4096, d=8, T=T) for T in (0.5, 3.0))
+    assert low["flop_kind"] == "thin_gemm" and high["flops"] > 4 * low["flops"]
+
+
+def test_cost_model_matches_a_run_and_names_missing_arguments():
+    inst = lorafgc.lora.generate(L=256, d=4, r=2, gamma=1.0, dtype="float64", score_bound=1.5)
+    g = lorafgc.lora.gradients(**inst, algorithm="poly-cheb")
+    c = lorafgc.lora.cost("poly-cheb", L=256, d=4, r=2, dtype="float64", T=g["info"]["T_used"])
+    assert c["flops"] == pytest.approx(g["info"]["flops"])
+    with pytest.raises(ValueError, match="T"):
+        lorafgc.lora.cost("poly-cheb", L=256, d=4)
+    with pytest.raises(ValueError, match="rates"):
+        lorafgc.predict("exact", L=256, d=4, rates={"gemm_flops_per_s": 1.0})
+    with pytest.raises(ValueError, match="dtype"):
+        lorafgc.lora.cost("exact", L=256, d=4, dtype="float16")
+    with pytest.raises(ValueError, match="L"):
+        lorafgc.lora.cost("exact", L=0, d=4)
+
+
+def test_calibrate_measures_this_machine():
+    r = lorafgc.lora.calibrate("float64", threads=1)
+    assert r["threads"] == 1 and r["dtype"] == "float64"
+    for k in ("gemm_flops_per_s", "thin_gemm_flops_per_s", "exp_per_s", "bytes_per_s"):
+        assert 1e6 < r[k] < 1e14
+    assert lorafgc.predict("exact", L=1024, d=8, dtype="float64", rates=r)["seconds"] > 0

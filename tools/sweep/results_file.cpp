@@ -38,12 +38,12 @@ std::string point_key(const json& r) {
          "|" + r.at("norm_axis").get<std::string>() + "=" + r.at("norm").dump();
 }
 
-ResultsFile::ResultsFile(const std::string& path, const SweepConfig& config, const json& machine)
+ResultsFile::ResultsFile(const std::string& path, const SweepConfig& config, const std::function<json()>& machine)
     : path_(path), side_(path + ".torn") {
   open_locked();
   read_existing(config);
   if (fresh_)
-    append({{"type", "header"}, {"config_hash", config.hash()}, {"config", config.source}, {"machine", machine},
+    append({{"type", "header"}, {"config_hash", config.hash()}, {"config", config.source}, {"machine", machine()},
             {"format", "lorafgc-sweep/1"}});
 }
 

@@ -9,6 +9,7 @@
 // config, is refused without being touched.
 #include "sweep_config.hpp"
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -19,7 +20,9 @@ std::string point_key(const nlohmann::json& record);
 class ResultsFile {
  public:
   // InvalidArgument("output") naming the path and the OS error where there is one.
-  ResultsFile(const std::string& path, const SweepConfig& config, const nlohmann::json& machine);
+  // `machine` is called once the file is locked, and only for a new file: its
+  // header (a resumed file keeps the one it began with).
+  ResultsFile(const std::string& path, const SweepConfig& config, const std::function<nlohmann::json()>& machine);
   ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;

@@ -3,6 +3,7 @@
 // made from its registration (registry.hpp) and a spec string; its options
 // are those its registration declares.
 #include <lorafgc/core/option_table.hpp>
+#include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
@@ -21,10 +22,12 @@ class Algorithm {
   virtual Gradients<float> compute(const Problem<float>& problem) const = 0;
   virtual Gradients<double> compute(const Problem<double>& problem) const = 0;
 
-  // The cost model. Floating-point operations the implementation performs for
-  // this shape (a multiply-add counts 2), NaN when they depend on something the
-  // shape does not fix; used for GFLOP/s counters and time predictions.
-  virtual double flops(const ProblemShape& shape) const = 0;
+  // The cost model (cost_model.hpp): flops performed (a multiply-add counts 2),
+  // exponentials and bytes streamed beyond the caches for this shape; NaN counts
+  // when they depend on something the shape does not fix. Used for GFLOP/s
+  // counters, time-limit skips and predicted times.
+  virtual Cost cost(const ProblemShape& shape, int scalar_bytes) const = 0;
+  double flops(const ProblemShape& shape) const { return cost(shape, 4).flops; }
   // Bytes allocated beyond the inputs and the returned gradients.
   virtual double workspace_bytes(const ProblemShape& shape, int scalar_bytes) const = 0;
 

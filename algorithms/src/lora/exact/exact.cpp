@@ -130,12 +130,27 @@ double exact_product_width(const ProblemShape& s, ExactSchedule schedule, bool r
   return width;
 }
 
-double exact_flops(const ProblemShape& s, const ExactConfig& config) {
+// Exponentials: one per score pair, two where the backward recomputes them.
+// Bytes beyond the caches: a panel (b x L, up to panel_mb) is written and read
+// about 14 times per pair (S, its max and shift, exp, E N_F, E^T, dS and its
+// two products); fused keeps E (written once, read once) while it fits
+// panel_mb; tiles stay in cache, so stream and recompute stream only the key
+// side (K, V and the thin factors) once per row block.
+Cost exact_cost(const ProblemShape& s, int scalar_bytes, const ExactConfig& config) {
   const ExactConfig c = resolved(config, s.width);
   ProblemShape w = s;
   w.weights = c.weights;
-  const bool recompute = !fused_keeps_exp(c, exact_block_rows(c, s.length, 4), s.length, 4);
-  return 2.0 * static_cast<double>(s.length) * s.length * exact_product_width(w, c.schedule, recompute) * s.batch;
+  const long long rows = exact_block_rows(c, s.length, scalar_bytes);
+  const bool keep = c.schedule == ExactSchedule::Fused && fused_keeps_exp(c, rows, s.length, scalar_bytes);
+  const bool recompute = c.schedule == ExactSchedule::Stream || (c.schedule == ExactSchedule::Fused && !keep);
+  const double pairs = static_cast<double>(s.length) * s.length * s.batch;
+  const double key_side = exact_product_width(w, ExactSchedule::Panel, false) - s.width;  // K, V, thin factors
+  const double passes = c.schedule == ExactSchedule::Panel ? 14.0 : keep ? 2.0 : 0.0;
+  Cost cost;
+  cost.flops = 2.0 * pairs * exact_product_width(w, c.schedule, recompute);
+  cost.exps = recompute ? 2.0 * pairs : pairs;
+  cost.bytes = scalar_bytes * pairs * (passes + key_side / static_cast<double>(rows));
+  return cost;
 }
 
 double exact_workspace_bytes(const ProblemShape& s, int scalar_bytes, const ExactConfig& config) {

@@ -15,6 +15,7 @@
 //            (fused_kernel.hpp: scores, exp and every product while the tile
 //            is in cache; Highway, dispatched at run time) instead of a chain
 //            of BLAS calls and Eigen passes over the tile.
+#include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
@@ -49,7 +50,7 @@ Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& confi
 // fused with recompute: d more);
 // flops = 2 L^2 width.
 double exact_product_width(const ProblemShape& shape, ExactSchedule schedule, bool recompute = false);
-double exact_flops(const ProblemShape& shape, const ExactConfig& config);
+Cost exact_cost(const ProblemShape& shape, int scalar_bytes, const ExactConfig& config);
 double exact_workspace_bytes(const ProblemShape& shape, int scalar_bytes, const ExactConfig& config);
 // fused: whether a block's E (rows x length) is kept for the backward sweep.
 bool fused_keeps_exp(const ExactConfig& config, long long rows, long long length, int scalar_bytes);

@@ -24,7 +24,7 @@ class Exact final : public detail::Registered<Exact> {
   Gradients<T> run(const Problem<T>& p) const {
     return exact_gradients(p, c_);
   }
-  double flops(const ProblemShape& s) const override { return exact_flops(s, c_); }
+  Cost cost(const ProblemShape& s, int scalar_bytes) const override { return exact_cost(s, scalar_bytes, c_); }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return exact_workspace_bytes(s, scalar_bytes, c_);
   }

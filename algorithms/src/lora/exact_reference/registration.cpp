@@ -15,9 +15,11 @@ class ExactReference final : public detail::Registered<ExactReference> {
   Gradients<T> run(const Problem<T>& p) const {
     return exact_reference_gradients(p, weights_);
   }
-  double flops(const ProblemShape& s) const override {
-    // S, O, dV, R V^T, dQ, dK: six L x L x d products, always.
-    return 6.0 * 2.0 * static_cast<double>(s.length) * s.length * s.width * s.batch;
+  Cost cost(const ProblemShape& s, int scalar_bytes) const override {
+    const double pairs = static_cast<double>(s.length) * s.length * s.batch;
+    // S, O, dV, R V^T, dQ, dK: six L x L x d products, always; one exp per
+    // pair; S, F, dF and dS written once and read about twice each.
+    return {6.0 * 2.0 * pairs * s.width, pairs, 12.0 * pairs * scalar_bytes, FlopKind::register_tiled};
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return 4.0 * static_cast<double>(s.length) * s.length * scalar_bytes;  // S, F, dF, dS

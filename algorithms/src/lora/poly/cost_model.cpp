@@ -12,17 +12,46 @@
 
 namespace lorafgc::lora {
 
-double poly_flops(const ProblemShape& s, long long k, const PolyConfig& c) {
+namespace {
+
+// Per row and feature: the columns of the sweeps' products (sums side by side),
+// and the number of sweeps that form a block of features.
+struct SweepWidths {
+  double product_columns = 0;
+  double feature_sweeps = 0;
+};
+
+SweepWidths sweep_widths(const ProblemShape& s, const PolyConfig& c) {
   const detail::ThinWidths w = detail::thin_widths(s, c.whole());
   const double d = static_cast<double>(w.d), N_dS = static_cast<double>(w.N_dS()),
                N_dST = static_cast<double>(w.N_dST());
-  const double Lk2 = 2.0 * s.length * static_cast<double>(k);
-  double units = 0;
-  units += (1 + d + w.X_Bv) + (N_dS ? N_dS * (d + 1) : 0);                          // sweep A
-  units += (1 + d + w.X_Bv) + w.AvT + (N_dS ? N_dS * (d + 1) : 0) + N_dST * (d + 1);  // sweep B
-  units += w.AvT + N_dST * (d + 1);                                                 // sweep C
-  const double feature_sweeps = (w.AvT + w.N_dST()) ? 3 : 2;
-  return s.batch * Lk2 * (units + feature_sweeps);
+  SweepWidths out;
+  out.product_columns += (1 + d + w.X_Bv) + (N_dS ? N_dS * (d + 1) : 0);                          // sweep A
+  out.product_columns += (1 + d + w.X_Bv) + w.AvT + (N_dS ? N_dS * (d + 1) : 0) + N_dST * (d + 1);  // sweep B
+  out.product_columns += w.AvT + N_dST * (d + 1);                                                 // sweep C
+  out.feature_sweeps = (w.AvT + w.N_dST()) ? 3 : 2;
+  return out;
+}
+
+}  // namespace
+
+double poly_flops(const ProblemShape& s, long long k, const PolyConfig& c) {
+  const SweepWidths w = sweep_widths(s, c);
+  return s.batch * 2.0 * s.length * static_cast<double>(k) * (w.product_columns + w.feature_sweeps);
+}
+
+// Features are formed per block of rows (b x k, written, then packed by BLAS:
+// two passes) and the k-row sums of a sweep are read and written once per block.
+// No exponentials: exp is the polynomial.
+Cost poly_cost(const ProblemShape& s, long long k, int scalar_bytes, const PolyConfig& c) {
+  const SweepWidths w = sweep_widths(s, c);
+  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  const double Lk = s.batch * static_cast<double>(s.length) * static_cast<double>(k);
+  Cost cost;
+  cost.flops = poly_flops(s, k, c);
+  cost.bytes = scalar_bytes * Lk * (2.0 * w.feature_sweeps + 2.0 * w.product_columns / b);
+  cost.flop_kind = FlopKind::thin_gemm;
+  return cost;
 }
 
 double poly_workspace_bytes(const ProblemShape& s, long long k, int scalar_bytes, const PolyConfig& c) {

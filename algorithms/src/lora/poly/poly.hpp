@@ -9,6 +9,7 @@
 // contract = true (default): the thin factors K A_q^T, X B_q, ... (width m = r
 // or 2r) enter before the row-Kronecker step: O(L k d r) time.
 // contract = false: the paper's route, whole dW (m = d), then dB, dA: O(L k d^2).
+#include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
@@ -43,6 +44,7 @@ struct PolyPlan {
 // Throws InvalidArgument naming degree, rank and bytes when over budget.
 PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
+Cost poly_cost(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the

@@ -35,9 +35,10 @@ class Poly final : public detail::Registered<Poly> {
   Gradients<T> run(const Problem<T>& p) const {
     return poly_gradients(p, c_);
   }
-  double flops(const ProblemShape& s) const override {
+  Cost cost(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
-    return k < 0 ? std::nan("") : poly_flops(s, k, c_);
+    if (k < 0) return {std::nan(""), std::nan(""), std::nan(""), FlopKind::thin_gemm};
+    return poly_cost(s, k, scalar_bytes, c_);
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
