@@ -41,8 +41,9 @@ build() {
 # every record names the kernels used (blas_core, OPENBLAS_CORETYPE).
 choose_blas_kernels() {
   [ -n "${OPENBLAS_CORETYPE:-}" ] && return 0
-  ./build/release/tools/lorafgc-run --machine 2>/dev/null | grep -q '^blas_warning: .' || return 0
-  local flags
+  local machine flags
+  machine=$(./build/release/tools/lorafgc-run --machine 2>/dev/null) || return 0
+  [[ $machine == *"blas_warning: "[A-Za-z]* ]] || return 0
   flags=$(grep -m1 '^flags' /proc/cpuinfo)
   if [[ $flags == *avx512_bf16* ]]; then export OPENBLAS_CORETYPE=Cooperlake
   elif [[ $flags == *avx512bw* && $flags == *avx512vl* ]]; then export OPENBLAS_CORETYPE=SkylakeX

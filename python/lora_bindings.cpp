@@ -219,6 +219,17 @@ int scalar_bytes_arg(const std::string& dtype) {
   throw InvalidArgument("dtype", "expected 'float32' or 'float64', got '" + dtype + "'");
 }
 
+ProblemShape shape_from(const py::handle& L, const py::handle& d, const py::handle& r, const std::string& mode,
+                        const py::handle& batch) {
+  ProblemShape s;
+  s.length = count_arg(L, "L", Quantity::length);
+  s.width = count_arg(d, "d", Quantity::width);
+  s.rank = count_arg(r, "r", Quantity::rank);
+  s.batch = count_arg(batch, "batch", Quantity::batch);
+  s.adapted = {true, parse_adaptation(mode) == Adaptation::Full, true};
+  return s;
+}
+
 py::dict rates_dict(const MachineRates& r) {
   py::dict out;
   out["dtype"] = r.scalar_bytes == 4 ? "float32" : "float64";
@@ -248,12 +259,7 @@ MachineRates rates_from(const py::dict& d) {
 
 py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::handle& d, const py::handle& r,
                  const std::string& mode, const py::handle& batch, const std::string& dtype, const py::object& T) {
-  ProblemShape s;
-  s.length = count_arg(L, "L", Quantity::length);
-  s.width = count_arg(d, "d", Quantity::width);
-  s.rank = count_arg(r, "r", Quantity::rank);
-  s.batch = count_arg(batch, "batch", Quantity::batch);
-  s.adapted = {true, parse_adaptation(mode) == Adaptation::Full, true};
+  ProblemShape s = shape_from(L, d, r, mode, batch);
   if (!T.is_none()) {
     s.score_bound = real_arg(T, "T");
     if (!(s.score_bound >= 0) || !std::isfinite(s.score_bound)) throw InvalidArgument("T", "must be finite and >= 0");
@@ -269,16 +275,37 @@ py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::ha
   out["exps"] = c.exps;
   out["bytes"] = c.bytes;
   out["flop_kind"] = to_string(c.flop_kind);
+  out["rows"] = c.rows;
   return out;
 }
 
-double predicted_from(const py::dict& cost, const py::dict& rates) {
+double predicted_from(const py::dict& cost, const py::dict& rates, const py::object& calibration) {
   Cost c;
   c.flops = cost["flops"].cast<double>();
   c.exps = cost["exps"].cast<double>();
   c.bytes = cost["bytes"].cast<double>();
+  c.rows = cost.contains("rows") ? cost["rows"].cast<double>() : 0.0;
   c.flop_kind = cost["flop_kind"].cast<std::string>() == "thin_gemm" ? FlopKind::thin_gemm : FlopKind::register_tiled;
-  return predicted_seconds(c, rates_from(rates));
+  if (calibration.is_none()) return predicted_seconds(c, rates_from(rates));
+  const py::dict k = calibration.cast<py::dict>();
+  AlgorithmCalibration a;
+  a.efficiency = real_arg(k["efficiency"], "calibration['efficiency']");
+  a.seconds_per_call = real_arg(k["seconds_per_call"], "calibration['seconds_per_call']");
+  a.seconds_per_row = real_arg(k["seconds_per_row"], "calibration['seconds_per_row']");
+  if (!(a.efficiency > 0)) throw InvalidArgument("calibration", "'efficiency' must be > 0");
+  return predicted_seconds(c, rates_from(rates), a);
+}
+
+py::dict calibrate_algorithm_dict(const std::string& algorithm, const py::handle& d, const py::handle& r,
+                                  const std::string& mode, const std::string& dtype, const py::dict& rates) {
+  const ProblemShape s = shape_from(py::int_(1), d, r, mode, py::int_(1));
+  const AlgorithmCalibration a = calibrate_algorithm(algorithm, s, scalar_bytes_arg(dtype), rates_from(rates));
+  py::dict out;
+  out["efficiency"] = a.efficiency;
+  out["seconds_per_call"] = a.seconds_per_call;
+  out["seconds_per_row"] = a.seconds_per_row;
+  out["seconds"] = a.seconds;
+  return out;
 }
 
 }  // namespace
@@ -316,8 +343,13 @@ void bind_lora(py::module_& m) {
         py::arg("mode") = "partial", py::arg("batch") = 1, py::arg("dtype") = "float32", py::arg("T") = py::none(),
         "What an algorithm spec declares for a shape: flops, exps, bytes and the flop kind. The polynomial\n"
         "method needs T, the range its degree follows (or a fixed degree option).");
-  m.def("predicted_seconds", &predicted_from, py::arg("cost"), py::arg("rates"),
-        "max(flops / rate of their kind + exps / exp rate, bytes / bandwidth), from cost() and calibrate() dicts.");
+  m.def("predicted_seconds", &predicted_from, py::arg("cost"), py::arg("rates"), py::arg("calibration") = py::none(),
+        "max(flops / rate of their kind + exps / exp rate, bytes / bandwidth), from cost() and calibrate() dicts:\n"
+        "the limit; with a calibrate_algorithm() dict, limit / efficiency + per-call + per-row overheads.");
+  m.def("calibrate_algorithm", &calibrate_algorithm_dict, py::arg("algorithm"), py::arg("d"), py::arg("r") = 4,
+        py::arg("mode") = "partial", py::arg("dtype") = "float32", py::arg("rates") = py::dict(),
+        "Times the algorithm spec on three calibration shapes of width d and fits its efficiency against the\n"
+        "limit and its per-call and per-row overheads (docs/cost-model.md). rates: a calibrate() dict.");
   m.def("algorithms", &algorithm_table,
         "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
         "options {name: (default, help)}.");

@@ -41,8 +41,9 @@ def write_report(args, lines):
 
 def cmd_report(args):
     results = lora.load(args.results)
+    previous = lora.load(args.previous) if args.previous else None
     prepare_out(args)
-    return write_report(args, lora.sections(results, args.out, args.torch, args.gbench))
+    return write_report(args, lora.sections(results, args.out, args.torch, args.gbench, previous))
 
 
 def cmd_compare(args):
@@ -70,6 +71,7 @@ def main(argv=None):
     rep.add_argument("--out", required=True, help="report folder")
     rep.add_argument("--torch", nargs="*", default=[], help="JSON written by benchmarks/torch_compare.py")
     rep.add_argument("--gbench", nargs="*", default=[], help="Google Benchmark JSON outputs")
+    rep.add_argument("--previous", help="an earlier results file: its boundary is drawn in the phase diagrams")
     rep.add_argument("--force", action="store_true", help="replace an existing report in --out")
     cmp_ = sub.add_parser("compare", help="compare two results files point by point")
     cmp_.add_argument("a")

@@ -40,21 +40,50 @@ json rates_json(const MachineRates& r) {
           {"bytes_per_s", r.bytes_per_s}, {"seconds", r.seconds}};
 }
 
-// The machine, and its cost-model rates per dtype of the sweep, calibrated
-// once per results file (a resumed file keeps the header it began with).
+// The key of an algorithm calibration in the header (tools/report/cost_model.py reads it).
+std::string calibration_key(const std::string& spec, long long d, long long r, const std::string& mode,
+                            const std::string& dtype) {
+  return fmt::format("{}|d={}|r={}|{}|{}", spec, d, r, mode, dtype);
+}
+
+// The machine, its cost-model rates per dtype of the sweep, and every
+// (algorithm, d, r, mode, dtype)'s calibration against them, measured once per
+// results file (a resumed file keeps the header it began with).
 json machine_description(const SweepConfig& c) {
   json out = json::object();
   for (const auto& f : describe_machine().fields()) out[f.key] = f.numeric ? json::parse(f.text) : json(f.text);
   out["kernel_target"] = lora::kernel_target();
-  for (const std::string& dtype : c.dtypes)
-    out["calibration"][dtype] = rates_json(calibrate_machine(dtype == "float32" ? 4 : 8));
+  for (const std::string& dtype : c.dtypes) {
+    const int bytes = dtype == "float32" ? 4 : 8;
+    const MachineRates rates = calibrate_machine(bytes);
+    out["calibration"][dtype] = rates_json(rates);
+    for (const std::string& spec : c.algorithms)
+      for (long long d : c.widths)
+        for (long long r : c.ranks)
+          for (const std::string& mode : c.modes) {
+            ProblemShape shape;
+            shape.width = d;
+            shape.rank = r;
+            shape.adapted = {true, mode == "full", true};
+            json& slot = out["algorithm_calibration"][calibration_key(spec, d, r, mode, dtype)];
+            try {
+              const AlgorithmCalibration a = calibrate_algorithm(spec, shape, bytes, rates);
+              slot = {{"efficiency", a.efficiency},
+                      {"seconds_per_call", a.seconds_per_call},
+                      {"seconds_per_row", a.seconds_per_row},
+                      {"seconds", a.seconds}};
+            } catch (const std::exception& e) {  // the sweep's points report their own refusals
+              slot = {{"error", e.what()}};
+            }
+          }
+  }
   return out;
 }
 
 json cost_json(const Cost& c, const char* range) {
   auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   return {{"flops", number(c.flops)}, {"exps", number(c.exps)}, {"bytes", number(c.bytes)},
-          {"flop_kind", to_string(c.flop_kind)}, {"range", range}};
+          {"flop_kind", to_string(c.flop_kind)}, {"rows", c.rows}, {"range", range}};
 }
 
 std::string clock_text(double seconds) {

@@ -98,3 +98,41 @@ TEST_CASE("calibration measures positive, finite rates and names bad arguments",
   CHECK_THROWS_WITH(calibrate_machine(2), Catch::Contains("scalar_bytes"));
   CHECK_THROWS_WITH(calibrate_machine(4, -1), Catch::Contains("threads"));
 }
+
+TEST_CASE("the calibration fit recovers known constants and keeps overheads non-negative", "[cost]") {
+  // seconds = limit / 0.5 + 1e-4 + 2e-7 rows, at three shapes like calibrate_algorithm's.
+  auto sample = [](double limit, double rows) { return CalibrationSample{limit, rows, limit / 0.5 + 1e-4 + 2e-7 * rows}; };
+  const AlgorithmCalibration c = fit_calibration({sample(1e-5, 512), sample(2e-4, 8192), sample(3e-2, 8192)});
+  CHECK(c.efficiency == Approx(0.5).epsilon(1e-9));
+  CHECK(c.seconds_per_call == Approx(1e-4).epsilon(1e-9));
+  CHECK(c.seconds_per_row == Approx(2e-7).epsilon(1e-9));
+  Cost cost;
+  cost.flops = 1e9;
+  cost.rows = 1000;
+  MachineRates r;
+  r.gemm_flops_per_s = 1e10;
+  r.thin_gemm_flops_per_s = r.exp_per_s = r.bytes_per_s = 1;
+  CHECK(predicted_seconds(cost, r, c) == Approx(0.1 / 0.5 + 1e-4 + 2e-7 * 1000));
+  // Times that fall with more rows would need a negative per-row cost: it is dropped.
+  const AlgorithmCalibration d =
+      fit_calibration({{1e-5, 512, 1e-3}, {2e-4, 8192, 5e-4}, {3e-2, 8192, 6e-2}});
+  CHECK(d.seconds_per_row == 0);
+  CHECK(d.seconds_per_call >= 0);
+  CHECK(d.efficiency > 0);
+  CHECK_THROWS_WITH(fit_calibration({}), Catch::Contains("samples"));
+}
+
+TEST_CASE("calibrating an algorithm gives a positive efficiency and non-negative overheads", "[cost][slow]") {
+  const MachineRates rates = calibrate_machine(4, 1);
+  ProblemShape s;
+  s.width = 4;
+  s.rank = 2;
+  for (const char* spec : {"exact", "poly-cheb"}) {
+    const AlgorithmCalibration c = calibrate_algorithm(spec, s, 4, rates);
+    CHECK(std::isfinite(c.efficiency));
+    CHECK(c.efficiency > 0);
+    CHECK(c.seconds_per_call >= 0);
+    CHECK(c.seconds_per_row >= 0);
+  }
+  CHECK_THROWS_WITH(calibrate_algorithm("exact:schedule=sideways", s, 4, rates), Catch::Contains("schedule"));
+}

@@ -228,3 +228,8 @@ def test_calibrate_measures_this_machine():
     for k in ("gemm_flops_per_s", "thin_gemm_flops_per_s", "exp_per_s", "bytes_per_s"):
         assert 1e6 < r[k] < 1e14
     assert lorafgc.predict("exact", L=1024, d=8, dtype="float64", rates=r)["seconds"] > 0
+    p = lorafgc.predict("poly-cheb", L=1024, d=4, r=2, T=1.0, dtype="float64", rates=r, calibrated=True)
+    c = p["calibration"]
+    assert c["efficiency"] > 0 and c["seconds_per_call"] >= 0 and c["seconds_per_row"] >= 0
+    assert p["calibrated_seconds"] == pytest.approx(
+        p["seconds"] / c["efficiency"] + c["seconds_per_call"] + c["seconds_per_row"] * p["rows"])

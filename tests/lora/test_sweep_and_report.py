@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from report.fits import boundary_norm, fit_boundary, loglog_slope, pareto_front  # noqa: E402
-from report import gbench, phase  # noqa: E402
+from report import cost_model, gbench, phase  # noqa: E402
 from report.results import LEGACY_FLAGS, ResultsError, is_exact, is_oracle, load_results  # noqa: E402
 
 SWEEP = os.environ.get("LORAFGC_SWEEP", os.path.join(ROOT, "build/release/tools/lorafgc-sweep"))
@@ -172,9 +172,15 @@ def test_report_and_compare(tmp_path):
     result = run("report", str(out), "--out", str(folder))
     assert result.returncode == 0, result.stderr
     text = (folder / "report.md").read_text()
-    for section in ("## Time vs L", "## Phase diagram", "## Error vs degree", "## Variant comparison"):
+    for section in ("## Time vs L", "## Phase diagram", "## Predicted boundary", "## Error vs degree",
+                    "## Variant comparison"):
         assert section in text
     assert (folder / "phase_d4_partial_float32.png").stat().st_size > 1000
+    # An earlier run's boundary is drawn beside this one's (here the same file).
+    both = tmp_path / "both"
+    result = run("report", str(out), "--out", str(both), "--previous", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "earlier run's crossings" in (both / "report.md").read_text()
     # An existing report is not replaced without --force.
     assert run("report", str(out), "--out", str(folder)).returncode == 2
     assert run("report", str(out), "--out", str(folder), "--force").returncode == 0
@@ -262,3 +268,27 @@ def test_gbench_reader_splits_names_converts_units_and_skips_aggregates(tmp_path
     path.write_text(json.dumps({"benchmarks": [dict(runs[1], time_unit="ps")]}))
     with pytest.raises(gbench.GbenchError, match="'ps'"):
         gbench.load(str(path))
+
+
+def test_sweep_records_calibration_and_costs_the_report_predicts_from(tmp_path):
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, TINY), "--output", str(out)).returncode == 0
+    header, points = load_results(str(out))
+    rates = header["machine"]["calibration"]["float32"]
+    assert all(rates[k] > 0 for k in ("gemm_flops_per_s", "thin_gemm_flops_per_s", "exp_per_s", "bytes_per_s"))
+    ran = [p for p in points if p["status"] == "ok"]
+    assert ran and all(p["cost"]["flops"] > 0 for p in ran)
+    for p in ran:  # poly's counts are those of the degree it ran (T_used), matching the flops it reports
+        if not p["exact"]:
+            assert p["cost"]["range"] == "T_used" and p["cost"]["flops"] == pytest.approx(p["info"]["flops"])
+    # Every (algorithm, d, r, mode, dtype) is calibrated against the rates.
+    calibrations = header["machine"]["algorithm_calibration"]
+    assert len(calibrations) == len(TINY["algorithms"]) * len(TINY["modes"])
+    assert all(c["efficiency"] > 0 and c["seconds_per_row"] >= 0 for c in calibrations.values())
+    # The report's predictions are the library's (one formula, two languages).
+    lorafgc = pytest.importorskip("lorafgc")
+    for p in ran:
+        assert cost_model.point_prediction(p, header, limit_only=True) == pytest.approx(
+            lorafgc.lora.predicted_seconds(p["cost"], rates), rel=1e-12)
+        assert cost_model.point_prediction(p, header) == pytest.approx(
+            lorafgc.lora.predicted_seconds(p["cost"], rates, cost_model.algorithm_calibration(header, p)), rel=1e-12)

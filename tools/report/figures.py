@@ -42,7 +42,9 @@ def time_vs_length(points, d, dtype, path):
     return slopes
 
 
-def phase_diagram(grid, crossings, fit, axis, squared, title, path):
+def phase_diagram(grid, crossings, fit, axis, squared, title, path, overlays=()):
+    """overlays: (crossings, label, matplotlib format) drawn over the measured
+    ones: the cost model's predicted crossings, an earlier run's."""
     Ls = sorted({L for L, _ in grid})
     norms = sorted({n for _, n in grid})
     Z = np.full((len(norms), len(Ls)), np.nan)
@@ -57,6 +59,9 @@ def phase_diagram(grid, crossings, fit, axis, squared, title, path):
     if crossings:
         cx = [math.log2(c[0]) for c in crossings]
         ax.plot(cx, [c[1] for c in crossings], "k^", label="measured crossing (speedup = 1)")
+    for other, label, style in overlays:
+        if other:
+            ax.plot([math.log2(c[0]) for c in other], [c[1] for c in other], style, label=label, mfc="none", mew=1.5)
     if fit:
         xs = np.linspace(min(Ls), max(Ls), 50)
         ax.plot(np.log2(xs), curve(fit, xs, squared), "y-", lw=2,

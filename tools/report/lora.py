@@ -8,7 +8,7 @@ import os
 import statistics
 from collections import defaultdict
 
-from . import figures, gbench, phase
+from . import cost_model, figures, gbench, phase
 from .common import fmt
 from .fits import pareto_front
 from .results import ResultsError, is_exact, load_results, point_key
@@ -16,13 +16,15 @@ from .results import ResultsError, is_exact, load_results, point_key
 load = load_results  # the workload's entry points: load, sections (and compare)
 
 
-def sections(results, out, torch_paths, gbench_paths):
-    """The report's Markdown lines; figures are written into out."""
+def sections(results, out, torch_paths, gbench_paths, previous=None):
+    """The report's Markdown lines; figures are written into out. `previous`, the
+    (header, points) of an earlier run, adds its boundary to the phase diagrams."""
     header, points = results
     lines = section_header(header, points)
     if points:
         lines += section_scaling(points, out)
-        lines += section_phase(points, header, out)
+        lines += section_phase(points, header, out, previous)
+        lines += section_prediction(points, header)
         lines += section_errors(points, out)
         lines += section_variants(points, out)
     if torch_paths:
@@ -66,11 +68,12 @@ def section_scaling(points, out):
     return lines + table + [""]
 
 
-def section_phase(points, header, out):
+def section_phase(points, header, out, previous=None):
     cfg = header["config"]
     axis = "gamma" if "gamma" in cfg else "T"
     squared = axis == "gamma"
     target = cfg.get("target_error", 1e-3)
+    predicts = any(cost_model.calibration(header, dt) for dt in {p["dtype"] for p in points})
     lines = ["## Phase diagram", "",
              f"Speedup of the fastest approximate variant that met the target error (max_rel <= {target:g} "
              "against the float64 reference, where measured) over `exact`, on the (log L, "
@@ -85,8 +88,14 @@ def section_phase(points, header, out):
                 "entry bound max|X W| that permits it (|S_ij| <= beta d Gamma^2), so the same fit reads "
                 "Gamma_T*^2 = a/d + (b/d) ln L: the theory's Gamma* ~ sqrt(log L) with an intercept. (A Gamma "
                 "axis works too, but for fixed max|X W| the score bound varies from instance to instance by "
-                "a factor of ~2, which blurs the boundary.)"), ""]
-    table = ["| d | mode | dtype | boundary fit | crossings (L: norm, how) |", "|---|---|---|---|---|"]
+                "a factor of ~2, which blurs the boundary.)")
+             + (" White circles: the crossings the cost model predicts (the same grid with every time replaced "
+                "by its prediction; see \"Predicted boundary\")." if predicts else "")
+             + (" Grey squares: the crossings of the earlier run given with --previous "
+                f"(`{previous[0]['config'].get('name', '?')}`, {previous[0].get('machine', {}).get('cpu', '?')}): "
+                "the difference is how much of the old boundary was implementation." if previous else ""), ""]
+    table = ["| d | mode | dtype | boundary fit | crossings (L: norm, how) |"
+             + (" earlier run's crossings |" if previous else ""), "|---|---|---|---|---|" + ("---|" if previous else "")]
     for d in sorted({p["d"] for p in points}):
         for mode in sorted({p["mode"] for p in points}, reverse=True):
             for dtype in sorted({p["dtype"] for p in points}):
@@ -94,14 +103,80 @@ def section_phase(points, header, out):
                 if not grid:
                     continue
                 crossings, fit = phase.boundary(grid, squared)
+                overlays = []
+                if predicts:
+                    predicted = phase.speedup_grid(points, target, d, mode, dtype,
+                                                   lambda p: cost_model.point_prediction(p, header))
+                    overlays.append((phase.boundary(predicted, squared)[0], "predicted crossing (cost model)", "wo"))
+                earlier = None
+                if previous:
+                    old_grid = phase.speedup_grid(previous[1], target, d, mode, dtype)
+                    earlier = phase.boundary(old_grid, squared)[0] if old_grid else []
+                    overlays.append((earlier, "earlier run's crossing", "s"))
                 name = f"phase_d{d}_{mode}_{dtype}.png"
                 figures.phase_diagram(grid, crossings, fit, axis, squared,
                                       f"d={d}, {mode}, {dtype}\n{phase.fit_text(fit, axis, d)}",
-                                      os.path.join(out, name))
+                                      os.path.join(out, name), overlays)
                 lines += [f"![phase diagram d={d} {mode} {dtype}]({name})", ""]
                 cross = "; ".join(f"{L}: {n:.3g} ({how})" for L, n, how in crossings) or "none bracketed"
-                table.append(f"| {d} | {mode} | {dtype} | {phase.fit_text(fit, axis, d)} | {cross} |")
+                row = f"| {d} | {mode} | {dtype} | {phase.fit_text(fit, axis, d)} | {cross} |"
+                if previous:
+                    row += " " + ("; ".join(f"{L}: {n:.3g}" for L, n, _ in earlier) or "none bracketed") + " |"
+                table.append(row)
     return lines + table + [""]
+
+
+def section_prediction(points, header):
+    """Measured against predicted crossings, per d and mode, and the cost model's
+    time prediction against the measured time over every point that ran."""
+    dtypes = sorted({p["dtype"] for p in points if cost_model.calibration(header, p["dtype"])})
+    if not dtypes:
+        return []
+    cfg = header["config"]
+    target, squared = cfg.get("target_error", 1e-3), "gamma" in cfg
+    calibrated = bool(header.get("machine", {}).get("algorithm_calibration"))
+    lines = ["## Predicted boundary", "",
+             "The cost model (docs/cost-model.md) predicts each point's time from the counts the algorithm "
+             "declares (flops, exponentials, bytes beyond L2; the polynomial's at the degree it ran) and the rates "
+             "calibrated at the start of the sweep. The *limit* is max(flops / rate + exps / exp rate, bytes / "
+             "bandwidth): what a code at the calibrated rates, without overheads, would take. "
+             + ("The *calibrated* prediction (the phase diagrams' white circles) is limit / efficiency + per-call + "
+                "per-row overheads, the three constants measured per algorithm, d, r and mode by timing it on three "
+                "calibration shapes before the sweep (not on the sweep's points). " if calibrated else "")
+             + "A predicted crossing is found on the same grid with every time replaced by its prediction; "
+             "which approximate variants met the target error stays measured.", "", "Machine rates: "
+             + "; ".join(f"{dt}: " + ", ".join(f"{k} {v:.3g}" for k, v in sorted(cost_model.calibration(header, dt).items()))
+                         for dt in dtypes), "",
+             "| d | mode | dtype | L: measured T* / predicted T* (difference) | max abs difference | limit's T* |",
+             "|---|---|---|---|---|---|"]
+    for d in sorted({p["d"] for p in points}):
+        for mode in sorted({p["mode"] for p in points}, reverse=True):
+            for dtype in dtypes:
+                grid = phase.speedup_grid(points, target, d, mode, dtype)
+                if not grid:
+                    continue
+                measured = phase.boundary(grid, squared)[0]
+                predicted, limit = (phase.boundary(phase.speedup_grid(
+                    points, target, d, mode, dtype,
+                    lambda p, lo=lo: cost_model.point_prediction(p, header, limit_only=lo)), squared)[0]
+                    for lo in (False, True))
+                rows, worst = phase.crossing_agreement(measured, predicted)
+                cells = "; ".join(f"{L}: {m:.3g} / {q:.3g} ({r:+.0%})" for L, m, q, r in rows) or "no common crossing"
+                limits = "; ".join(f"{L}: {n:.3g}" for L, n, _ in limit) or "none bracketed"
+                lines.append(f"| {d} | {mode} | {dtype} | {cells} | {fmt(worst, '.0%')} | {limits} |")
+    ratios = defaultdict(lambda: ([], []))
+    for p in points:
+        t, lim = cost_model.point_prediction(p, header), cost_model.point_prediction(p, header, limit_only=True)
+        if t is not None and lim is not None and p.get("median_s"):
+            ratios[(p["name"], p["d"])][0].append(t / p["median_s"])
+            ratios[(p["name"], p["d"])][1].append(lim / p["median_s"])
+    lines += ["", "Predicted / measured time over every point that ran: median (min - max). The limit's ratio is "
+              "the code's efficiency against the calibrated rates.", "",
+              "| algorithm | d | points | predicted / measured | limit / measured |", "|---|---|---|---|---|"]
+    for (name, d), (rs, ls) in sorted(ratios.items()):
+        lines.append(f"| {name} | {d} | {len(rs)} | {statistics.median(rs):.2f} ({min(rs):.2f} - {max(rs):.2f}) | "
+                     f"{statistics.median(ls):.2f} ({min(ls):.2f} - {max(ls):.2f}) |")
+    return lines + [""]
 
 
 def section_errors(points, out):

@@ -7,14 +7,19 @@ from .fits import boundary_norm, fit_boundary
 from .results import is_exact, is_oracle, succeeded
 
 
-def speedup_grid(points, target_error, d, mode, dtype):
+def speedup_grid(points, target_error, d, mode, dtype, seconds=None):
     """{(L, norm): (speedup, best spec or reason)} for one (d, mode, dtype).
 
     speedup = baseline median / fastest approximate median among the variants that
     ran and met the target error; 0 when none did (refused, over the time limit, or
     too inaccurate). The baseline at each (L, norm) is the fastest exact variant
     that ran, the oracle aside; with one exact spec in the sweep (as in every
-    committed config) it is that spec's time. No baseline, no cell."""
+    committed config) it is that spec's time. No baseline, no cell.
+
+    `seconds(point)` replaces the measured median: with the cost model's
+    prediction the grid is the predicted one (which variants met the target
+    error stays measured). A point it gives None for counts as not run."""
+    seconds = seconds or (lambda p: p["median_s"])
     baseline, approx = {}, defaultdict(list)
     for p in points:
         if (p["d"], p["mode"], p["dtype"]) != (d, mode, dtype):
@@ -22,14 +27,14 @@ def speedup_grid(points, target_error, d, mode, dtype):
         key = (p["L"], p["norm"])
         if not is_exact(p):
             approx[key].append(p)
-        elif p.get("status") == "ok" and not is_oracle(p):
-            baseline[key] = min(baseline.get(key, math.inf), p["median_s"])
+        elif p.get("status") == "ok" and not is_oracle(p) and seconds(p) is not None:
+            baseline[key] = min(baseline.get(key, math.inf), seconds(p))
     grid = {}
     for key, t_baseline in baseline.items():
-        good = [p for p in approx.get(key, []) if succeeded(p, target_error)]
+        good = [p for p in approx.get(key, []) if succeeded(p, target_error) and seconds(p) is not None]
         if good:
-            best = min(good, key=lambda p: p["median_s"])
-            grid[key] = (t_baseline / best["median_s"], best["algorithm"])
+            best = min(good, key=seconds)
+            grid[key] = (t_baseline / seconds(best), best["algorithm"])
         else:
             reasons = sorted({p.get("status", "?") if p.get("status") != "ok" else "error>target"
                               for p in approx.get(key, [])})
@@ -73,3 +78,11 @@ def curve(fit, lengths, squared):
         v = fit["a"] + fit["b"] * math.log(L)
         out.append(math.sqrt(v) if squared and v > 0 else (v if not squared else float("nan")))
     return out
+
+
+def crossing_agreement(measured, predicted):
+    """Per L with both: (L, measured, predicted, predicted / measured - 1), and the
+    largest |relative difference| (None without a common L)."""
+    pred = {L: n for L, n, _ in predicted}
+    rows = [(L, n, pred[L], pred[L] / n - 1) for L, n, _ in measured if L in pred and n > 0]
+    return rows, (max(abs(r[3]) for r in rows) if rows else None)

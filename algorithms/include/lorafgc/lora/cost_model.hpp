@@ -7,6 +7,7 @@
 #include <lorafgc/lora/problem.hpp>
 
 #include <string>
+#include <vector>
 
 namespace lorafgc::lora {
 
@@ -21,6 +22,7 @@ struct Cost {
   double exps = 0;   // exponentials evaluated
   double bytes = 0;  // bytes streamed beyond the per-core (L2) caches: panels, feature blocks
   FlopKind flop_kind = FlopKind::register_tiled;
+  double rows = 0;   // sequence rows (L x batch): what per-row overheads scale with
 };
 
 // This machine's rates for one scalar type and thread count, all threads busy.
@@ -40,6 +42,39 @@ MachineRates calibrate_machine(int scalar_bytes, int threads = 0);
 
 // max(flops / (rate of its kind) + exps / exp rate, bytes / bandwidth).
 double predicted_seconds(const Cost& cost, const MachineRates& rates);
+
+// How one implementation runs against that limit on this machine, measured by
+// timing it (calibrate_algorithm): time = limit / efficiency + seconds_per_call
+// + seconds_per_row x rows. The limit has no overheads; an implementation has a
+// fixed cost per call (threads, plans, allocation) and a cost per row (thin
+// factors, scaling, the score-range search, BLAS calls per block) that the
+// counts leave out, and it reaches a fraction of the calibrated rates.
+struct AlgorithmCalibration {
+  double efficiency = 1;
+  double seconds_per_call = 0;
+  double seconds_per_row = 0;
+  double seconds = 0;  // how long the calibration took
+};
+
+// Times `spec` on three shapes of the given width, rank and mode (best of three
+// each): little work on few rows, little work on many rows, much work on many
+// rows (exact: L = 256, 1024, 4096; the polynomial method: degree 1 at L = 512
+// and 8192, and the degree whose rank first reaches 500 at L = 8192), and solves
+// time = limit / efficiency + call + row x L for the three constants (a
+// constant that comes out negative is set to 0 and the others refitted).
+AlgorithmCalibration calibrate_algorithm(const std::string& spec, const ProblemShape& shape, int scalar_bytes,
+                                         const MachineRates& rates);
+
+double predicted_seconds(const Cost& cost, const MachineRates& rates, const AlgorithmCalibration& calibration);
+
+// One timing of calibrate_algorithm: the limit predicted for the shape, its rows,
+// the measured seconds.
+struct CalibrationSample {
+  double limit = 0, rows = 0, seconds = 0;
+};
+// Relative least squares of seconds = limit / efficiency + call + row x rows,
+// with call, row >= 0 (a negative one is dropped and the rest refitted).
+AlgorithmCalibration fit_calibration(const std::vector<CalibrationSample>& samples);
 
 const char* to_string(FlopKind kind);
 

@@ -150,6 +150,7 @@ Cost exact_cost(const ProblemShape& s, int scalar_bytes, const ExactConfig& conf
   cost.flops = 2.0 * pairs * exact_product_width(w, c.schedule, recompute);
   cost.exps = recompute ? 2.0 * pairs : pairs;
   cost.bytes = scalar_bytes * pairs * (passes + key_side / static_cast<double>(rows));
+  cost.rows = static_cast<double>(s.length) * s.batch;
   return cost;
 }
 

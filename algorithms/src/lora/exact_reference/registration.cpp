@@ -19,7 +19,8 @@ class ExactReference final : public detail::Registered<ExactReference> {
     const double pairs = static_cast<double>(s.length) * s.length * s.batch;
     // S, O, dV, R V^T, dQ, dK: six L x L x d products, always; one exp per
     // pair; S, F, dF and dS written once and read about twice each.
-    return {6.0 * 2.0 * pairs * s.width, pairs, 12.0 * pairs * scalar_bytes, FlopKind::register_tiled};
+    return {6.0 * 2.0 * pairs * s.width, pairs, 12.0 * pairs * scalar_bytes, FlopKind::register_tiled,
+            static_cast<double>(s.length) * s.batch};
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return 4.0 * static_cast<double>(s.length) * s.length * scalar_bytes;  // S, F, dF, dS

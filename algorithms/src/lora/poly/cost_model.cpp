@@ -51,6 +51,7 @@ Cost poly_cost(const ProblemShape& s, long long k, int scalar_bytes, const PolyC
   cost.flops = poly_flops(s, k, c);
   cost.bytes = scalar_bytes * Lk * (2.0 * w.feature_sweeps + 2.0 * w.product_columns / b);
   cost.flop_kind = FlopKind::thin_gemm;
+  cost.rows = static_cast<double>(s.length) * s.batch;
   return cost;
 }
 

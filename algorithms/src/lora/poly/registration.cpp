@@ -37,7 +37,7 @@ class Poly final : public detail::Registered<Poly> {
   }
   Cost cost(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
-    if (k < 0) return {std::nan(""), std::nan(""), std::nan(""), FlopKind::thin_gemm};
+    if (k < 0) return {std::nan(""), std::nan(""), std::nan(""), FlopKind::thin_gemm, static_cast<double>(s.length) * s.batch};
     return poly_cost(s, k, scalar_bytes, c_);
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
