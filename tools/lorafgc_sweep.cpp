@@ -199,7 +199,7 @@ class Runner {
     reset_peak_rss();
     try {
       // One over-long repetition is enough.
-      times = time_repetitions(c_.repetitions, c_.time_limit_s, [&] { g = algorithm->compute(problem); });
+      times = time_repetitions(c_.repetitions, c_.time_limit_s, [&] { g = algorithm->compute(problem); }, c_.min_time_s);
     } catch (const InvalidArgument& e) {
       rec["status"] = "refused";
       rec["message"] = e.what();

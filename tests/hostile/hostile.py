@@ -353,6 +353,8 @@ CASES = [
     sweep_check("sweep: max_reference_L = -1", config(max_reference_L=-1), "max_reference_L"),
     sweep_check("sweep: r = 0", config(r=[0]), "'r'"),
     sweep_check("sweep: target_error = nan (a string)", config(target_error="nan"), "target_error"),
+    sweep_check("sweep: min_time_s = -1", config(min_time_s=-1), "min_time_s"),
+    sweep_check("sweep: min_time_s = 1e6", config(min_time_s=1e6), "min_time_s"),
     sweep_run("sweep: a tiny sweep runs", TINY, None, expect="ok"),
     Cli("report: missing results file", [PYTHON, os.path.join(ROOT, "tools", "lorafgc_report.py"), "report", "nope.jsonl", "--out", "x"], word="nope.jsonl"),
     Cli("report: results file that is JSON garbage", [PYTHON, os.path.join(ROOT, "tools", "lorafgc_report.py"), "report", "g.jsonl", "--out", "x"],

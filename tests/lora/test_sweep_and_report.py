@@ -56,6 +56,7 @@ def records(path):
     ({"modes": ["half"]}, "'modes'"),
     ({"dtype": ["float16"]}, "'dtype'"),
     ({"repetitions": 0}, "'repetitions'"),
+    ({"min_time_s": -0.5}, "'min_time_s'"),
     ({"lengths": [1]}, "'lengths': is not a known key"),
     ({"T": [1.0, 1.0]}, "twice"),
 ])
@@ -102,6 +103,18 @@ def test_sweep_writes_every_point_with_its_metrics(tmp_path):
         else:
             assert p["flops"] == p["info"]["flops"] and 0 < p["flops"] <= p["cost_model"]["flops"]
     assert {"vector_isa", "physical_memory_bytes"} <= set(header["machine"])
+
+
+def test_min_time_repeats_short_points_until_their_total_reaches_it(tmp_path):
+    # L = 64 runs in microseconds: two repetitions would time the VM's noise.
+    config = dict(TINY, algorithms=["exact"], modes=["partial"], L=[64], T=[0.5], repetitions=2, min_time_s=0.02)
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, config), "--output", str(out)).returncode == 0
+    _, (point,) = records(out)
+    times = point["times_s"]
+    assert point["repetitions"] == len(times) > 2
+    # Stopped at the first run that brought the total to 20 ms, or at the cap of 1000 runs.
+    assert len(times) == 1000 or (sum(times) >= 0.02 and sum(times[:-1]) < 0.02)
 
 
 def test_a_killed_sweep_resumes_without_losing_or_duplicating_points(tmp_path):

@@ -114,7 +114,7 @@ SweepConfig parse_sweep_config(const json& j) {
   if (!j.is_object()) throw InvalidArgument("config", "must be a JSON object");
   static const std::set<std::string> known = {
       "name", "algorithms", "reference", "max_reference_L", "modes", "L", "d", "r", "gamma", "T", "dtype",
-      "batch", "repetitions", "time_limit_s", "threads", "seed", "target_error", "comment"};
+      "batch", "repetitions", "min_time_s", "time_limit_s", "threads", "seed", "target_error", "comment"};
   for (const auto& [key, value] : j.items())
     if (!known.count(key)) fail(key, "is not a known key");
   SweepConfig c;
@@ -156,12 +156,14 @@ SweepConfig parse_sweep_config(const json& j) {
   c.batch = count_of(j, "batch", c.batch, Quantity::batch);
   c.repetitions = static_cast<int>(count_of(j, "repetitions", c.repetitions, Quantity::repetitions));
   c.time_limit_s = scalar_of<double>(j, "time_limit_s", c.time_limit_s);
+  c.min_time_s = scalar_of<double>(j, "min_time_s", c.min_time_s);
   c.threads = static_cast<int>(count_of(j, "threads", c.threads, Quantity::threads));
   const long long seed = scalar_of<long long>(j, "seed", static_cast<long long>(c.seed));
   if (seed < 0) fail("seed", "must be >= 0, got " + std::to_string(seed));
   c.seed = static_cast<std::uint64_t>(seed);
   c.target_error = scalar_of<double>(j, "target_error", c.target_error);
   if (!(c.time_limit_s > 0)) fail("time_limit_s", "must be positive");
+  if (!(c.min_time_s >= 0 && c.min_time_s <= 60)) fail("min_time_s", "must be between 0 and 60 seconds");
   if (!(c.target_error > 0)) fail("target_error", "must be positive");
   check_instances(c);
   return c;

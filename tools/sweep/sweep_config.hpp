@@ -27,6 +27,7 @@ struct SweepConfig {
   std::vector<std::string> dtypes{"float32"};
   long long batch = 1;
   int repetitions = 3;
+  double min_time_s = 0;            // more repetitions while their total is below this (at most 1000)
   double time_limit_s = 30;
   int threads = 0;
   std::uint64_t seed = 1;

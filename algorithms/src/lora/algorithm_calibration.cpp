@@ -1,6 +1,7 @@
 // calibrate_algorithm and the calibrated prediction (cost_model.hpp).
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/options.hpp>
+#include <lorafgc/core/timing.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
@@ -40,14 +41,11 @@ Sample time_on(const Algorithm& a, const ProblemShape& base, long long L, const 
                                              std::to_string(base.width) + " is predicted to take " +
                                              std::to_string(limit) + " s per call (limit 1 s)");
   const Problem<T> p = generate<T>(g);
+  a.compute(p);  // warm-up: caches, the polynomial's certificate, first-touch pages
+  // The median of at least 3 runs and 50 ms: a calibration shape of 0.2 ms timed
+  // 3 times is the VM's noise, not the code.
   Sample s;
-  s.seconds = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < 4; ++i) {  // the first is a warm-up
-    const auto t0 = Clock::now();
-    const Gradients<T> out = a.compute(p);
-    const double t = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (i > 0) s.seconds = std::min(s.seconds, t);
-  }
+  s.seconds = time_repetitions(3, std::numeric_limits<double>::infinity(), [&] { a.compute(p); }, 0.05).median;
   ProblemShape shape = shape_of(p, false);
   s.limit = predicted_seconds(a.cost(shape, sizeof(T)), rates);
   s.rows = static_cast<double>(L);
@@ -95,21 +93,28 @@ AlgorithmCalibration calibrate(const std::string& spec, const ProblemShape& base
   const Registration& r = registration(parsed.name);
   const bool has_degree =
       std::any_of(r.options.begin(), r.options.end(), [](const OptionSpec& o) { return o.name == "degree"; });
+  // Least squares over more shapes than constants, spread over the lengths
+  // where crossings are measured, so that no one noisy shape sets a constant.
   std::vector<Sample> samples;
   if (!has_degree) {
     const auto a = make_algorithm(spec);
-    for (long long L : {256LL, 1024LL, 4096LL}) samples.push_back(time_on<T>(*a, base, L, rates));
+    for (long long L : {256LL, 512LL, 1024LL, 2048LL, 4096LL}) samples.push_back(time_on<T>(*a, base, L, rates));
   } else {
     auto with_degree = [&](int g) {
       Options o = parsed.options;
       o.set("degree", std::to_string(g));
       return make_algorithm(parsed.name, o);
     };
-    int big = 1;  // at most 20: a head of width 1 has rank g + 1
-    while (big < 20 && monomial_rank(base.width, big) < 500) ++big;
-    samples.push_back(time_on<T>(*with_degree(1), base, 512, rates));
-    samples.push_back(time_on<T>(*with_degree(1), base, 8192, rates));
-    samples.push_back(time_on<T>(*with_degree(big), base, 8192, rates));
+    // Degrees whose rank reaches 100 and 500 (at most 20: a head of width 1 has rank g + 1).
+    auto degree_of_rank = [&](long long rank) {
+      int g = 1;
+      while (g < 20 && monomial_rank(base.width, g) < rank) ++g;
+      return g;
+    };
+    const int mid = degree_of_rank(100), big = degree_of_rank(500);
+    for (long long L : {512LL, 2048LL, 8192LL}) samples.push_back(time_on<T>(*with_degree(1), base, L, rates));
+    for (long long L : {512LL, 8192LL}) samples.push_back(time_on<T>(*with_degree(mid), base, L, rates));
+    for (long long L : {2048LL, 8192LL}) samples.push_back(time_on<T>(*with_degree(big), base, L, rates));
   }
   return fit_calibration(samples);
 }

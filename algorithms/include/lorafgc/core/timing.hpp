@@ -14,16 +14,27 @@ struct TimingSummary {
 
 TimingSummary summarize_times(std::vector<double> seconds);
 
-// Runs fn() `repetitions` times (at least once); stops after the first run
-// that takes longer than limit_seconds, which is then the last one recorded.
+// Runs fn() `repetitions` times (at least once), and more while the timed
+// total is below min_total_seconds (at most max_repetitions in all): a median of
+// sub-millisecond runs on a shared machine needs tens of runs to be stable.
+// Stops after the first run that takes longer than limit_seconds, which is then
+// the last one recorded.
 template <class Fn>
-TimingSummary time_repetitions(int repetitions, double limit_seconds, Fn&& fn) {
+TimingSummary time_repetitions(int repetitions, double limit_seconds, Fn&& fn, double min_total_seconds = 0,
+                               int max_repetitions = 1000) {
   std::vector<double> seconds;
+  double total = 0;
+  auto more = [&] {
+    const int n = static_cast<int>(seconds.size());
+    if (seconds.back() > limit_seconds) return false;
+    return n < repetitions || (total < min_total_seconds && n < max_repetitions);
+  };
   do {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  } while (static_cast<int>(seconds.size()) < repetitions && seconds.back() <= limit_seconds);
+    total += seconds.back();
+  } while (more());
   return summarize_times(std::move(seconds));
 }
 
