@@ -7,6 +7,7 @@
 //   GFLOPs_performed  flops the implementation performs / time (Algorithm::flops)
 //   GFLOPs_nominal    5 (partial) or 6 (full) L x L x d products, 2 L^2 d each
 //   peak_MiB          resident high-water mark during the benchmark
+//   schedule          the schedule `exact` ran (0 panel, 1 stream, 2 fused)
 //
 // Flags beyond Google Benchmark's: --algorithms=spec;spec;... (default: the
 // variants of every exact algorithm in the registry, today
@@ -44,8 +45,14 @@ void BM_gradient(benchmark::State& state, std::string spec, Adaptation mode) {
   const auto algorithm = make_algorithm(spec);
   const ProblemShape shape = shape_of(problem);
   bench::reset_peak_memory();
-  for (auto _ : state) benchmark::DoNotOptimize(algorithm->compute(problem));
+  Gradients<T> g;
+  for (auto _ : state) {
+    g = algorithm->compute(problem);
+    benchmark::DoNotOptimize(g);
+  }
   bench::record_peak_memory(state);
+  // The schedule `exact` ran (0 panel, 1 stream, 2 fused): auto's choice.
+  if (g.info.count("schedule")) state.counters["schedule"] = g.info.at("schedule");
   state.counters["GFLOPs_performed"] =
       benchmark::Counter(algorithm->flops(shape) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOPs_nominal"] =

@@ -5,6 +5,7 @@
 // AVX2 path runs on an AVX-512 machine too).
 #include "lora_support.hpp"
 
+#include "lora/exact/exact.hpp"
 #include "lora/exact/fused_kernel.hpp"
 
 #include <catch2/catch.hpp>
@@ -90,10 +91,22 @@ TEST_CASE("the fused kernel: wide heads, large scores, batches and weights", "[e
   check_against_reference<float>(c, "weights=true,threads=2,block=16");
 }
 
-TEST_CASE("auto picks the fused schedule for narrow heads", "[exact][fused]") {
+TEST_CASE("auto runs fused up to d = 48, and panel for wider heads up to L = 2048", "[exact][fused]") {
   auto c = test::config(80, 8, 2, Adaptation::Partial, 1.0, 2);
   const auto g = make_algorithm("exact")->compute(generate<double>(c));
   CHECK(g.info.at("schedule") == 2);
   c.width = 64;
   CHECK(make_algorithm("exact")->compute(generate<double>(c)).info.at("schedule") == 0);
+  CHECK(exact_schedule_for(48, 1 << 16) == ExactSchedule::Fused);
+  CHECK(exact_schedule_for(49, 2048) == ExactSchedule::Panel);
+  CHECK(exact_schedule_for(128, 2049) == ExactSchedule::Fused);
+  // The cost model prices the schedule auto runs at that shape.
+  ProblemShape s;
+  s.width = 64;
+  s.rank = 2;
+  s.length = 1024;
+  const double panel = make_algorithm("exact:schedule=panel")->cost(s, 4).bytes;
+  CHECK(make_algorithm("exact")->cost(s, 4).bytes == panel);
+  s.length = 4096;
+  CHECK(make_algorithm("exact")->cost(s, 4).bytes == make_algorithm("exact:schedule=fused")->cost(s, 4).bytes);
 }

@@ -31,19 +31,21 @@ const char* to_string(ExactSchedule s) {
   }
 }
 
-// Measured (bench_exact, float32, partial, r = 8, L = 512 .. 16384, 2 threads,
-// Xeon Sapphire Rapids AVX-512, 2026-11-23): fused is fastest for d <= 16 (d = 8,
-// L = 16384: 230 ms against 369 stream and 547 panel); at d = 32 fused and
-// stream are within 4% of each other at L >= 8192 and stream is within 6% of
-// the best at every L (panel is 13% slower at L = 512); at d = 64 panel is the
-// best or within 2% at every L (stream 20% slower at L = 512, fused 10-40%).
-ExactSchedule exact_schedule_for(long long width) {
-  if (width <= 16) return ExactSchedule::Fused;
-  return width <= 48 ? ExactSchedule::Stream : ExactSchedule::Panel;
+// Measured (benchmarks/lora/exact_schedules.py, float32, r = 8, partial and full,
+// L = 512 .. 16384, d = 4 .. 128, medians of 5 interleaved repetitions, 2 threads,
+// Xeon family 6 model 207 AVX-512, 2026-12-01), after the fused kernel became
+// register-blocked over 4 query rows: fused is the fastest schedule at every L for
+// d <= 32 (d = 32, L = 16384: 550 ms against 781 stream and 861 panel); at d = 64
+// and 128 panel (BLAS) is faster up to L = 1024-2048 (d = 64, L = 1024: 3.5
+// against 4.2 ms) and fused from L = 4096 on (d = 64, L = 16384: 780 against
+// 1190 ms). stream is never the fastest.
+ExactSchedule exact_schedule_for(long long width, long long length) {
+  if (width <= 48) return ExactSchedule::Fused;
+  return length <= 2048 ? ExactSchedule::Panel : ExactSchedule::Fused;
 }
 
-ExactConfig resolved(ExactConfig c, long long width) {
-  if (c.schedule == ExactSchedule::Auto) c.schedule = exact_schedule_for(width);
+ExactConfig resolved(ExactConfig c, long long width, long long length) {
+  if (c.schedule == ExactSchedule::Auto) c.schedule = exact_schedule_for(width, length);
   return c;
 }
 
@@ -137,7 +139,7 @@ double exact_product_width(const ProblemShape& s, ExactSchedule schedule, bool r
 // panel_mb; tiles stay in cache, so stream and recompute stream only the key
 // side (K, V and the thin factors) once per row block.
 Cost exact_cost(const ProblemShape& s, int scalar_bytes, const ExactConfig& config) {
-  const ExactConfig c = resolved(config, s.width);
+  const ExactConfig c = resolved(config, s.width, s.length);
   ProblemShape w = s;
   w.weights = c.weights;
   const long long rows = exact_block_rows(c, s.length, scalar_bytes);
@@ -155,7 +157,7 @@ Cost exact_cost(const ProblemShape& s, int scalar_bytes, const ExactConfig& conf
 }
 
 double exact_workspace_bytes(const ProblemShape& s, int scalar_bytes, const ExactConfig& config) {
-  const ExactConfig c = resolved(config, s.width);
+  const ExactConfig c = resolved(config, s.width, s.length);
   ProblemShape w = s;
   w.weights = c.weights;
   const double rows = static_cast<double>(exact_block_rows(c, s.length, scalar_bytes));
@@ -176,7 +178,7 @@ double exact_workspace_bytes(const ProblemShape& s, int scalar_bytes, const Exac
 
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& config) {
-  const ExactConfig c = resolved(config, p.width());
+  const ExactConfig c = resolved(config, p.width(), p.length());
   const auto W = detail::effective_weights(p);
   detail::ContractedGradients<T> sums;
   for (detail::Index b = 0; b < p.batch(); ++b) {

@@ -26,7 +26,7 @@ ExactSchedule parse_exact_schedule(const std::string& text);
 const char* to_string(ExactSchedule s);
 
 struct ExactConfig {
-  ExactSchedule schedule = ExactSchedule::Auto;  // auto: exact_schedule_for(d)
+  ExactSchedule schedule = ExactSchedule::Auto;  // auto: exact_schedule_for(d, L)
   long long block_rows = 64;         // b: queries per row block
   long long panel_bytes = 16 << 20;  // panel: b is lowered so one b x L panel fits this
   long long tile_cols = 256;         // stream, fused: keys per column tile (fused: a multiple of 64)
@@ -36,10 +36,10 @@ struct ExactConfig {
   bool weights = false;              // also return the d x d weight gradients
 };
 
-// The schedule auto picks for head width d (measured; see exact.cpp), and a
+// The schedule auto picks for head width d and length L (measured; see exact.cpp), and a
 // config with auto replaced by it.
-ExactSchedule exact_schedule_for(long long width);
-ExactConfig resolved(ExactConfig config, long long width);
+ExactSchedule exact_schedule_for(long long width, long long length);
+ExactConfig resolved(ExactConfig config, long long width, long long length);
 
 // `problem` is validated by the caller (detail::Registered).
 template <class T>

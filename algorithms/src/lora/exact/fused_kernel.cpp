@@ -37,19 +37,27 @@ HWY_INLINE void for_groups(Index n, F&& f) {
   if (c < n) f(Width<1>(), c);
 }
 
-// state[g] (one vector each, in memory) += sum_{v < nv} x[v] * cols[g * ld + v]:
-// per-lane partial dot products of a row with G key-side columns.
-template <int G, class D, class T>
-HWY_INLINE void accumulate_dots(D d, const T* HWY_RESTRICT x, const T* HWY_RESTRICT cols, Index ld, Index nv,
-                                T* HWY_RESTRICT state) {
+// state[r * sstride + g * N ..] (one vector each, in memory) +=
+// sum_{v < nv} x[r * xstride + v * N ..] * cols[g * ld + v * N ..] for r < R, g < G:
+// per-lane partial dot products of R rows with G key-side columns; each column
+// vector loaded serves R rows.
+template <int R, int G, class D, class T>
+HWY_INLINE void accumulate_dots(D d, const T* HWY_RESTRICT x, Index xstride, const T* HWY_RESTRICT cols, Index ld,
+                                Index nv, T* HWY_RESTRICT state, Index sstride) {
   const Index N = static_cast<Index>(hn::Lanes(d));
-  hn::Vec<D> acc[G];
-  for (int g = 0; g < G; ++g) acc[g] = hn::Load(d, state + g * N);
+  hn::Vec<D> acc[R][G];
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) acc[r][g] = hn::Load(d, state + r * sstride + g * N);
   for (Index v = 0; v < nv; ++v) {
-    const auto xv = hn::Load(d, x + v * N);
-    for (int g = 0; g < G; ++g) acc[g] = hn::MulAdd(xv, hn::LoadU(d, cols + g * ld + v * N), acc[g]);
+    hn::Vec<D> c[G];
+    for (int g = 0; g < G; ++g) c[g] = hn::LoadU(d, cols + g * ld + v * N);
+    for (int r = 0; r < R; ++r) {
+      const auto xv = hn::Load(d, x + r * xstride + v * N);
+      for (int g = 0; g < G; ++g) acc[r][g] = hn::MulAdd(xv, c[g], acc[r][g]);
+    }
   }
-  for (int g = 0; g < G; ++g) hn::Store(acc[g], d, state + g * N);
+  for (int r = 0; r < R; ++r)
+    for (int g = 0; g < G; ++g) hn::Store(acc[r][g], d, state + r * sstride + g * N);
 }
 
 // out[g * ld + v] += sum_{i < rows} buf[i * stride + v] W[i * wstride + g]: the
@@ -90,90 +98,123 @@ HWY_INLINE void accumulate_columns(D d, T* HWY_RESTRICT out, Index ld, const T* 
   }
 }
 
-// Vectors of keys handled together: U independent multiply-add chains hide
-// the FMA latency (a single chain over a < d ran at a quarter of the FMA rate:
-// 381 ms against 372 ms for the BLAS-based stream schedule at L = 16384, d = 8).
+// The micro-kernel's shape: R query rows x U vectors of keys per step, so that
+// each key vector loaded serves R rows and each broadcast U keys (R x U
+// independent multiply-add chains hide the FMA latency). One row at a time
+// (R = 1, U = 8) needed a load per multiply-add and was load-bound; a single
+// chain ran at a quarter of the FMA rate (381 ms at L = 16384, d = 8).
 // AVX2 has 16 vector registers, AVX-512 32.
-constexpr int kChunk = HWY_TARGET <= HWY_AVX3 ? 8 : 4;
+constexpr int kRows = HWY_TARGET <= HWY_AVX3 ? 4 : 2;
+constexpr int kChunk = HWY_TARGET <= HWY_AVX3 ? 8 : 4;  // key vectors per step of a single row
+template <int R>
+constexpr int kKeyVectors = R == 1 ? kChunk : 2 * kChunk / R;
 
-// out[u] = sum_a row[a] cols[a * ld + j + u N .. + N) for u < U: U vectors of
-// scores (or of R V^T).
-template <int U, class D, class T>
-HWY_INLINE void row_times_keys(D d, const T* HWY_RESTRICT row, const T* HWY_RESTRICT cols, Index ld, Index width,
-                               Index j, hn::Vec<D>* out) {
+// out[r][u] = sum_a rows[r * width + a] cols[a * ld + j + u N .. + N) for r < R,
+// u < U: R x U vectors of scores (or of R V^T); rows row-major, width apart.
+template <int R, int U, class D, class T>
+HWY_INLINE void rows_times_keys(D d, const T* HWY_RESTRICT rows, const T* HWY_RESTRICT cols, Index ld, Index width,
+                                Index j, hn::Vec<D> (&out)[R][U]) {
   const Index N = static_cast<Index>(hn::Lanes(d));
-  for (int u = 0; u < U; ++u) out[u] = hn::Zero(d);
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < U; ++u) out[r][u] = hn::Zero(d);
   for (Index a = 0; a < width; ++a) {
-    const auto r = hn::Set(d, row[a]);
     const T* HWY_RESTRICT c = cols + a * ld + j;
-    for (int u = 0; u < U; ++u) out[u] = hn::MulAdd(r, hn::LoadU(d, c + u * N), out[u]);
+    hn::Vec<D> k[U];
+    for (int u = 0; u < U; ++u) k[u] = hn::LoadU(d, c + u * N);
+    for (int r = 0; r < R; ++r) {
+      const auto q = hn::Set(d, rows[r * width + a]);
+      for (int u = 0; u < U; ++u) out[r][u] = hn::MulAdd(q, k[u], out[r][u]);
+    }
   }
 }
 
-// f(Width<U>, v) over vectors [v, v + U) covering [0, nv): chunks of kChunk, then single vectors.
-template <class F>
+// f(Width<U>, v) over vectors [v, v + U) covering [0, nv): chunks of U, then single vectors.
+template <int U, class F>
 HWY_INLINE void for_chunks(Index nv, F&& f) {
   Index v = 0;
-  for (; v + kChunk <= nv; v += kChunk) f(Width<kChunk>(), v);
+  for (; v + U <= nv; v += U) f(Width<U>(), v);
   for (; v < nv; ++v) f(Width<1>(), v);
 }
+
+// f(Width<R>, i) over rows [i, i + R) covering [0, b): groups of kRows, then single rows.
+template <class F>
+HWY_INLINE void for_row_groups(Index b, F&& f) {
+  Index i = 0;
+  for (; i + kRows <= b; i += kRows) f(Width<kRows>(), i);
+  for (; i < b; ++i) f(Width<1>(), i);
+}
+
+// Column groups of the accumulate_dots calls for R rows: R x G accumulators
+// and G column vectors must fit in the registers.
+template <int R>
+constexpr int kGroups = R == 1 && HWY_TARGET <= HWY_AVX3 ? 8 : 4;
 
 template <class T>
 void forward(const FusedBlock<T>& k) {
   const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
   const Index N = static_cast<Index>(hn::Lanes(d));
-  T* const state = k.scratch;                  // b x n_F vectors: sum_j E_ij N_F[j, c], per lane
+  T* const state = k.scratch;                    // b x n_F vectors: sum_j E_ij N_F[j, c], per lane
   T* const lane_sums = state + k.b * k.n_F * N;  // b vectors: sum_j E_ij, per lane
-  T* const tile_e = lane_sums + k.b * N;         // one tile of E for one row, unless E_panel keeps them
+  T* const tile_e = lane_sums + k.b * N;         // kRows tiles of E, unless E_panel keeps them
   std::fill(state, tile_e, T(0));
   const T neg_inf = -std::numeric_limits<T>::infinity();
   std::fill(k.row_max, k.row_max + k.b, neg_inf);
   const Index tiles = (k.L + k.tile - 1) / k.tile;
+  const Index e_stride = k.E_panel ? k.ld : k.tile;
   for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
     const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
     const Index last = j0 + (nv - 1) * N;  // masked when it runs past L
     const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
     const Index t = j0 / k.tile;
-    for (Index i = 0; i < k.b; ++i) {
-      T* const row_state = state + i * k.n_F * N;
-      T* const e = k.E_panel ? k.E_panel + i * k.ld + j0 : tile_e;
-      auto vmax = hn::Set(d, neg_inf);
-      for_chunks(nv, [&](auto U, Index v0) {
+    for_row_groups(k.b, [&](auto rows, Index i0) {
+      constexpr int R = decltype(rows)::value;
+      T* const e = k.E_panel ? k.E_panel + i0 * k.ld + j0 : tile_e;  // row r at e + r * e_stride
+      V vmax[R];
+      for (int r = 0; r < R; ++r) vmax[r] = hn::Set(d, neg_inf);
+      for_chunks<kKeyVectors<R>>(nv, [&](auto U, Index v0) {
         constexpr int kU = decltype(U)::value;
-        hn::Vec<decltype(d)> sv[kU];
-        row_times_keys<kU>(d, k.beta_Q + i * k.d, k.K, k.ld, k.d, j0 + v0 * N, sv);
-        for (int u = 0; u < kU; ++u) {
-          if (j0 + (v0 + u) * N == last) sv[u] = hn::IfThenElse(valid, sv[u], hn::Set(d, neg_inf));
-          hn::Store(sv[u], d, e + (v0 + u) * N);
-          vmax = hn::Max(vmax, sv[u]);
-        }
+        V sv[R][kU];
+        rows_times_keys<R, kU>(d, k.beta_Q + i0 * k.d, k.K, k.ld, k.d, j0 + v0 * N, sv);
+        for (int r = 0; r < R; ++r)
+          for (int u = 0; u < kU; ++u) {
+            if (j0 + (v0 + u) * N == last) sv[r][u] = hn::IfThenElse(valid, sv[r][u], hn::Set(d, neg_inf));
+            hn::Store(sv[r][u], d, e + r * e_stride + (v0 + u) * N);
+            vmax[r] = hn::Max(vmax[r], sv[r][u]);
+          }
       });
-      // The row's running max: when a tile raises it, what was summed so far is
-      // rescaled (rare after the first tiles).
-      const T tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax));
-      if (tile_max > k.row_max[i]) {
-        if (k.row_max[i] != neg_inf) {
-          const auto scale = hn::Set(d, static_cast<T>(std::exp(k.row_max[i] - tile_max)));
-          for (Index c = 0; c < k.n_F; ++c)
-            hn::Store(hn::Mul(hn::Load(d, row_state + c * N), scale), d, row_state + c * N);
-          hn::Store(hn::Mul(hn::Load(d, lane_sums + i * N), scale), d, lane_sums + i * N);
+      for (int r = 0; r < R; ++r) {
+        const Index i = i0 + r;
+        T* const row_state = state + i * k.n_F * N;
+        T* const er = e + r * e_stride;
+        // The row's running max: when a tile raises it, what was summed so far is
+        // rescaled (rare after the first tiles).
+        const T tile_max = hn::GetLane(hn::MaxOfLanes(d, vmax[r]));
+        if (tile_max > k.row_max[i]) {
+          if (k.row_max[i] != neg_inf) {
+            const auto scale = hn::Set(d, static_cast<T>(std::exp(k.row_max[i] - tile_max)));
+            for (Index c = 0; c < k.n_F; ++c)
+              hn::Store(hn::Mul(hn::Load(d, row_state + c * N), scale), d, row_state + c * N);
+            hn::Store(hn::Mul(hn::Load(d, lane_sums + i * N), scale), d, lane_sums + i * N);
+          }
+          k.row_max[i] = tile_max;
         }
-        k.row_max[i] = tile_max;
+        const auto m = hn::Set(d, k.row_max[i]);
+        auto sum = hn::Load(d, lane_sums + i * N);
+        for (Index v = 0; v < nv; ++v) {
+          auto ev = hn::Exp(d, hn::Sub(hn::Load(d, er + v * N), m));
+          if (j0 + v * N == last) ev = hn::IfThenElseZero(valid, ev);
+          hn::Store(ev, d, er + v * N);
+          sum = hn::Add(sum, ev);
+        }
+        hn::Store(sum, d, lane_sums + i * N);
+        if (k.E_panel) k.tile_max[i * tiles + t] = k.row_max[i];
       }
-      const auto m = hn::Set(d, k.row_max[i]);
-      auto sum = hn::Load(d, lane_sums + i * N);
-      for (Index v = 0; v < nv; ++v) {
-        auto ev = hn::Exp(d, hn::Sub(hn::Load(d, e + v * N), m));
-        if (j0 + v * N == last) ev = hn::IfThenElseZero(valid, ev);
-        hn::Store(ev, d, e + v * N);
-        sum = hn::Add(sum, ev);
-      }
-      hn::Store(sum, d, lane_sums + i * N);
-      if (k.E_panel) k.tile_max[i * tiles + t] = k.row_max[i];
-      for_groups<8>(k.n_F, [&](auto G, Index c0) {
-        accumulate_dots<decltype(G)::value>(d, e, k.N_F + c0 * k.ld + j0, k.ld, nv, row_state + c0 * N);
+      for_groups<kGroups<R>>(k.n_F, [&](auto G, Index c0) {
+        accumulate_dots<R, decltype(G)::value>(d, e, e_stride, k.N_F + c0 * k.ld + j0, k.ld, nv,
+                                               state + (i0 * k.n_F + c0) * N, k.n_F * N);
       });
-    }
+    });
   }
   for (Index i = 0; i < k.b; ++i) {
     k.row_sum[i] = hn::GetLane(hn::SumOfLanes(d, hn::Load(d, lane_sums + i * N)));
@@ -182,52 +223,63 @@ void forward(const FusedBlock<T>& k) {
   }
 }
 
+// Key vectors per step of the backward, which keeps two R x U blocks (E and R V^T) live.
+template <int R>
+constexpr int kBackwardKeyVectors = R == 1 ? kChunk : kChunk / R;
+
 template <class T>
 void backward(const FusedBlock<T>& k) {
   const hn::ScalableTag<T> d;
+  using V = hn::Vec<decltype(d)>;
   const Index N = static_cast<Index>(hn::Lanes(d));
-  T* const state = k.scratch;               // b x n_dS vectors: sum_j dS_ij N_dS[j, c], per lane
-  T* const F = state + k.b * k.n_dS * N;    // b x tile: E = exp(S - m) of the tile (F = diag(1/D) E)
-  T* const dS = F + k.b * k.tile;           // b x tile: dS of the tile
+  T* const state = k.scratch;             // b x n_dS vectors: sum_j dS_ij N_dS[j, c], per lane
+  T* const F = state + k.b * k.n_dS * N;  // b x tile: E = exp(S - m) of the tile (F = diag(1/D) E)
+  T* const dS = F + k.b * k.tile;         // b x tile: dS of the tile
   std::fill(state, F, T(0));
   const Index tiles = (k.L + k.tile - 1) / k.tile;
   for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
     const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
     const Index last = j0 + (nv - 1) * N;
     const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
-    for (Index i = 0; i < k.b; ++i) {
-      const auto m = hn::Set(d, k.row_max[i]), inv = hn::Set(d, k.inv_sum[i]), delta = hn::Set(d, k.delta[i]);
-      T* const Fi = F + i * k.tile;
-      T* const dSi = dS + i * k.tile;
+    for_row_groups(k.b, [&](auto rows, Index i0) {
+      constexpr int R = decltype(rows)::value;
       // The forward's E of this tile, relative to its running max then.
-      const T* const kept = k.E_panel ? k.E_panel + i * k.ld + j0 : nullptr;
-      const auto rescale = hn::Set(d, kept ? static_cast<T>(std::exp(k.tile_max[i * tiles + j0 / k.tile] - k.row_max[i]))
-                                          : T(1));
-      for_chunks(nv, [&](auto U, Index v0) {
+      const T* const kept = k.E_panel ? k.E_panel + i0 * k.ld + j0 : nullptr;
+      T rescale[R];
+      for (int r = 0; r < R; ++r)
+        rescale[r] = kept ? static_cast<T>(std::exp(k.tile_max[(i0 + r) * tiles + j0 / k.tile] - k.row_max[i0 + r]))
+                          : T(1);
+      for_chunks<kBackwardKeyVectors<R>>(nv, [&](auto U, Index v0) {
         constexpr int kU = decltype(U)::value;
-        hn::Vec<decltype(d)> e[kU], g[kU];
+        V e[R][kU], g[R][kU];
         if (kept) {
-          for (int u = 0; u < kU; ++u) e[u] = hn::Mul(hn::Load(d, kept + (v0 + u) * N), rescale);
+          for (int r = 0; r < R; ++r)
+            for (int u = 0; u < kU; ++u)
+              e[r][u] = hn::Mul(hn::Load(d, kept + r * k.ld + (v0 + u) * N), hn::Set(d, rescale[r]));
         } else {
-          row_times_keys<kU>(d, k.beta_Q + i * k.d, k.K, k.ld, k.d, j0 + v0 * N, e);
-          for (int u = 0; u < kU; ++u) e[u] = hn::Exp(d, hn::Sub(e[u], m));
+          rows_times_keys<R, kU>(d, k.beta_Q + i0 * k.d, k.K, k.ld, k.d, j0 + v0 * N, e);
+          for (int r = 0; r < R; ++r)
+            for (int u = 0; u < kU; ++u) e[r][u] = hn::Exp(d, hn::Sub(e[r][u], hn::Set(d, k.row_max[i0 + r])));
         }
-        row_times_keys<kU>(d, k.R + i * k.d, k.V, k.ld, k.d, j0 + v0 * N, g);
-        for (int u = 0; u < kU; ++u) {
-          // E = exp(S - m) is kept for F^T (diag(1/D) R A_v^T); dS = (E / D) o (R V^T - delta).
-          g[u] = hn::Mul(hn::Mul(e[u], inv), hn::Sub(g[u], delta));
-          if (j0 + (v0 + u) * N == last) {
-            e[u] = hn::IfThenElseZero(valid, e[u]);
-            g[u] = hn::IfThenElseZero(valid, g[u]);
+        rows_times_keys<R, kU>(d, k.R + i0 * k.d, k.V, k.ld, k.d, j0 + v0 * N, g);
+        for (int r = 0; r < R; ++r)
+          for (int u = 0; u < kU; ++u) {
+            // E = exp(S - m) is kept for F^T (diag(1/D) R A_v^T); dS = (E / D) o (R V^T - delta).
+            g[r][u] = hn::Mul(hn::Mul(e[r][u], hn::Set(d, k.inv_sum[i0 + r])),
+                              hn::Sub(g[r][u], hn::Set(d, k.delta[i0 + r])));
+            if (j0 + (v0 + u) * N == last) {
+              e[r][u] = hn::IfThenElseZero(valid, e[r][u]);
+              g[r][u] = hn::IfThenElseZero(valid, g[r][u]);
+            }
+            hn::Store(e[r][u], d, F + (i0 + r) * k.tile + (v0 + u) * N);
+            hn::Store(g[r][u], d, dS + (i0 + r) * k.tile + (v0 + u) * N);
           }
-          hn::Store(e[u], d, Fi + (v0 + u) * N);
-          hn::Store(g[u], d, dSi + (v0 + u) * N);
-        }
       });
-      for_groups<8>(k.n_dS, [&](auto G, Index c0) {
-        accumulate_dots<decltype(G)::value>(d, dSi, k.N_dS + c0 * k.ld + j0, k.ld, nv, state + (i * k.n_dS + c0) * N);
+      for_groups<kGroups<R>>(k.n_dS, [&](auto G, Index c0) {
+        accumulate_dots<R, decltype(G)::value>(d, dS + i0 * k.tile, k.tile, k.N_dS + c0 * k.ld + j0, k.ld, nv,
+                                               state + (i0 * k.n_dS + c0) * N, k.n_dS * N);
       });
-    }
+    });
     for_groups<4>(k.n_AvT, [&](auto G, Index c0) {
       accumulate_columns<decltype(G)::value>(d, k.FT_R_AvT + c0 * k.ld + j0, k.ld, F, k.tile, k.Dinv_R_AvT + c0,
                                              k.n_AvT, k.b, nv);
@@ -275,7 +327,7 @@ void fused_force_targets(std::int64_t targets) { hwy::SetSupportedTargetsForTest
 template <class T>
 std::size_t fused_scratch_elements(const FusedBlock<T>& k) {
   const std::size_t N = 64 / sizeof(T), b = static_cast<std::size_t>(k.b), tile = static_cast<std::size_t>(k.tile);
-  const std::size_t forward = b * static_cast<std::size_t>(k.n_F) * N + b * N + tile;
+  const std::size_t forward = b * static_cast<std::size_t>(k.n_F) * N + b * N + 4 * tile;  // kRows <= 4
   const std::size_t backward = b * static_cast<std::size_t>(k.n_dS) * N + 2 * b * tile;
   return std::max(forward, backward);
 }

@@ -52,7 +52,7 @@ std::vector<Registration> exact() {
   r.accuracy = {Accuracy::Guarantee::rounding, 1e-4, 1e-12, ""};
   r.options = {
       choice_option("schedule", {"auto", "panel", "stream", "fused"},
-                    "auto: the fastest measured for the head width (fused d <= 16, stream d <= 48, else panel); "
+                    "auto: the fastest measured for the shape (fused for d <= 48; wider: panel up to L = 2048, else fused); "
                     "panel: whole b x L score panels; stream: FlashAttention-2-style column tiles with recomputation; "
                     "fused: column tiles, each done by one vector kernel (runtime-dispatched SIMD)"),
       integer_option("block", 64, at_least(1), "queries per row block (panel: lowered to respect panel_mb)"),
