@@ -1,7 +1,7 @@
 // Exact LoRA attention gradients: exact-reference vs exact, partial and full,
 // float and double, L = 512 ... 16384 at d = 64, r = 8; and in the same run the
-// SGEMM/DGEMM rate of an (L x 64)(64 x L) product, so "fraction of GEMM rate" is
-// a ratio measured in one run.
+// SGEMM/DGEMM rate of an (L x 64)(64 x L) product and of a square 2048 GEMM
+// (square_gemm.hpp), so "fraction of GEMM rate" is a ratio measured in one run.
 //
 // Counters:
 //   GFLOPs_performed  flops the implementation performs / time (Algorithm::flops)
@@ -15,6 +15,7 @@
 // 2048) skips sizes whose workspace (Algorithm::workspace_bytes) exceeds N MiB,
 // which caps the O(L^2)-memory reference; --d=N, --r=N override width and rank.
 #include "benchmark_context.hpp"
+#include "square_gemm.hpp"
 
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/kernels.hpp>
@@ -84,29 +85,12 @@ void BM_gemm(benchmark::State& state) {
       2.0 * L * L * width * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// A square, compute-bound GEMM: the machine's attainable BLAS peak, for context
-// (the L x 64 x L shape above is partly bound by writing its L x L result).
-template <class T>
-void BM_gemm_square(benchmark::State& state) {
-  const long long n = state.range(0);
-  const Matrix<T> a = Matrix<T>::Random(n, n), b = Matrix<T>::Random(n, n);
-  Matrix<T> c(n, n);
-  for (auto _ : state) {
-    gemm(a, b, c);
-    benchmark::ClobberMemory();
-  }
-  state.counters["GFLOPs_performed"] =
-      benchmark::Counter(2.0 * n * n * n * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
 template <class T>
 void register_all() {
   const std::string type = dtype_name<T>();
   for (long long L = 512; L <= 16384; L *= 2)
     benchmark::RegisterBenchmark(("gemm_LxdxL/" + type).c_str(), BM_gemm<T>)
         ->Arg(L)->UseRealTime()->Unit(benchmark::kMillisecond);
-  benchmark::RegisterBenchmark(("gemm_square/" + type).c_str(), BM_gemm_square<T>)
-      ->Arg(2048)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const std::string& spec : bench::split_specs(algorithm_specs)) {
     const auto algorithm = make_algorithm(spec);
     for (Adaptation mode : {Adaptation::Partial, Adaptation::Full}) {
@@ -136,6 +120,7 @@ int main(int argc, char** argv) {
       },
       [] {
         benchmark::AddCustomContext("kernel_target", kernel_target());
+        lorafgc::bench::register_square_gemm();
         register_all<float>();
         register_all<double>();
       });

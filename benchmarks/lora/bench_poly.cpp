@@ -2,6 +2,9 @@
 // {4, 8, 16} and score bounds T in {0.5, 1, 2}, float32, partial adaptation, r = 4.
 // exact runs while it stays affordable (L <= --max_exact_L, default 2^14).
 //
+// In the same run, gemm_square/float32 (square_gemm.hpp): the SGEMM rate the
+// performed flops are compared with.
+//
 // Counters: degree, rank, T (the certified range the degree follows), T_cauchy_schwarz (as the algorithm reports them), GFLOPs_performed,
 // peak_MiB, and, for L <= --max_error_L (default 2^14), the measured error of
 // the result against the exact baseline (`exact`) on the same instance: err_max_rel (||G~ - G||_max /
@@ -14,6 +17,7 @@
 // approximate variant in the registry, then exact; today
 // poly-cheb;poly-taylor;exact), --max_exact_L, --max_error_L, --max_L, --r.
 #include "benchmark_context.hpp"
+#include "square_gemm.hpp"
 
 #include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
@@ -109,6 +113,7 @@ int main(int argc, char** argv) {
       },
       [] {
         benchmark::AddCustomContext("kernel_target", kernel_target());
+        lorafgc::bench::register_square_gemm();
         register_all();
       });
 }
