@@ -264,8 +264,7 @@ py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::ha
     s.score_bound = real_arg(T, "T");
     if (!(s.score_bound >= 0) || !std::isfinite(s.score_bound)) throw InvalidArgument("T", "must be finite and >= 0");
   }
-  const auto a = make_algorithm(algorithm);
-  s.weights = a->spec().find("weights=true") != std::string::npos;
+  const auto a = make_algorithm(algorithm);  // its cost follows its own `weights` option
   const Cost c = a->cost(s, scalar_bytes_arg(dtype));
   if (!std::isfinite(c.flops))
     throw InvalidArgument("T", a->name() + "'s cost depends on the score bound: give T (or fix the degree option)");
@@ -279,13 +278,28 @@ py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::ha
   return out;
 }
 
+// A count of a cost() dict: present (unless optional), finite and >= 0.
+double count_in(const py::dict& cost, const char* key, bool optional = false) {
+  if (!cost.contains(key)) {
+    if (optional) return 0.0;
+    throw InvalidArgument("cost", std::string("has no '") + key + "' (pass a lorafgc.lora.cost() dict)");
+  }
+  const double v = real_arg(cost[key], std::string("cost['") + key + "']");
+  if (!(v >= 0) || !std::isfinite(v))
+    throw InvalidArgument("cost", std::string("'") + key + "' must be finite and >= 0");
+  return v;
+}
+
 double predicted_from(const py::dict& cost, const py::dict& rates, const py::object& calibration) {
   Cost c;
-  c.flops = cost["flops"].cast<double>();
-  c.exps = cost["exps"].cast<double>();
-  c.bytes = cost["bytes"].cast<double>();
-  c.rows = cost.contains("rows") ? cost["rows"].cast<double>() : 0.0;
-  c.flop_kind = cost["flop_kind"].cast<std::string>() == "thin_gemm" ? FlopKind::thin_gemm : FlopKind::register_tiled;
+  c.flops = count_in(cost, "flops");
+  c.exps = count_in(cost, "exps");
+  c.bytes = count_in(cost, "bytes");
+  c.rows = count_in(cost, "rows", true);
+  const std::string kind = cost.contains("flop_kind") ? py::str(cost["flop_kind"]).cast<std::string>() : "";
+  if (kind != "thin_gemm" && kind != "register_tiled")
+    throw InvalidArgument("cost", "'flop_kind' must be 'thin_gemm' or 'register_tiled', got '" + kind + "'");
+  c.flop_kind = kind == "thin_gemm" ? FlopKind::thin_gemm : FlopKind::register_tiled;
   if (calibration.is_none()) return predicted_seconds(c, rates_from(rates));
   const py::dict k = calibration.cast<py::dict>();
   AlgorithmCalibration a;
@@ -348,8 +362,9 @@ void bind_lora(py::module_& m) {
         "the limit; with a calibrate_algorithm() dict, limit / efficiency + per-call + per-row overheads.");
   m.def("calibrate_algorithm", &calibrate_algorithm_dict, py::arg("algorithm"), py::arg("d"), py::arg("r") = 4,
         py::arg("mode") = "partial", py::arg("dtype") = "float32", py::arg("rates") = py::dict(),
-        "Times the algorithm spec on three calibration shapes of width d and fits its efficiency against the\n"
-        "limit and its per-call and per-row overheads (docs/cost-model.md). rates: a calibrate() dict.");
+        "Times the algorithm spec on 5 (exact) or 7 (polynomial) calibration shapes of width d and fits its\n"
+        "efficiency against the limit and its per-call and per-row overheads by least squares\n"
+        "(docs/cost-model.md). rates: a calibrate() dict.");
   m.def("algorithms", &algorithm_table,
         "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
         "options {name: (default, help)}.");

@@ -22,7 +22,7 @@ def predict(algorithm, L, d, r=4, mode="partial", batch=1, dtype="float32", T=No
 
     Returns cost(...)'s counts (flops, exps, bytes, flop_kind, rows) with `seconds`
     (the limit: this machine's rates, no overheads) and the `rates` used. With
-    calibrated=True also `calibrated_seconds`: the algorithm timed on three
+    calibrated=True also `calibrated_seconds`: the algorithm timed on 5-7
     calibration shapes of this d, r and mode (efficiency, per-call and per-row
     overheads; in `calibration`). Rates and calibrations are measured once per
     process. The polynomial method needs T, the score range its degree follows

@@ -199,6 +199,9 @@ def test_cost_model_counts_and_prediction():
     exact = lorafgc.lora.cost("exact:schedule=fused", L=4096, d=8, r=4)
     assert exact["exps"] == 4096 ** 2 and exact["flop_kind"] == "register_tiled"
     assert exact["flops"] == 2.0 * 4096 ** 2 * (3 * 8 + 4 * 4)
+    # weights=true adds a d-wide product per adapter instead of its two r-wide ones.
+    weights = lorafgc.lora.cost("exact:schedule=fused,weights=true", L=4096, d=8, r=4)
+    assert weights["flops"] == 2.0 * 4096 ** 2 * (3 * 8 + 2 * 8)
     p = lorafgc.predict("exact:schedule=fused", L=4096, d=8, r=4, rates=RATES)
     compute = exact["flops"] / RATES["gemm_flops_per_s"] + exact["exps"] / RATES["exp_per_s"]
     assert p["seconds"] == pytest.approx(max(compute, exact["bytes"] / RATES["bytes_per_s"]))
@@ -216,6 +219,13 @@ def test_cost_model_matches_a_run_and_names_missing_arguments():
         lorafgc.lora.cost("poly-cheb", L=256, d=4)
     with pytest.raises(ValueError, match="rates"):
         lorafgc.predict("exact", L=256, d=4, rates={"gemm_flops_per_s": 1.0})
+    # A malformed cost dict is refused by name, not turned into a NaN time.
+    rates = lorafgc.lora.calibrate("float64", threads=1)
+    good = lorafgc.lora.cost("exact", L=256, d=4)
+    for bad, word in ((dict(good, flops=float("nan")), "flops"), ({k: v for k, v in good.items() if k != "exps"}, "exps"),
+                      (dict(good, bytes=-1.0), "bytes"), (dict(good, flop_kind="fast"), "flop_kind")):
+        with pytest.raises(ValueError, match=word):
+            lorafgc.lora.predicted_seconds(bad, rates)
     with pytest.raises(ValueError, match="dtype"):
         lorafgc.lora.cost("exact", L=256, d=4, dtype="float16")
     with pytest.raises(ValueError, match="L"):
