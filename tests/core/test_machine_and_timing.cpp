@@ -52,14 +52,16 @@ TEST_CASE("the median is the upper middle of the sorted times, and a slow run en
 
 TEST_CASE("short runs are repeated until their total reaches the minimum time, up to the cap", "[timing]") {
   auto sleep_ms = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2)); };
-  // 2 ms runs against a 30 ms minimum: it stops at the first run that brings the
-  // total to 30 ms (at most 15 runs, more than the 3 asked for).
+  // Runs of >= 2 ms against a 30 ms minimum: at least the 3 asked for, then more
+  // until the total reaches 30 ms (at most 15 runs), and not one run more; a
+  // loaded machine whose sleeps overshoot may need fewer.
   const TimingSummary t = time_repetitions(3, 1e9, sleep_ms, 0.030);
   const double total = std::accumulate(t.seconds.begin(), t.seconds.end(), 0.0);
-  CHECK(t.seconds.size() > 3);
+  CHECK(t.seconds.size() >= 3);
   CHECK(t.seconds.size() <= 15);
   CHECK(total >= 0.030);
-  CHECK(total - t.seconds.back() < 0.030);
+  CHECK((t.seconds.size() == 3 || total - t.seconds.back() < 0.030));
+  if (t.seconds[0] + t.seconds[1] + t.seconds[2] < 0.030) CHECK(t.seconds.size() > 3);
   CHECK(time_repetitions(3, 1e9, sleep_ms, 10.0, 7).seconds.size() == 7);  // the cap wins
   CHECK(time_repetitions(3, 1e9, sleep_ms, 1e-9).seconds.size() == 3);     // the count wins
   CHECK(time_repetitions(3, 1e-9, sleep_ms, 10.0).seconds.size() == 1);    // an over-limit run ends it
