@@ -233,8 +233,12 @@ void backward(const FusedBlock<T>& k) {
   using V = hn::Vec<decltype(d)>;
   const Index N = static_cast<Index>(hn::Lanes(d));
   T* const state = k.scratch;             // b x n_dS vectors: sum_j dS_ij N_dS[j, c], per lane
-  T* const F = state + k.b * k.n_dS * N;  // b x tile: E = exp(S - m) of the tile (F = diag(1/D) E)
+  T* const F = state + k.b * k.n_dS * N;  // b x tile: E = exp(S - m) of the tile (F = diag(1/D) E), if recomputed
   T* const dS = F + k.b * k.tile;         // b x tile: dS of the tile
+  // With E kept, F^T (D^-1 R A_v^T) reads the kept panel itself: its tile is
+  // relative to the running max m_t then, so the row weights take the rescale
+  // exp(m_t - m) instead (b x n_AvT per tile, not a multiply and a store per key).
+  T* const kept_weights = dS + k.b * k.tile;
   std::fill(state, F, T(0));
   const Index tiles = (k.L + k.tile - 1) / k.tile;
   for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
@@ -245,17 +249,20 @@ void backward(const FusedBlock<T>& k) {
       constexpr int R = decltype(rows)::value;
       // The forward's E of this tile, relative to its running max then.
       const T* const kept = k.E_panel ? k.E_panel + i0 * k.ld + j0 : nullptr;
-      T rescale[R];
-      for (int r = 0; r < R; ++r)
-        rescale[r] = kept ? static_cast<T>(std::exp(k.tile_max[(i0 + r) * tiles + j0 / k.tile] - k.row_max[i0 + r]))
-                          : T(1);
+      T scale[R];  // dS = E o (R V^T - delta) x scale: 1 / D, and the rescale of a kept tile
+      for (int r = 0; r < R; ++r) {
+        const Index i = i0 + r;
+        const T rescale = kept ? static_cast<T>(std::exp(k.tile_max[i * tiles + j0 / k.tile] - k.row_max[i])) : T(1);
+        scale[r] = rescale * k.inv_sum[i];
+        if (kept)
+          for (Index c = 0; c < k.n_AvT; ++c) kept_weights[i * k.n_AvT + c] = k.Dinv_R_AvT[i * k.n_AvT + c] * rescale;
+      }
       for_chunks<kBackwardKeyVectors<R>>(nv, [&](auto U, Index v0) {
         constexpr int kU = decltype(U)::value;
         V e[R][kU], g[R][kU];
         if (kept) {
           for (int r = 0; r < R; ++r)
-            for (int u = 0; u < kU; ++u)
-              e[r][u] = hn::Mul(hn::Load(d, kept + r * k.ld + (v0 + u) * N), hn::Set(d, rescale[r]));
+            for (int u = 0; u < kU; ++u) e[r][u] = hn::Load(d, kept + r * k.ld + (v0 + u) * N);
         } else {
           rows_times_keys<R, kU>(d, k.beta_Q + i0 * k.d, k.K, k.ld, k.d, j0 + v0 * N, e);
           for (int r = 0; r < R; ++r)
@@ -264,14 +271,12 @@ void backward(const FusedBlock<T>& k) {
         rows_times_keys<R, kU>(d, k.R + i0 * k.d, k.V, k.ld, k.d, j0 + v0 * N, g);
         for (int r = 0; r < R; ++r)
           for (int u = 0; u < kU; ++u) {
-            // E = exp(S - m) is kept for F^T (diag(1/D) R A_v^T); dS = (E / D) o (R V^T - delta).
-            g[r][u] = hn::Mul(hn::Mul(e[r][u], hn::Set(d, k.inv_sum[i0 + r])),
-                              hn::Sub(g[r][u], hn::Set(d, k.delta[i0 + r])));
+            g[r][u] = hn::Mul(hn::Mul(e[r][u], hn::Set(d, scale[r])), hn::Sub(g[r][u], hn::Set(d, k.delta[i0 + r])));
             if (j0 + (v0 + u) * N == last) {
               e[r][u] = hn::IfThenElseZero(valid, e[r][u]);
               g[r][u] = hn::IfThenElseZero(valid, g[r][u]);
             }
-            hn::Store(e[r][u], d, F + (i0 + r) * k.tile + (v0 + u) * N);
+            if (!kept) hn::Store(e[r][u], d, F + (i0 + r) * k.tile + (v0 + u) * N);
             hn::Store(g[r][u], d, dS + (i0 + r) * k.tile + (v0 + u) * N);
           }
       });
@@ -280,9 +285,12 @@ void backward(const FusedBlock<T>& k) {
                                                state + (i0 * k.n_dS + c0) * N, k.n_dS * N);
       });
     });
+    const bool kept = k.E_panel != nullptr;
+    const T* const E = kept ? k.E_panel + j0 : F;
+    const T* const weights = kept ? kept_weights : k.Dinv_R_AvT;
     for_groups<4>(k.n_AvT, [&](auto G, Index c0) {
-      accumulate_columns<decltype(G)::value>(d, k.FT_R_AvT + c0 * k.ld + j0, k.ld, F, k.tile, k.Dinv_R_AvT + c0,
-                                             k.n_AvT, k.b, nv);
+      accumulate_columns<decltype(G)::value>(d, k.FT_R_AvT + c0 * k.ld + j0, k.ld, E, kept ? k.ld : k.tile,
+                                             weights + c0, k.n_AvT, k.b, nv);
     });
     for_groups<4>(k.n_dST, [&](auto G, Index c0) {
       accumulate_columns<decltype(G)::value>(d, k.dST_N_dST + c0 * k.ld + j0, k.ld, dS, k.tile, k.N_dST + c0,
@@ -328,7 +336,7 @@ template <class T>
 std::size_t fused_scratch_elements(const FusedBlock<T>& k) {
   const std::size_t N = 64 / sizeof(T), b = static_cast<std::size_t>(k.b), tile = static_cast<std::size_t>(k.tile);
   const std::size_t forward = b * static_cast<std::size_t>(k.n_F) * N + b * N + 4 * tile;  // kRows <= 4
-  const std::size_t backward = b * static_cast<std::size_t>(k.n_dS) * N + 2 * b * tile;
+  const std::size_t backward = b * static_cast<std::size_t>(k.n_dS) * N + 2 * b * tile + b * static_cast<std::size_t>(k.n_AvT);
   return std::max(forward, backward);
 }
 
