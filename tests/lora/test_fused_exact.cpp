@@ -70,6 +70,20 @@ TEST_CASE("the fused kernel matches exact-reference on every supported SIMD targ
   CHECK(runs == static_cast<int>(targets.size()) * 6 * 4 * 4);
 }
 
+TEST_CASE("the fused kernel rescales many kept tiles on every supported SIMD target", "[exact][fused]") {
+  // 18 tiles of 64 keys with a ragged end: the backward's rescales exp(m_t - m)
+  // of the kept tiles fill whole vectors (16 floats on AVX-512) and a tail, and
+  // with scores up to 30 the running max moves across tiles.
+  auto c = test::config(1100, 5, 2, Adaptation::Partial, 1.0, 12);
+  c.score_bound = 30;
+  for (std::int64_t target : supported_targets()) {
+    ForcedTarget forced(target);
+    INFO("target " << detail::fused_target_name());
+    check_against_reference<float>(c, "recompute=false");
+    check_against_reference<double>(c, "recompute=false");
+  }
+}
+
 TEST_CASE("the fused kernel: wide heads, large scores, batches and weights", "[exact][fused]") {
   for (long long d : {16LL, 31LL, 64LL, 128LL}) {
     auto c = test::config(70, d, 3, Adaptation::Full, 1.0, 4);
