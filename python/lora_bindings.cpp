@@ -171,8 +171,20 @@ py::dict instance_dict(const Problem<T>& p, bool three_d) {
 py::dict generate_instance(const py::handle& L, const py::handle& d, const py::handle& r, const py::handle& gamma,
                            const std::string& mode, const py::object& dtype, const py::handle& seed,
                            const py::object& batch, const py::handle& lora_share, const py::handle& alpha,
-                           const py::handle& beta, const py::handle& score_bound) {
+                           const py::handle& beta, const py::handle& score_bound, const py::handle& family,
+                           const py::handle& key_share, const py::handle& outlier_channels,
+                           const py::handle& outlier_scale, const py::handle& spectrum_decay,
+                           const py::handle& adversarial_noise) {
   GeneratorConfig c;
+  if (!py::isinstance<py::str>(family))
+    throw InvalidArgument("family", "expected a string (gaussian, llm or adversarial), got " +
+                                        py::repr(family).cast<std::string>());
+  c.family = parse_family(family.cast<std::string>());
+  c.llm.key_share = real_arg(key_share, "key_share");
+  c.llm.outlier_channels = integer_arg(outlier_channels, "outlier_channels");
+  c.llm.outlier_scale = real_arg(outlier_scale, "outlier_scale");
+  c.llm.spectrum_decay = real_arg(spectrum_decay, "spectrum_decay");
+  c.adversarial_noise = real_arg(adversarial_noise, "adversarial_noise");
   c.length = integer_arg(L, "L");
   c.width = integer_arg(d, "d");
   c.rank = integer_arg(r, "r");
@@ -336,9 +348,15 @@ void bind_lora(py::module_& m) {
   m.def("generate", &generate_instance, py::arg("L"), py::arg("d"), py::arg("r"), py::arg("gamma"),
         py::arg("mode") = "partial", py::arg("dtype") = "float64", py::arg("seed") = 1,
         py::arg("batch") = py::none(), py::arg("lora_share") = 0.25, py::arg("alpha") = 8.0,
-        py::arg("beta") = 1.0, py::arg("score_bound") = 0.0,
+        py::arg("beta") = 1.0, py::arg("score_bound") = 0.0, py::arg("family") = "gaussian",
+        py::arg("key_share") = 3.0, py::arg("outlier_channels") = 2, py::arg("outlier_scale") = 8.0,
+        py::arg("spectrum_decay") = 1.0, py::arg("adversarial_noise") = 0.05,
         "A seeded instance with max|X W_mu| = gamma, as keyword arguments for gradients().\n"
-        "score_bound > 0 instead rescales W_q, W_k so that T = |beta| max||Q_i|| max||K_j|| equals it.");
+        "score_bound > 0 instead rescales W_q, W_k so that T = |beta| max||Q_i|| max||K_j|| equals it.\n"
+        "family: 'gaussian' (N(0, 1) tokens), 'llm' (keys b + g_j with ||b|| = key_share max||g_j||,\n"
+        "outlier_channels Student-t channels at outlier_scale times the RMS entry, principal scales\n"
+        "(k + 1)^-spectrum_decay) or 'adversarial' (tokens +-u plus adversarial_noise, W_k* = W_q*:\n"
+        "scores at the ends of their range). The llm and adversarial parameters are ignored otherwise.");
   m.def("score_range", &lora_score_range, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"),
         py::arg("Y"), py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0, py::arg("centre") = true,
         py::arg("range_rows") = 64,

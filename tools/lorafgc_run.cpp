@@ -22,7 +22,7 @@ using namespace lorafgc::lora;
 
 struct Args {
   GeneratorConfig gen;
-  std::string mode = "partial", dtype = "float64";
+  std::string mode = "partial", dtype = "float64", family = "gaussian";
   // Every exact algorithm in its default configuration: the oracle first.
   std::vector<std::string> algorithms = registered_specs([](const Registration& r) { return r.exact; }, true);
   int threads = 0, repeat = 3;
@@ -34,9 +34,9 @@ int run(const Args& args) {
   std::vector<std::unique_ptr<Algorithm>> algorithms;
   for (const auto& spec : args.algorithms) algorithms.push_back(make_algorithm(spec));
   const Problem<T> problem = generate<T>(args.gen);
-  fmt::print("instance: L={} d={} r={} batch={} gamma={} mode={} dtype={} seed={}\n", args.gen.length,
+  fmt::print("instance: L={} d={} r={} batch={} gamma={} mode={} dtype={} seed={} family={}\n", args.gen.length,
              args.gen.width, args.gen.rank, args.gen.batch, args.gen.gamma, args.mode, dtype_name<T>(),
-             args.gen.seed);
+             args.gen.seed, args.family);
   fmt::print("score bound T={:.6g}  measured max|X W|: q={:.6g} k={:.6g} v={:.6g}\n", problem.score_bound(), projection_max_abs(problem, Projection::Q),
              projection_max_abs(problem, Projection::K), projection_max_abs(problem, Projection::V));
   fmt::print("cpu: {} ({})  threads: omp={} blas={}  blas: {}  OPENBLAS_CORETYPE={}\n", cpu_model(), vector_isa(),
@@ -84,6 +84,18 @@ int main(int argc, char** argv) {
   app.add_option("--beta", args.gen.beta, "inverse temperature")->capture_default_str();
   app.add_option("--alpha", args.gen.alpha, "LoRA alpha (scale alpha / r)")->capture_default_str();
   app.add_option("--seed", args.gen.seed, "generator seed")->capture_default_str();
+  app.add_option("--family", args.family, "instance family: gaussian, llm or adversarial (docs/instance-families.md)")
+      ->capture_default_str();
+  app.add_option("--key-share", args.gen.llm.key_share, "llm: ||shared key component|| / max||g_j||")
+      ->capture_default_str();
+  app.add_option("--outlier-channels", args.gen.llm.outlier_channels, "llm: heavy-tailed channels of X")
+      ->capture_default_str();
+  app.add_option("--outlier-scale", args.gen.llm.outlier_scale, "llm: their scale over the RMS entry")
+      ->capture_default_str();
+  app.add_option("--spectrum-decay", args.gen.llm.spectrum_decay, "llm: principal scale (k + 1)^-decay")
+      ->capture_default_str();
+  app.add_option("--adversarial-noise", args.gen.adversarial_noise, "adversarial: token noise around +-u")
+      ->capture_default_str();
   app.add_option("--mode", args.mode, "partial (Q, V) or full (Q, K, V)")
       ->check(CLI::IsMember({"partial", "full"}))->capture_default_str();
   app.add_option("--dtype", args.dtype, "float32 or float64")
@@ -101,6 +113,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     args.gen.adaptation = parse_adaptation(args.mode);
+    args.gen.family = parse_family(args.family);
     require_count("--repeat", args.repeat, Quantity::repetitions);
     set_threads(args.threads);
     return args.dtype == "float32" ? run<float>(args) : run<double>(args);

@@ -122,7 +122,7 @@ class Runner {
     return {{"type", "point"}, {"algorithm", spec}, {"name", parse_algorithm_spec(spec).name},
             {"mode", mode},    {"dtype", dtype},    {"L", L},
             {"d", d},          {"r", r},            {"norm_axis", c_.norm_axis},
-            {"norm", norm},    {"batch", c_.batch}};
+            {"norm", norm},    {"batch", c_.batch},  {"family", family_name(c_.instances.family)}};
   }
 
   template <class T>
@@ -132,7 +132,7 @@ class Runner {
     for (const auto& spec : c_.algorithms)
       if (!out_.has(point_key(base_record(spec, mode, dtype, L, d, r, norm)))) todo.push_back(spec);
     if (todo.empty()) return;
-    GeneratorConfig g;
+    GeneratorConfig g = c_.instances;
     g.length = L;
     g.width = d;
     g.rank = r;

@@ -133,6 +133,55 @@ def test_bad_generate_arguments():
         lorafgc.generate(10, 4, 0, 1.0)
 
 
+def test_instance_families():
+    """The families are seeded, hit gamma, and have their defining property: llm keys share
+    a component key_share times the largest deviation (centring removes it from the score
+    range), adversarial scores sit at the ends of their range."""
+    def weights(inst, key):
+        W = inst["W" + key]
+        if key in inst["adapters"]:
+            B, A = inst["adapters"][key]
+            W = W + inst["alpha"] / B.shape[1] * B @ A
+        return W
+    for family in ("gaussian", "llm", "adversarial"):
+        inst = lorafgc.generate(1024, 8, 2, 1.5, family=family, seed=4)
+        again = lorafgc.generate(1024, 8, 2, 1.5, family=family, seed=4)
+        np.testing.assert_array_equal(inst["X"], again["X"])
+        for key in "qkv":
+            assert np.abs(inst["X"] @ weights(inst, key)).max() == pytest.approx(1.5, rel=1e-12)
+        lorafgc.lora_gradients(**inst)  # the instance is a gradients() argument list as before
+    np.testing.assert_array_equal(lorafgc.generate(64, 8, 2, 1.0)["X"],
+                                  lorafgc.generate(64, 8, 2, 1.0, family="gaussian")["X"])
+    llm = lorafgc.generate(1024, 8, 2, 1.0, family="llm", key_share=3.0, outlier_channels=0)
+    S = llm["X"] @ weights(llm, "k")
+    # k_j = b + g_j with ||b|| = 3G, G = max||g_j||: ||mean key|| = ||b + mean g|| >= 2G, and
+    # every deviation ||g_j - mean g|| <= 2G.
+    shared = np.linalg.norm(S.mean(axis=0))
+    spread = np.linalg.norm(S - S.mean(axis=0), axis=1).max()
+    assert shared >= spread
+    r = lorafgc.lora.score_range(**llm)
+    assert r["T_used"] <= 0.5 * r["T_cauchy_schwarz"]
+    adv = lorafgc.generate(512, 8, 2, 1.0, family="adversarial", seed=2)
+    scores = np.abs((adv["X"] @ weights(adv, "q")) @ (adv["X"] @ weights(adv, "k")).T)
+    assert (scores >= 0.8 * scores.max()).mean() > 0.9
+
+
+@pytest.mark.parametrize("change, argument", [
+    ({"family": "lm"}, "family"),
+    ({"family": 3}, "family"),
+    ({"family": "llm", "outlier_channels": -1}, "outlier_channels"),
+    ({"family": "llm", "outlier_channels": 9}, "outlier_channels"),
+    ({"family": "llm", "outlier_channels": 1.5}, "outlier_channels"),
+    ({"family": "llm", "outlier_scale": 0.0}, "outlier_scale"),
+    ({"family": "llm", "key_share": float("nan")}, "key_share"),
+    ({"family": "llm", "spectrum_decay": -1.0}, "spectrum_decay"),
+    ({"family": "adversarial", "adversarial_noise": -0.5}, "adversarial_noise"),
+])
+def test_bad_family_arguments_name_themselves(change, argument):
+    with pytest.raises(ValueError, match=argument):
+        lorafgc.generate(64, 8, 2, 1.0, **change)
+
+
 @pytest.mark.parametrize("algorithm", ["poly-cheb", "poly-taylor"])
 def test_poly_algorithms_report_degree_rank_and_T(algorithm):
     inst = lorafgc.generate(200, 4, 2, 0.5, mode="full", seed=3)

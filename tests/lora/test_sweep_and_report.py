@@ -59,12 +59,41 @@ def records(path):
     ({"min_time_s": -0.5}, "'min_time_s'"),
     ({"lengths": [1]}, "'lengths': is not a known key"),
     ({"T": [1.0, 1.0]}, "twice"),
+    ({"family": "lm"}, "'family': family: unknown instance family 'lm'"),
+    ({"family": 2}, "'family': expected a family name"),
+    ({"family": {"outlier_channels": 1}}, "'family.name': is required"),
+    ({"family": {"name": "llm", "outliers": 1}}, "'family.outliers': is not a known key"),
+    ({"family": {"name": "llm", "outlier_channels": 5}}, "'family.outlier_channels': outlier_channels: must lie in [0, d = 4]"),
+    ({"family": {"name": "llm", "outlier_channels": -1}}, "'family.outlier_channels'"),
+    ({"family": {"name": "llm", "outlier_scale": "big"}}, "'family.outlier_scale': expected a number"),
+    ({"family": {"name": "adversarial", "adversarial_noise": -1}}, "'family.adversarial_noise'"),
 ])
 def test_bad_configs_are_refused_naming_the_key(tmp_path, change, message):
     config = dict(TINY, **change)
     result = sweep("check", write_config(tmp_path, config))
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_the_family_reaches_every_record(tmp_path):
+    out = tmp_path / "results.jsonl"
+    config = dict(TINY, algorithms=["exact"], family={"name": "llm", "outlier_channels": 1})
+    result = sweep("run", write_config(tmp_path, config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    header, points = records(out)
+    assert header["config"]["family"]["name"] == "llm"
+    assert points and all(p["family"] == "llm" for p in points)
+    # A family changes the instances: the same grid on gaussian data has other losses.
+    gaussian_out = tmp_path / "gaussian.jsonl"
+    config["family"] = "gaussian"
+    assert sweep("run", write_config(tmp_path, config, "g.json"), "--output", str(gaussian_out)).returncode == 0
+    _, gaussian_points = records(gaussian_out)
+    assert all(p["family"] == "gaussian" for p in gaussian_points)
+    assert [p["loss"] for p in points] != [p["loss"] for p in gaussian_points]
+    report = subprocess.run([sys.executable, REPORT, "report", str(out), "--out", str(tmp_path / "report")],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert "instance family `llm`" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_malformed_json_is_refused(tmp_path):

@@ -34,6 +34,12 @@ def sections(results, out, torch_paths, gbench_paths, previous=None):
     return lines
 
 
+def family_of(cfg):
+    """The sweep's instance family: a name, or an object with "name" (gaussian when absent)."""
+    family = cfg.get("family", "gaussian")
+    return family.get("name", "?") if isinstance(family, dict) else family
+
+
 def section_header(header, points):
     cfg, m = header["config"], header.get("machine", {})
     status = defaultdict(int)
@@ -41,7 +47,8 @@ def section_header(header, points):
         status[p.get("status", "?")] += 1
     lines = [f"# lorafgc report: {cfg.get('name', 'sweep')}", "",
              f"Config hash `{header['config_hash']}`; {len(points)} points "
-             f"({', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}).", "",
+             f"({', '.join(f'{k}: {v}' for k, v in sorted(status.items()))}); instance family "
+             f"`{family_of(cfg)}` (docs/instance-families.md).", "",
              "## Machine and build", "",
              f"- CPU: {m.get('cpu', '?')}, {m.get('hardware_threads', '?')} hardware threads, "
              f"{fmt(m.get('physical_memory_bytes', float('nan')) / 2**30, '.1f')} GiB",

@@ -86,11 +86,56 @@ long long count_of(const json& j, const std::string& key, long long fallback, Qu
   return v;
 }
 
+// "family": "llm", or {"name": "llm", "outlier_channels": 4, ...}: the family
+// and its parameters, each checked by name; the generator checks the ranges.
+void parse_family(const json& j, SweepConfig& c) {
+  if (!j.contains("family")) return;
+  const json& f = j.at("family");
+  auto& g = c.instances;
+  if (f.is_string()) {
+    try {
+      g.family = lora::parse_family(f.get<std::string>());
+    } catch (const InvalidArgument& e) {
+      fail("family", e.what());
+    }
+    return;
+  }
+  if (!f.is_object()) fail("family", "expected a family name or an object with \"name\", got " + shown(f));
+  static const std::set<std::string> known = {"name",          "key_share",      "outlier_channels",
+                                              "outlier_scale", "spectrum_decay", "adversarial_noise"};
+  for (const auto& [key, value] : f.items())
+    if (!known.count(key)) fail("family." + key, "is not a known key (known: name, key_share, outlier_channels, "
+                                              "outlier_scale, spectrum_decay, adversarial_noise)");
+  if (!f.contains("name")) fail("family.name", "is required");
+  try {
+    g.family = lora::parse_family(value_of<std::string>(f.at("name"), "family.name"));
+  } catch (const InvalidArgument& e) {
+    fail("family.name", e.what());
+  }
+  auto read = [&](const std::string& key, auto& into) {
+    if (f.contains(key)) into = value_of<std::decay_t<decltype(into)>>(f.at(key), "family." + key);
+  };
+  read("key_share", g.llm.key_share);
+  read("outlier_channels", g.llm.outlier_channels);
+  read("outlier_scale", g.llm.outlier_scale);
+  read("spectrum_decay", g.llm.spectrum_decay);
+  read("adversarial_noise", g.adversarial_noise);
+}
+
 // The largest instance the sweep generates must fit the memory budget, and
 // every norm must be representable in every dtype: checked here, before a
 // point runs, with the generator's own checks.
 void check_instances(const SweepConfig& c) {
-  lora::GeneratorConfig g;
+  lora::GeneratorConfig g = c.instances;
+  try {  // the family's parameters against the narrowest head (outlier_channels <= d)
+    g.width = *std::min_element(c.widths.begin(), c.widths.end());
+    g.validate();
+  } catch (const InvalidArgument& e) {
+    static const std::set<std::string> family_keys = {"key_share", "outlier_channels", "outlier_scale",
+                                                      "spectrum_decay", "adversarial_noise"};
+    if (family_keys.count(e.argument())) fail("family." + e.argument(), e.what());
+    throw;
+  }
   g.length = *std::max_element(c.lengths.begin(), c.lengths.end());
   g.width = *std::max_element(c.widths.begin(), c.widths.end());
   g.rank = *std::max_element(c.ranks.begin(), c.ranks.end());
@@ -114,7 +159,7 @@ SweepConfig parse_sweep_config(const json& j) {
   if (!j.is_object()) throw InvalidArgument("config", "must be a JSON object");
   static const std::set<std::string> known = {
       "name", "algorithms", "reference", "max_reference_L", "modes", "L", "d", "r", "gamma", "T", "dtype",
-      "batch", "repetitions", "min_time_s", "time_limit_s", "threads", "seed", "target_error", "comment"};
+      "batch", "repetitions", "min_time_s", "time_limit_s", "threads", "seed", "target_error", "comment", "family"};
   for (const auto& [key, value] : j.items())
     if (!known.count(key)) fail(key, "is not a known key");
   SweepConfig c;
@@ -162,6 +207,7 @@ SweepConfig parse_sweep_config(const json& j) {
   if (seed < 0) fail("seed", "must be >= 0, got " + std::to_string(seed));
   c.seed = static_cast<std::uint64_t>(seed);
   c.target_error = scalar_of<double>(j, "target_error", c.target_error);
+  parse_family(j, c);
   if (!(c.time_limit_s > 0)) fail("time_limit_s", "must be positive");
   if (!(c.min_time_s >= 0 && c.min_time_s <= 60)) fail("min_time_s", "must be between 0 and 60 seconds");
   if (!(c.target_error > 0)) fail("target_error", "must be positive");

@@ -6,6 +6,7 @@
 // budget and norms the dtype cannot represent are errors naming the key,
 // before anything runs.
 #include <lorafgc/core/types.hpp>
+#include <lorafgc/lora/generator.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,9 @@ struct SweepConfig {
   int threads = 0;
   std::uint64_t seed = 1;
   double target_error = 1e-3;       // read by the report: success threshold on err max_rel
+  // The instance family of every point ("family": a name, or an object with
+  // "name" and the family's parameters); its parameters are in `instances`.
+  lora::GeneratorConfig instances;
   nlohmann::json source;            // the parsed file, for the results header
 
   std::size_t point_count() const;

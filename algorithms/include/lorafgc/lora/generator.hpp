@@ -1,11 +1,39 @@
 #pragma once
 // Seeded instances with a prescribed norm bound: max |(X W_mu)_ij| over the
-// batch equals gamma for mu = q, k, v (to rounding of the chosen dtype).
+// batch equals gamma for mu = q, k, v (to rounding of the chosen dtype), from
+// one of three instance families.
 #include <lorafgc/lora/problem.hpp>
 
 #include <cstdint>
+#include <string>
 
 namespace lorafgc::lora {
+
+// How the activations X (and W_k) are drawn; docs/instance-families.md.
+//  gaussian:    X with N(0, 1) entries (every earlier instance).
+//  llm:         what real attention activations show: a component shared by
+//               every token (keys b + g_j), a few heavy-tailed outlier
+//               channels, and a decaying spectrum (low effective rank).
+//  adversarial: tokens +-u plus a little noise and W_k* = W_q*, so that the
+//               scores crowd the two ends of their range, where the
+//               polynomial's error is largest.
+enum class InstanceFamily { Gaussian, Llm, Adversarial };
+
+std::string family_name(InstanceFamily family);
+// InvalidArgument naming "family" for an unknown name.
+InstanceFamily parse_family(const std::string& name);
+
+// The llm family's parameters.
+struct LlmActivations {
+  // The shared component: keys become b + g_j with ||b|| = key_share max_j ||g_j||.
+  double key_share = 3.0;
+  // Channels of X whose entries are Student-t (3 degrees of freedom), scaled to
+  // outlier_scale times the RMS entry of the other channels.
+  long long outlier_channels = 2;
+  double outlier_scale = 8.0;
+  // The centred activations' k-th principal direction has scale (k + 1)^-spectrum_decay.
+  double spectrum_decay = 1.0;
+};
 
 struct GeneratorConfig {
   long long length = 256;  // L
@@ -24,6 +52,9 @@ struct GeneratorConfig {
   double alpha = 8.0;
   double beta = 1.0;
   std::uint64_t seed = 1;
+  InstanceFamily family = InstanceFamily::Gaussian;
+  LlmActivations llm;             // used by the llm family
+  double adversarial_noise = 0.05;  // adversarial: per-token noise, relative to ||u|| = 1
 
   // Throws InvalidArgument naming the field: ranges, the limit table
   // (core/limits.hpp) and the memory an instance needs.

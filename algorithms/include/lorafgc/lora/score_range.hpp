@@ -31,4 +31,8 @@ ScoreRange certified_score_range(const Problem<T>& problem, const ScoreRangeOpti
 template <class T>
 void add_common_key_component(Problem<T>& problem, double ratio);
 
+// The shift x0 of add_common_key_component for tokens X and key weights W_k.
+template <class T>
+Vector<T> common_key_shift(const std::vector<Matrix<T>>& X, const Matrix<T>& Wk, double ratio);
+
 }  // namespace lorafgc::lora

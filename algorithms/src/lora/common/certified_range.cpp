@@ -221,17 +221,21 @@ ScoreRange certified_score_range(const Problem<T>& p, const ScoreRangeOptions& o
 }
 
 template <class T>
-void add_common_key_component(Problem<T>& p, double ratio) {
+Vector<T> common_key_shift(const std::vector<Matrix<T>>& X, const Matrix<T>& Wk, double ratio) {
   if (!(ratio >= 0) || !std::isfinite(ratio)) throw InvalidArgument("ratio", "must be finite and >= 0");
-  p.validate();
-  const Matrix<T> Wk = p.effective_weight(Projection::K);
   double g = 0;
-  for (const auto& x : p.X) g = std::max(g, static_cast<double>((x * Wk).rowwise().norm().maxCoeff()));
+  for (const auto& x : X) g = std::max(g, static_cast<double>((x * Wk).rowwise().norm().maxCoeff()));
   // x0^T W_k = sigma_1 t v_1 for x0 = t u_1: ||b|| = t sigma_1.
   const Eigen::JacobiSVD<Matrix<T>> svd(Wk, Eigen::ComputeFullU);
   const double sigma = static_cast<double>(svd.singularValues()(0));
   if (sigma <= 0) throw InvalidArgument("Wk", "is zero: the keys have no component to share");
-  const Vector<T> x0 = svd.matrixU().col(0) * static_cast<T>(ratio * g / sigma);
+  return svd.matrixU().col(0) * static_cast<T>(ratio * g / sigma);
+}
+
+template <class T>
+void add_common_key_component(Problem<T>& p, double ratio) {
+  p.validate();
+  const Vector<T> x0 = common_key_shift(p.X, p.effective_weight(Projection::K), ratio);
   for (auto& x : p.X) x.rowwise() += x0.transpose();
 }
 
@@ -239,6 +243,8 @@ template ScoreRange certified_score_range(const Problem<float>&, const ScoreRang
 template ScoreRange certified_score_range(const Problem<double>&, const ScoreRangeOptions&);
 template void add_common_key_component(Problem<float>&, double);
 template void add_common_key_component(Problem<double>&, double);
+template Vector<float> common_key_shift(const std::vector<Matrix<float>>&, const Matrix<float>&, double);
+template Vector<double> common_key_shift(const std::vector<Matrix<double>>&, const Matrix<double>&, double);
 
 }  // namespace lorafgc::lora
 
