@@ -6,7 +6,9 @@
 //    0.3 N(0, 1), alpha = 2r, beta = 1 (a typical unnormalised layer);
 //  - shared_key: the same with every token shifted so that the keys are
 //    b + g_j with ||b|| = 3 max||g_j|| (add_common_key_component).
-//  - gaussian_full: gaussian with W_k adapted too.
+//  - gaussian_full: gaussian with W_k adapted too;
+//  - llm, adversarial: the generator's instance families at their default
+//    parameters (docs/instance-families.md), gamma = 1.
 // Counters: T_cauchy_schwarz, T_centred, T_used, ratio = T_used / T_cauchy_schwarz;
 // for the default options (centred, m = 64) also the truth by brute force over
 // all L^2 pairs: true_max_centred = max |S'_ij|, true_row_halfwidth = the
@@ -21,6 +23,7 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/random.hpp>
+#include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 #include <lorafgc/lora/score_range.hpp>
@@ -37,12 +40,28 @@ using namespace lorafgc::lora;
 long long max_length = 1 << 16, poly_length = 1 << 14, seeds = 5;
 constexpr long long rank = 4;
 
-enum class Family { gaussian, gaussian_full, shared_key };
-const char* family_name(Family f) {
-  return f == Family::gaussian ? "gaussian" : f == Family::gaussian_full ? "gaussian_full" : "shared_key";
+enum class Family { gaussian, gaussian_full, shared_key, llm, adversarial };
+const char* name_of(Family f) {
+  switch (f) {
+    case Family::gaussian: return "gaussian";
+    case Family::gaussian_full: return "gaussian_full";
+    case Family::shared_key: return "shared_key";
+    case Family::llm: return "llm";
+    case Family::adversarial: return "adversarial";
+  }
+  return "?";
 }
 
 Problem<float> instance(long long L, long long d, Family family, std::uint64_t seed) {
+  if (family == Family::llm || family == Family::adversarial) {
+    GeneratorConfig c;
+    c.length = L;
+    c.width = d;
+    c.rank = rank;
+    c.seed = seed;
+    c.family = parse_family(name_of(family));
+    return generate<float>(c);
+  }
   Problem<float> p;
   seed *= 1000;
   p.X.push_back(gaussian_matrix(L, d, seed++, std::sqrt(0.25 / d)).cast<float>());
@@ -115,8 +134,8 @@ void BM_poly_range(benchmark::State& state, Family family, std::string spec) {
 }
 
 void register_all() {
-  for (Family family : {Family::gaussian, Family::gaussian_full, Family::shared_key}) {
-    const std::string name_of_family = family_name(family);
+  for (Family family : {Family::gaussian, Family::gaussian_full, Family::shared_key, Family::llm, Family::adversarial}) {
+    const std::string name_of_family = name_of(family);
     for (bool centre : {false, true})
       for (long long m : {0LL, 8LL, 64LL, 256LL}) {
         const std::string name =
