@@ -54,6 +54,14 @@ void add_contracted(const Problem<T>& p, const detail::SequenceFactors<T>& f, co
   if (w.X_Bv) CG::add(out.left[v], B.BvT_XT_FT_R, inv_batch);
 }
 
+// M minus its column means (taken in double).
+template <class T>
+Matrix<T> column_centred(const Matrix<T>& M) {
+  if (M.size() == 0) return M;
+  const Eigen::RowVectorXd mean = M.template cast<double>().colwise().mean();
+  return M.rowwise() - mean.template cast<T>();
+}
+
 // The a-priori bound of error_bound.hpp for one sequence.
 template <class T>
 double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detail::SequenceFactors<T>& f,
@@ -115,6 +123,9 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
                                        f,
                                        detail::scaled_queries(f.Q, range),
                                        detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
+                                       column_centred(f.N_dS),
+                                       column_centred(f.K),
+                                       column_centred(X),
                                        features,
                                        query_weights,
                                        key_weights,
