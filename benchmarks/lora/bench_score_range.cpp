@@ -59,7 +59,7 @@ Problem<float> instance(long long L, long long d, Family family, std::uint64_t s
     c.width = d;
     c.rank = rank;
     c.seed = seed;
-    c.family = parse_family(name_of(family));
+    c.family = family == Family::llm ? InstanceFamily::Llm : InstanceFamily::Adversarial;
     return generate<float>(c);
   }
   Problem<float> p;

@@ -54,12 +54,11 @@ void add_contracted(const Problem<T>& p, const detail::SequenceFactors<T>& f, co
   if (w.X_Bv) CG::add(out.left[v], B.BvT_XT_FT_R, inv_batch);
 }
 
-// M minus its column means (taken in double).
+// The column means of M, taken in double (zeros for an empty M).
 template <class T>
-Matrix<T> column_centred(const Matrix<T>& M) {
-  if (M.size() == 0) return M;
-  const Eigen::RowVectorXd mean = M.template cast<double>().colwise().mean();
-  return M.rowwise() - mean.template cast<T>();
+detail::RowVector<T> column_means(const Matrix<T>& M) {
+  if (M.rows() == 0) return detail::RowVector<T>::Zero(M.cols());
+  return M.template cast<double>().colwise().mean().template cast<T>();
 }
 
 // The a-priori bound of error_bound.hpp for one sequence.
@@ -123,9 +122,9 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
                                        f,
                                        detail::scaled_queries(f.Q, range),
                                        detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
-                                       column_centred(f.N_dS),
-                                       column_centred(f.K),
-                                       column_centred(X),
+                                       column_means(f.N_dS),
+                                       column_means(f.K),
+                                       column_means(X),
                                        features,
                                        query_weights,
                                        key_weights,

@@ -180,8 +180,9 @@ KeySums<T> key_sums(const SequenceInputs<T>& in) {
                              s.spread.col(0).setOnes();
                              s.spread.middleCols(1, w.d + w.X_Bv) = in.f.N_F.middleRows(j0, n);
                              if (w.N_dS()) {
-                               s.spread.middleCols(acc.n_F1, acc.n_dS) = in.N_dS_centred.middleRows(j0, n);
-                               spread<T>(in.f.V.middleRows(j0, n), in.N_dS_centred.middleRows(j0, n),
+                               s.spread.middleCols(acc.n_F1, acc.n_dS) =
+                                   in.f.N_dS.middleRows(j0, n).rowwise() - in.N_dS_mean;
+                               spread<T>(in.f.V.middleRows(j0, n), s.spread.middleCols(acc.n_F1, acc.n_dS),
                                          s.spread.rightCols(acc.n_V_dS));
                              }
                              acc.WT_all.noalias() += s.features.transpose() * s.spread;
@@ -214,9 +215,11 @@ KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B) {
           contract_spread<T>(s.wide.middleCols(B.n_AvT, B.n_R_dST), in.f.V.middleRows(j0, n), s.block);
           s.block.noalias() -= s.wide.rightCols(B.n_dST);  // dS^T N_dST for these keys
           if (w.X_Bq)
-            acc.BqT_XT_dS_K.noalias() += s.block.leftCols(w.X_Bq).transpose() * in.K_centred.middleRows(j0, n);
+            acc.BqT_XT_dS_K.noalias() +=
+                s.block.leftCols(w.X_Bq).transpose() * (in.f.K.middleRows(j0, n).rowwise() - in.K_mean);
           if (w.Q_Ak)
-            acc.XT_dST_QAk.noalias() += in.X_centred.middleRows(j0, n).transpose() * s.block.rightCols(w.Q_Ak);
+            acc.XT_dST_QAk.noalias() +=
+                (in.X.middleRows(j0, n).rowwise() - in.X_mean).transpose() * s.block.rightCols(w.Q_Ak);
         }
       });
 }

@@ -20,6 +20,9 @@
 
 namespace lorafgc::lora::detail {
 
+template <class T>
+using RowVector = Eigen::Matrix<T, 1, Eigen::Dynamic>;
+
 // Everything the sweeps of one sequence read.
 template <class T>
 struct SequenceInputs {
@@ -27,18 +30,16 @@ struct SequenceInputs {
   const Matrix<T>& Y;
   const SequenceFactors<T>& f;
   Matrix<T> Q_hat, K_hat;  // Q / rho_q and sign(beta) K / rho_k: rows of norm <= 1
-  // N_dS minus its column means: dS (N - 1 m^T) = dS N because every row of dS
-  // sums to 0 (sum_j P_ij (dP_ij - delta_i) = delta_i - delta_i, also for the
-  // approximate P, whose rows sum to 1 by D = U W^T 1). Keys sharing a component
-  // put it in K A_q^T, and the two terms of dS N (sum_c diag(R_c) U M_c and
-  // diag(delta) U W^T N) cancel it only after the sum over keys: in float that
-  // lost every digit of dB_q on llm instances (L = 16384, d = 8, T = 3: max_rel
-  // 2.9e-2 uncentred, 1.3e-5 centred, the float64 value 1.4e-5).
-  Matrix<T> N_dS_centred;
-  // K and X minus their column means, for the key-side products of dS^T N_dST:
-  // sum_j (dS^T N)_j = 0 for the same reason, so (dS^T N)^T (K - 1 m^T) =
-  // (dS^T N)^T K (dA_q on the same instance: 1.2e-2 uncentred, 1.5e-5 centred).
-  Matrix<T> K_centred, X_centred;
+  // The column means of N_dS, K and X, subtracted block by block where the dS
+  // products read them. dS (N - 1 m^T) = dS N because every row of dS sums to 0
+  // (sum_j P_ij (dP_ij - delta_i) = delta_i - delta_i, also for the approximate P,
+  // whose rows sum to 1 by D = U W^T 1); for the same reason sum_j (dS^T N')_j = 0,
+  // so (dS^T N')^T (K - 1 m^T) = (dS^T N')^T K and likewise for X. Keys sharing a
+  // component put it in K A_q^T, and the two terms of dS N (sum_c diag(R_c) U M_c
+  // and diag(delta) U W^T N) cancel it only after the sum over keys: in float that
+  // lost every digit of dB_q and dA_q on llm instances (L = 16384, d = 8, T = 3:
+  // max_rel 2.9e-2 and 1.2e-2 uncentred, 1.3e-5 centred, the float64 value 1.4e-5).
+  RowVector<T> N_dS_mean, K_mean, X_mean;
   const MonomialFeatures& features;
   const std::vector<double>& query_weights;
   const std::vector<double>& key_weights;
