@@ -182,7 +182,7 @@ def test_bad_family_arguments_name_themselves(change, argument):
         lorafgc.generate(64, 8, 2, 1.0, **change)
 
 
-@pytest.mark.parametrize("algorithm", ["poly-cheb", "poly-taylor"])
+@pytest.mark.parametrize("algorithm", ["poly-cheb", "poly-taylor", "poly-hybrid"])
 def test_poly_algorithms_report_degree_rank_and_T(algorithm):
     inst = lorafgc.generate(200, 4, 2, 0.5, mode="full", seed=3)
     got = lorafgc.lora_gradients(**inst, algorithm=algorithm, eps=1e-6)
@@ -198,6 +198,27 @@ def test_poly_algorithms_report_degree_rank_and_T(algorithm):
         assert np.abs(got[key][1] - dA).max() <= info["error_bound"]
     fixed = lorafgc.lora_gradients(**inst, algorithm=f"{algorithm}:degree=3")
     assert fixed["info"]["degree"] == 3
+
+
+def test_poly_hybrid_takes_outliers_exactly_from_python():
+    # llm tokens with T_cs = 20: a few long rows set the range; the hybrid covers
+    # the rest at a lower degree, within its a-priori bound, and with every row
+    # exact it is the exact gradient (to rounding: 1e-12 in double).
+    inst = lorafgc.lora.generate(L=1000, d=8, r=4, gamma=1.0, family="llm", score_bound=20.0, seed=1)
+    cheb = lorafgc.lora.gradients(**inst, algorithm="poly-cheb")
+    hybrid = lorafgc.lora.gradients(**inst, algorithm="poly-hybrid")
+    info = hybrid["info"]
+    assert info["outlier_queries"] + info["outlier_keys"] > 0
+    assert info["T_bulk"] < info["T_used"] and info["degree"] < cheb["info"]["degree"]
+    assert info["predicted_flops"] < info["predicted_flops_without"]
+    exact = lorafgc.lora.gradients(**inst, algorithm="exact-reference")
+    every = lorafgc.lora.gradients(**inst, algorithm="poly-hybrid", outliers=1000)
+    for key in ("q", "v"):
+        for got, all_exact, truth in zip(hybrid[key], every[key], exact[key]):
+            assert np.abs(got - truth).max() <= info["error_bound"]
+            assert max_rel(all_exact, truth) < 1e-12
+    with pytest.raises(ValueError, match="outliers"):
+        lorafgc.lora.gradients(**inst, algorithm="poly-hybrid:outliers=-5")
 
 
 def test_poly_resource_guard_is_a_value_error():

@@ -67,6 +67,50 @@ double poly_workspace_bytes(const ProblemShape& s, long long k, int scalar_bytes
   return scalar_bytes * ((threads + 1) * per_thread + per_sequence);
 }
 
+namespace {
+
+// Columns of the right-hand sides the exact pairs multiply: sweep A's
+// [1 | N_F | N_dS | (diag(V_c) N_dS)_c] and sweep B's query sums.
+struct PairWidths {
+  double keys = 0, queries = 0;
+};
+
+PairWidths pair_widths(const ProblemShape& s, const PolyConfig& c) {
+  const detail::ThinWidths w = detail::thin_widths(s, c.whole());
+  const double d = static_cast<double>(w.d), N_dS = static_cast<double>(w.N_dS()),
+               N_dST = static_cast<double>(w.N_dST());
+  return {(1 + d + w.X_Bv) + N_dS * (d + 1), w.AvT + N_dST * (d + 1)};
+}
+
+}  // namespace
+
+Cost exact_pairs_cost(const ProblemShape& s, long long outlier_queries, long long outlier_keys, const PolyConfig& c) {
+  const PairWidths w = pair_widths(s, c);
+  const double L = static_cast<double>(s.length), d = static_cast<double>(s.width),
+               mq = static_cast<double>(std::min<long long>(outlier_queries, s.length)),
+               mk = static_cast<double>(std::min<long long>(outlier_keys, s.length));
+  // Outlier queries' rows: scores for the row maxima, then scores and exp in
+  // sweep A and (with a key side) sweep C; outlier keys' columns: sweep B only.
+  const double query_passes = w.queries > 0 ? 3 : 2;
+  Cost cost;
+  cost.exps = s.batch * L * ((query_passes - 1) * mq + mk);
+  cost.flops = s.batch * 2.0 * L *
+               (d * (query_passes * mq + mk) + mq * w.keys + mk * (w.keys + w.queries) + (w.queries > 0 ? mq * w.queries : 0));
+  cost.flop_kind = FlopKind::thin_gemm;
+  cost.rows = L * s.batch;
+  return cost;
+}
+
+double exact_pairs_workspace_bytes(const ProblemShape& s, long long outlier_queries, long long outlier_keys,
+                                   int scalar_bytes, const PolyConfig& c) {
+  const PairWidths w = pair_widths(s, c);
+  const double threads = c.threads > 0 ? c.threads : omp_threads();
+  const double m = static_cast<double>(std::min<long long>(outlier_queries, s.length) +
+                                       std::min<long long>(outlier_keys, s.length));
+  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  return scalar_bytes * ((threads + 1) * m * (w.keys + w.queries) + threads * b * m + m * (s.width + 4096.0));
+}
+
 PolyPlan plan_poly(const ProblemShape& s, double score_bound, int scalar_bytes, const PolyConfig& c) {
   PolyPlan plan;
   // Certified on the grid value just above score_bound (cached across runs).

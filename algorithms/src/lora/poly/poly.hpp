@@ -9,11 +9,16 @@
 // contract = true (default): the thin factors K A_q^T, X B_q, ... (width m = r
 // or 2r) enter before the row-Kronecker step: O(L k d r) time.
 // contract = false: the paper's route, whole dW (m = d), then dB, dA: O(L k d^2).
+#include <lorafgc/core/option_table.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
 #include "lora/poly/exp_polynomial.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace lorafgc::lora {
 
@@ -28,6 +33,10 @@ struct PolyConfig {
   long long block_rows = 512;
   int threads = 0;
   double memory_budget_bytes = 0;  // 0: half of physical memory
+  // poly-hybrid: the longest rows of Q and of K taken exactly (outlier_rows.hpp);
+  // 0: none (poly-cheb, poly-taylor), -1: the counts the cost model picks.
+  long long outliers = 0;
+  bool hybrid = false;  // poly-hybrid: report the outlier choice in info
 
   bool whole() const { return weights || !contract; }
 };
@@ -46,6 +55,19 @@ PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_byt
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
 Cost poly_cost(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
+// poly-hybrid's exact pairs (exact_pairs.hpp): the scores, exponentials and
+// products of m_q outlier rows and m_k outlier columns, and their sums' bytes.
+Cost exact_pairs_cost(const ProblemShape& shape, long long outlier_queries, long long outlier_keys,
+                      const PolyConfig& config);
+double exact_pairs_workspace_bytes(const ProblemShape& shape, long long outlier_queries, long long outlier_keys,
+                                   int scalar_bytes, const PolyConfig& config);
+
+// The registry's options of the polynomial method (registration.cpp), and an
+// algorithm made from them: poly-cheb, poly-taylor, and poly-hybrid with its
+// option `outliers` added.
+std::vector<OptionSpec> poly_options();
+class Algorithm;
+std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used
@@ -54,6 +76,10 @@ double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scala
 // poly_error + eval_error < 1), error_bound (only when certified: a-priori
 // entrywise bound on |G~ - G| over all returned gradients, see error_bound.hpp),
 // workspace_bytes and flops (the plan's estimates, made before allocating).
+// With outliers != 0 (poly-hybrid) also outlier_queries, outlier_keys (m_q, m_k),
+// T_bulk (the range the outliers leave), predicted_flops and
+// predicted_flops_without (the choice's and plain poly's, exponentials counted
+// at kExpFlops), and T, degree, rank, flops of the bulk polynomial plus the pairs.
 // `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);

@@ -6,6 +6,7 @@
 #include "lora/common/contracted_gradients.hpp"
 #include "lora/common/certified_range.hpp"
 #include "lora/poly/error_bound.hpp"
+#include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/poly.hpp"
 #include "lora/poly/sweeps.hpp"
 
@@ -13,6 +14,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace lorafgc::lora {
 
@@ -22,12 +24,11 @@ using detail::Index;
 
 // Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
 // terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
-// |Q^_ia K^_ja|, 1 without the adaptive range), relative to e^{-T}:
-// gamma_{k+g+1}(u) sum_j |ct_j| rho^j e^T; plus the centring's perturbation of
-// the scores (certified_range.hpp).
+// |Q^_ia K^_ja| over the pairs the features serve, 1 without the adaptive
+// range), relative to e^{-T}: gamma_{k+g+1}(u) sum_j |ct_j| rho^j e^T.
 template <class T>
-double evaluation_error(const PolyPlan& plan, const detail::CertifiedRange& range) {
-  const double rho = std::max(1.0, range.feature_product_bound());
+double feature_rounding(const PolyPlan& plan, double rho) {
+  rho = std::max(1.0, rho);
   double coeff_sum = 0, power = 1;
   for (double v : plan.polynomial.scaled) {
     coeff_sum += std::abs(v) * power;
@@ -35,7 +36,17 @@ double evaluation_error(const PolyPlan& plan, const detail::CertifiedRange& rang
   }
   const double u = std::numeric_limits<T>::epsilon() / 2,
                n_terms = static_cast<double>(plan.rank + plan.polynomial.degree + 1);
-  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound) + range.centring_error(u);
+  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound);
+}
+
+// poly-hybrid's exact entries exp(T Q^_i.K^_j - shift_i): the d-term score and
+// its scaling and shift (|S'| and |shift| <= T_centred) round by at most
+// (d + 4) u T_centred, exp by 4u; a bulk row's features are scaled by one more
+// rounded exp(-shift): 3u.
+template <class T>
+double exact_pair_rounding(double T_centred, double width) {
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  return std::expm1((width + 4) * u * T_centred * (1 + 1e-6)) + 4 * u;
 }
 
 template <class T>
@@ -84,18 +95,54 @@ double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detai
   return poly_gradient_error_bound(in);
 }
 
+
+// poly-hybrid's outliers: the longest rows of every sequence's scaled Q^, K^
+// (to T_used), and the counts the cost model picks (outlier_rows.hpp).
+template <class T>
+struct Outliers {
+  std::vector<detail::LongestRows> queries, keys;
+  detail::OutlierChoice choice;
+};
+
+template <class T>
+Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, const detail::CertifiedRange& range,
+                          const ProblemShape& shape, const PolyConfig& c) {
+  Outliers<T> out;
+  const Index most = c.outliers >= 0 ? c.outliers : 16384;
+  for (std::size_t b = 0; b < p.X.size(); ++b) {
+    out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(p.X[b] * W[index(Projection::Q)], range), most));
+    out.keys.push_back(detail::longest_rows(detail::scaled_keys<T>(p.X[b] * W[index(Projection::K)], range, b), most));
+  }
+  out.choice = detail::choose_outliers(shape, range.T_used, std::numeric_limits<T>::epsilon() / 2, out.queries,
+                                       out.keys, c);
+  return out;
+}
+
 }  // namespace
 
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   ProblemShape shape = shape_of(p);
   shape.weights = c.weights;
-  // One polynomial for the whole batch, certified on [-T_used, T_used]: every
+  // One polynomial for the batch, certified on [-T_used, T_used]: every
   // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
   const auto W = detail::effective_weights(p);
   const detail::CertifiedRange data_range = detail::certified_range(
       p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta, {c.centre, c.range_rows});
-  const PolyPlan plan = plan_poly(shape, data_range.T_used, sizeof(T), c);
+  // poly-hybrid: the polynomial covers only the pairs the outliers leave.
+  const Outliers<T> outliers = c.hybrid ? find_outliers(p, W, data_range, shape, c) : Outliers<T>{};
+  const detail::OutlierChoice& choice = outliers.choice;
+  const bool hybrid = choice.queries + choice.keys > 0;
+  const double bulk_range =
+      hybrid ? std::max(std::min(data_range.T_used, data_range.T_used * choice.product_bound),
+                        std::min(data_range.T_used, 1e-3))
+             : data_range.T_used;
+  PolyPlan plan = plan_poly(shape, bulk_range, sizeof(T), c);
+  if (hybrid) {
+    const Cost pairs = exact_pairs_cost(shape, choice.queries, choice.keys, c);
+    plan.flops += pairs.flops;
+    plan.bytes += exact_pairs_workspace_bytes(shape, choice.queries, choice.keys, sizeof(T), c);
+  }
   // The features are scaled to the polynomial's interval, which contains the data's.
   detail::CertifiedRange range = data_range;
   range.T_used = plan.score_bound;
@@ -106,7 +153,15 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   // Split short sequences so that every thread has a block (but keep >= 64 rows).
   const Index rows = std::max<Index>(
       1, std::min<Index>(c.block_rows, std::max<Index>(64, (p.length() + threads - 1) / threads)));
-  const double eval_error = evaluation_error<T>(plan, range);
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  // The features serve the bulk's pairs only: sum_a |Q^_ia K^_ja| <= ||Q^_i|| ||K^_j||.
+  const double rho = hybrid ? data_range.T_used * choice.product_bound / plan.score_bound
+                            : range.feature_product_bound();
+  const double eval_error =
+      (hybrid ? std::max(feature_rounding<T>(plan, rho) + 3 * u,
+                         exact_pair_rounding<T>(range.T_centred, static_cast<double>(p.width())))
+              : feature_rounding<T>(plan, rho)) +
+      range.centring_error(u);
   // A relative error e >= 1 of the exp entries certifies nothing (a fixed low
   // degree, or feature rounding in float at a huge rank): no bound is reported.
   const bool certified = plan.polynomial.certified_error + eval_error < 1;
@@ -117,21 +172,28 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   for (Index b = 0; b < p.batch(); ++b) {
     const Matrix<T>& X = p.X[b];
     const detail::SequenceFactors<T> f = detail::make_factors(p, X, W, c.whole());
-    const detail::SequenceInputs<T> in{X,
-                                       p.Y[b],
-                                       f,
-                                       detail::scaled_queries(f.Q, range),
-                                       detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
-                                       column_means(f.N_dS),
-                                       column_means(f.K),
-                                       column_means(X),
-                                       features,
-                                       query_weights,
-                                       key_weights,
-                                       static_cast<double>(f.V.rowwise().norm().maxCoeff()),
-                                       eta,
-                                       rows,
-                                       threads};
+    detail::SequenceInputs<T> in{X,
+                                 p.Y[b],
+                                 f,
+                                 detail::scaled_queries(f.Q, range),
+                                 detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
+                                 column_means(f.N_dS),
+                                 column_means(f.K),
+                                 column_means(X),
+                                 features,
+                                 query_weights,
+                                 key_weights,
+                                 static_cast<double>(f.V.rowwise().norm().maxCoeff()),
+                                 eta,
+                                 rows,
+                                 threads};
+    std::optional<detail::ExactPairs<T>> exact;
+    if (hybrid) {
+      const auto s = static_cast<std::size_t>(b);
+      exact.emplace(in.Q_hat, in.K_hat, plan.score_bound, outliers.queries[s].first(choice.queries),
+                    outliers.keys[s].first(choice.keys));
+      in.exact = &*exact;
+    }
     const auto A = detail::key_sums(in);
     const auto B = detail::query_sums(in, A);
     if (B.bad_normaliser)
@@ -156,6 +218,13 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   if (certified) g.info["error_bound"] = bound;
   g.info["workspace_bytes"] = plan.bytes;
   g.info["flops"] = plan.flops;
+  if (c.hybrid) {
+    g.info["outlier_queries"] = static_cast<double>(choice.queries);
+    g.info["outlier_keys"] = static_cast<double>(choice.keys);
+    g.info["T_bulk"] = bulk_range;
+    g.info["predicted_flops"] = choice.predicted_flops;
+    g.info["predicted_flops_without"] = choice.predicted_flops_without;
+  }
   return g;
 }
 

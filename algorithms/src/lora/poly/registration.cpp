@@ -19,7 +19,7 @@ const char* algorithm_name(PolynomialKind kind) {
 
 class Poly final : public detail::Registered<Poly> {
  public:
-  Poly(PolynomialKind kind, const OptionValues& o) : Registered(algorithm_name(kind), o) {
+  Poly(const std::string& name, PolynomialKind kind, const OptionValues& o) : Registered(name, o) {
     c_.kind = kind;
     c_.eps = o.real("eps");
     c_.degree = static_cast<int>(o.integer("degree"));
@@ -30,24 +30,39 @@ class Poly final : public detail::Registered<Poly> {
     c_.block_rows = o.integer("block");
     c_.threads = static_cast<int>(o.integer("threads"));
     c_.memory_budget_bytes = o.real("memory_mb") * 1048576.0;
+    c_.hybrid = o.canonical().find("outliers=") != std::string::npos;
+    if (c_.hybrid) c_.outliers = o.integer("outliers");
   }
   template <class T>
   Gradients<T> run(const Problem<T>& p) const {
     return poly_gradients(p, c_);
   }
+  // poly-hybrid with a fixed count: the polynomial on the shape's score bound
+  // (the bulk's T a run reports) plus the exact pairs. With the counts chosen
+  // per call (outliers = -1) the cost depends on the data's norms: NaN here,
+  // the run's plan in info["flops"].
   Cost cost(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
     if (k < 0) return {std::nan(""), std::nan(""), std::nan(""), FlopKind::thin_gemm, static_cast<double>(s.length) * s.batch};
-    return poly_cost(s, k, scalar_bytes, c_);
+    Cost c = poly_cost(s, k, scalar_bytes, c_);
+    if (c_.outliers > 0) {
+      const Cost pairs = exact_pairs_cost(s, c_.outliers, c_.outliers, c_);
+      c.flops += pairs.flops;
+      c.exps += pairs.exps;
+    }
+    return c;
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
-    return k < 0 ? std::nan("") : poly_workspace_bytes(s, k, scalar_bytes, c_);
+    if (k < 0) return std::nan("");
+    return poly_workspace_bytes(s, k, scalar_bytes, c_) +
+           (c_.outliers > 0 ? exact_pairs_workspace_bytes(s, c_.outliers, c_.outliers, scalar_bytes, c_) : 0.0);
   }
 
  private:
   // Needs the degree: fixed, or from eps and the shape's score bound.
   long long rank_for(const ProblemShape& s) const {
+    if (c_.outliers < 0) return -1;
     if (c_.degree >= 0) return monomial_rank(s.width, c_.degree);
     if (s.score_bound < 0) return -1;
     return monomial_rank(s.width, certified_exp_polynomial(c_.kind, c_.eps, -1, s.score_bound).degree);
@@ -55,6 +70,8 @@ class Poly final : public detail::Registered<Poly> {
 
   PolyConfig c_;
 };
+
+}  // namespace
 
 // A function, not a namespace-scope table: registrations may be collected during
 // static initialisation (a benchmark's default spec list), before such a table
@@ -75,6 +92,12 @@ std::vector<OptionSpec> poly_options() {
   };
 }
 
+std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options) {
+  return std::make_unique<Poly>(name, kind, options);
+}
+
+namespace {
+
 Registration poly_registration(PolynomialKind kind, std::string description) {
   Registration r;
   r.name = algorithm_name(kind);
@@ -86,7 +109,7 @@ Registration poly_registration(PolynomialKind kind, std::string description) {
   // (T <= 2) well below 1e-12 relative in double, 1e-4 in float.
   r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12, "eps=1e-12"};
   r.options = poly_options();
-  r.make = [kind](const OptionValues& o) { return std::make_unique<Poly>(kind, o); };
+  r.make = [kind](const OptionValues& o) { return make_poly(algorithm_name(kind), kind, o); };
   return r;
 }
 

@@ -20,6 +20,8 @@ struct Scratch {
   Matrix<T> R;         // b x d
   Matrix<T> block;     // b x m: dS N_dS (sweep B) or dS^T N_dST (sweep C) for these rows
   Vector<T> inv_D, delta;
+  Matrix<T> exact;     // sweep B with exact pairs: E[block, O_k]^T
+  Vector<T> row_scale; // and the factor of each query's polynomial part
 };
 
 // Runs body(i0, n, scratch, local) over row blocks on in.threads threads, each
@@ -79,6 +81,10 @@ void query_value_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0
                       QuerySums<T>& acc) {
   const ThinWidths& w = in.f.widths;
   s.wide.noalias() = s.features * A.WT_all;
+  if (in.exact) {
+    in.exact->query_block(i0, n, s.exact, s.row_scale);
+    in.exact->add_query_products(i0, n, s.exact, s.row_scale, A.exact_key_rows, A.exact_query_products, s.wide);
+  }
   s.F_N_F = s.wide.leftCols(A.n_F1);  // [D | D O | D F X B_v]
   if (!(s.F_N_F.col(0).minCoeff() > 0)) acc.bad_normaliser = true;
   s.inv_D = s.F_N_F.col(0).cwiseInverse();
@@ -112,24 +118,40 @@ void query_score_side(const SequenceInputs<T>& in, const KeySums<T>& A, Index i0
     s.spread.rightCols(acc.n_dST).noalias() =
         s.delta.cwiseProduct(s.inv_D).asDiagonal() * in.f.N_dST.middleRows(i0, n);
   }
+  if (in.exact)
+    in.exact->query_sums_block(i0, n, s.exact, s.row_scale, s.spread, acc.exact_key_products, acc.exact_query_rows);
   acc.UT_all.noalias() += s.features.transpose() * s.spread;
+}
+
+template <class T>
+Index outlier_queries(const SequenceInputs<T>& in) {
+  return in.exact ? in.exact->query_count() : 0;
+}
+
+template <class T>
+Index outlier_keys(const SequenceInputs<T>& in) {
+  return in.exact ? in.exact->key_count() : 0;
 }
 
 }  // namespace
 
 template <class T>
-KeySums<T>::KeySums(Index k, const ThinWidths& w)
+KeySums<T>::KeySums(Index k, const ThinWidths& w, Index outlier_queries, Index outlier_keys)
     : n_F1(1 + w.d + w.X_Bv), n_dS(w.N_dS()), n_V_dS(w.d * w.N_dS()) {
   WT_all = Matrix<T>::Zero(k, n_F1 + n_dS + n_V_dS);
+  exact_query_products = Matrix<T>::Zero(outlier_queries, WT_all.cols());
+  exact_key_rows = Matrix<T>::Zero(outlier_keys, WT_all.cols());
 }
 
 template <class T>
 void KeySums<T>::add(const KeySums& o) {
   WT_all += o.WT_all;
+  exact_query_products += o.exact_query_products;
+  exact_key_rows += o.exact_key_rows;  // each row set by the one block that holds the key
 }
 
 template <class T>
-QuerySums<T>::QuerySums(Index k, const ThinWidths& w)
+QuerySums<T>::QuerySums(Index k, const ThinWidths& w, Index outlier_queries, Index outlier_keys)
     : Xz(Eigen::VectorXd::Zero(w.d)),
       Qz(Eigen::VectorXd::Zero(w.d)),
       Rs(Eigen::VectorXd::Zero(w.d)),
@@ -140,6 +162,8 @@ QuerySums<T>::QuerySums(Index k, const ThinWidths& w)
       n_R_dST(w.d * w.N_dST()),
       n_dST(w.N_dST()) {
   UT_all = Matrix<T>::Zero(k, n_AvT + n_R_dST + n_dST);
+  exact_key_products = Matrix<T>::Zero(outlier_keys, UT_all.cols());
+  exact_query_rows = Matrix<T>::Zero(outlier_queries, UT_all.cols());
 }
 
 template <class T>
@@ -153,6 +177,8 @@ void QuerySums<T>::add(const QuerySums& o) {
   BkT_XT_dST_Q += o.BkT_XT_dST_Q;
   BvT_XT_FT_R += o.BvT_XT_FT_R;
   UT_all += o.UT_all;
+  exact_key_products += o.exact_key_products;
+  exact_query_rows += o.exact_query_rows;
 }
 
 template <class T>
@@ -172,7 +198,7 @@ template <class T>
 KeySums<T> key_sums(const SequenceInputs<T>& in) {
   const ThinWidths& w = in.f.widths;
   const Index k = in.features.rank();
-  return sweep<KeySums<T>>(in, [&] { return KeySums<T>(k, w); },
+  return sweep<KeySums<T>>(in, [&] { return KeySums<T>(k, w, outlier_queries(in), outlier_keys(in)); },
                            [&](Index j0, Index n, Scratch<T>& s, KeySums<T>& acc) {
                              in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
                              // [1 | N_F | N_dS | (diag(V_c) N_dS)_c] for these keys, then one product.
@@ -185,6 +211,9 @@ KeySums<T> key_sums(const SequenceInputs<T>& in) {
                                spread<T>(in.f.V.middleRows(j0, n), s.spread.middleCols(acc.n_F1, acc.n_dS),
                                          s.spread.rightCols(acc.n_V_dS));
                              }
+                             if (in.exact)
+                               in.exact->key_sums_block(j0, n, s.spread, acc.exact_query_products,
+                                                        acc.exact_key_rows);
                              acc.WT_all.noalias() += s.features.transpose() * s.spread;
                            });
 }
@@ -192,7 +221,7 @@ KeySums<T> key_sums(const SequenceInputs<T>& in) {
 template <class T>
 QuerySums<T> query_sums(const SequenceInputs<T>& in, const KeySums<T>& A) {
   const Index k = in.features.rank();
-  return sweep<QuerySums<T>>(in, [&] { return QuerySums<T>(k, in.f.widths); },
+  return sweep<QuerySums<T>>(in, [&] { return QuerySums<T>(k, in.f.widths, outlier_queries(in), outlier_keys(in)); },
                              [&](Index i0, Index n, Scratch<T>& s, QuerySums<T>& acc) {
                                in.features.template evaluate<T>(in.Q_hat.middleRows(i0, n), in.query_weights,
                                                                 s.features);
@@ -210,6 +239,7 @@ KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B) {
       [&](Index j0, Index n, Scratch<T>& s, KeyResults<T>& acc) {
         in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
         s.wide.noalias() = s.features * B.UT_all;  // one product for every key-side result
+        if (in.exact) in.exact->add_key_products(j0, n, B.exact_query_rows, B.exact_key_products, s.wide);
         if (w.AvT) acc.XT_FT_R_AvT.noalias() += in.X.middleRows(j0, n).transpose() * s.wide.leftCols(B.n_AvT);
         if (w.N_dST()) {
           contract_spread<T>(s.wide.middleCols(B.n_AvT, B.n_R_dST), in.f.V.middleRows(j0, n), s.block);

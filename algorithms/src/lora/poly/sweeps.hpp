@@ -14,6 +14,7 @@
 // every query-side gradient and the query sums, sweep C (keys) the key-side
 // gradients. N, N' are the thin factors N_dS, N_dST of lora/common.
 #include "lora/common/thin_factors.hpp"
+#include "lora/poly/exact_pairs.hpp"
 #include "lora/poly/monomial_features.hpp"
 
 #include <vector>
@@ -47,6 +48,7 @@ struct SequenceInputs {
   double eta = 0;  // relative error of the approximate softmax entries
   Index rows = 0;  // rows per block
   int threads = 1;
+  const ExactPairs<T>* exact = nullptr;  // poly-hybrid's exact rows and columns, if any
 };
 
 // The sums of a sweep sit side by side in one matrix, so that each block of
@@ -57,7 +59,9 @@ template <class T>
 struct KeySums {  // sweep A: W^T [1 | N_F | N_dS | (diag(V_c) N_dS)_c]
   Matrix<T> WT_all;
   Index n_F1 = 0, n_dS = 0, n_V_dS = 0;
-  KeySums(Index k, const ThinWidths& w);
+  // With exact pairs: E[O_q, :] [1 | N_F | ...] (|O_q| rows) and the outlier keys' rows of [1 | N_F | ...].
+  Matrix<T> exact_query_products, exact_key_rows;
+  KeySums(Index k, const ThinWidths& w, Index outlier_queries = 0, Index outlier_keys = 0);
   void add(const KeySums& o);
   auto WT_1_N_F() const { return WT_all.leftCols(n_F1); }         // W^T [1 | V | X B_v]   (k x (1 + d + X_Bv))
   auto WT_N_dS() const { return WT_all.middleCols(n_F1, n_dS); }  // W^T N_dS              (k x N_dS)
@@ -74,7 +78,9 @@ struct QuerySums {  // sweep B
   Matrix<T> BvT_XT_FT_R;              // (F X B_v)^T R             (X_Bv x d)
   Matrix<T> UT_all;                   // U^T [D^-1 R A_v^T | (diag(R_c / D) N_dST)_c | diag(delta / D) N_dST]
   Index n_AvT = 0, n_R_dST = 0, n_dST = 0;
-  QuerySums(Index k, const ThinWidths& w);
+  // With exact pairs: E[:, O_k]^T [D^-1 R A_v^T | ...] (|O_k| rows) and the outlier queries' rows of it.
+  Matrix<T> exact_key_products, exact_query_rows;
+  QuerySums(Index k, const ThinWidths& w, Index outlier_queries = 0, Index outlier_keys = 0);
   void add(const QuerySums& o);
   auto UT_Dinv_R_AvT() const { return UT_all.leftCols(n_AvT); }               // (k x AvT)
   auto UT_R_Dinv_N_dST() const { return UT_all.middleCols(n_AvT, n_R_dST); }  // (k x d N_dST)

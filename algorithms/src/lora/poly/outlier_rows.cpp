@@ -1,0 +1,122 @@
+#include "lora/poly/outlier_rows.hpp"
+
+#include <lorafgc/core/errors.hpp>
+
+#include "lora/poly/exp_polynomial.hpp"
+#include "lora/poly/monomial_features.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace lorafgc::lora::detail {
+
+template <class T>
+LongestRows longest_rows(const Matrix<T>& M, Index count) {
+  const Eigen::VectorXd norm = M.template cast<double>().rowwise().norm();
+  std::vector<Index> order(static_cast<std::size_t>(M.rows()));
+  std::iota(order.begin(), order.end(), Index{0});
+  const Index kept = std::min<Index>(count + 1, M.rows());
+  std::partial_sort(order.begin(), order.begin() + kept, order.end(), [&](Index a, Index b) { return norm[a] > norm[b]; });
+  LongestRows out;
+  for (Index i = 0; i < kept; ++i) out.norms.push_back(norm[order[static_cast<std::size_t>(i)]]);
+  order.resize(static_cast<std::size_t>(std::min(count, M.rows())));
+  out.rows = std::move(order);
+  return out;
+}
+
+std::vector<Index> outlier_counts(Index length, Index max_count) {
+  std::vector<Index> out{0};
+  for (Index m = 8; m <= std::min(max_count, length / 2); m *= 2) out.push_back(m);
+  return out;
+}
+
+namespace {
+
+// I_k(T), the modified Bessel function, by its power series (T <= ~700, k <= ~200).
+long double bessel_i(int k, long double T) {
+  long double term = std::exp(k * std::log(T / 2) - std::lgamma(k + 1.0L)), sum = 0;
+  for (int m = 0; m < 2000 && term > sum * 1e-20L; ++m) {
+    sum += term;
+    term *= (T / 2) * (T / 2) / ((m + 1.0L) * (m + 1.0L + k));
+  }
+  return sum;
+}
+
+double predicted_error(PolynomialKind kind, int g, double T) {
+  if (T <= 0) return 0;
+  if (kind == PolynomialKind::Taylor)
+    return static_cast<double>(std::exp((g + 1) * std::log(static_cast<long double>(T)) - std::lgamma(g + 2.0L) + T));
+  // I_{k+1}(T) / I_k(T) < T / (2 (k + 1)): the tail is at most geometric from I_{g+1}.
+  const long double ratio = T / (2.0L * (g + 2));
+  if (ratio >= 1) return std::numeric_limits<double>::infinity();
+  const long double tail = 2 * bessel_i(g + 1, T) / (1 - ratio);
+  return static_cast<double>(2 * std::exp(static_cast<long double>(T)) * tail);
+}
+
+}  // namespace
+
+int predicted_degree(PolynomialKind kind, double eps, double score_bound, int max_degree) {
+  for (int g = 0; g <= max_degree; ++g)
+    if (predicted_error(kind, g, score_bound) <= eps) return g;
+  return -1;
+}
+
+OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double unit_roundoff,
+                              const std::vector<LongestRows>& queries, const std::vector<LongestRows>& keys,
+                              const PolyConfig& c) {
+  // The stored K^ is rescaled once more to the bulk's range: one more rounding.
+  const double margin = 1 + 3 * unit_roundoff + 8 * std::numeric_limits<double>::epsilon() * (shape.width + 2);
+  const auto bound = [&](Index mq, Index mk) {
+    double product = 0;
+    for (std::size_t b = 0; b < queries.size(); ++b)
+      product = std::max(product, queries[b].after(mq) * keys[b].after(mk));
+    return product * margin;
+  };
+  const auto flops = [&](Index mq, Index mk, double product) {
+    const double T = std::min(T_used, T_used * product);
+    const int g = c.degree >= 0 ? c.degree : predicted_degree(c.kind, c.eps, T);
+    const long long k = g < 0 ? -1 : monomial_rank(shape.width, g);
+    if (k < 0) return std::numeric_limits<double>::infinity();
+    const Cost exact = exact_pairs_cost(shape, mq, mk, c);
+    return poly_flops(shape, k, c) + exact.flops + kExpFlops * exact.exps;
+  };
+  OutlierChoice best;
+  const auto consider = [&](Index mq, Index mk) {
+    const double product = bound(mq, mk), f = flops(mq, mk, product);
+    if (best.predicted_flops == 0 || f < best.predicted_flops) best = {mq, mk, product, f, 0};
+  };
+  if (c.outliers >= 0) {
+    const Index m = std::min<Index>(c.outliers, shape.length);
+    consider(m, m);
+  } else {
+    const std::vector<Index> counts = outlier_counts(shape.length, 16384);
+    for (Index mq : counts)
+      for (Index mk : counts) consider(mq, mk);
+  }
+  best.predicted_flops_without = flops(0, 0, bound(0, 0));
+  // The predicted degree can be one off the certified one: the pairs must still
+  // pay at the degrees the plan will certify, or plain poly runs.
+  if (c.outliers < 0 && (best.queries || best.keys)) {
+    const auto certified_flops = [&](Index mq, Index mk, double product) {
+      const double T = std::min(T_used, T_used * product);
+      long long k = -1;
+      try {
+        k = monomial_rank(shape.width, certified_exp_polynomial(c.kind, c.eps, c.degree, T).degree);
+      } catch (const InvalidArgument&) {  // no degree meets eps on this range
+      }
+      const Cost exact = exact_pairs_cost(shape, mq, mk, c);
+      return k < 0 ? std::numeric_limits<double>::infinity() : poly_flops(shape, k, c) + exact.flops + kExpFlops * exact.exps;
+    };
+    if (certified_flops(best.queries, best.keys, best.product_bound) >= certified_flops(0, 0, bound(0, 0)))
+      best = {0, 0, bound(0, 0), best.predicted_flops_without, 0};
+  }
+  best.predicted_flops_without = flops(0, 0, bound(0, 0));
+  return best;
+}
+
+template LongestRows longest_rows(const Matrix<float>&, Index);
+template LongestRows longest_rows(const Matrix<double>&, Index);
+
+}  // namespace lorafgc::lora::detail

@@ -1,0 +1,59 @@
+#pragma once
+// poly-hybrid's choice of the rows it takes exactly (docs/lora-gradients.md,
+// "The hybrid method"). With O_q the m_q longest scaled queries and O_k the m_k
+// longest scaled keys of every sequence, every pair left to the polynomial has
+// |S'_ij| <= T_used ||Q^_i|| ||K^_j|| <= T_used q(m_q) k(m_k), q(m) and k(m) the
+// (m+1)-th largest norms (Cauchy-Schwarz on what the outliers leave): the bulk
+// range. The counts minimise the predicted flops of the polynomial on the bulk
+// range plus the exact pairs' products and exponentials.
+#include <lorafgc/lora/problem.hpp>
+
+#include "lora/common/thin_factors.hpp"
+#include "lora/poly/poly.hpp"
+
+#include <vector>
+
+namespace lorafgc::lora::detail {
+
+// The `count` longest rows of a matrix, longest first, and the norms (in
+// double) of the `count` + 1 longest.
+struct LongestRows {
+  std::vector<Index> rows;
+  std::vector<double> norms;
+  // The (m+1)-th largest norm: a bound on every row but the m longest (0 past the end).
+  double after(Index m) const { return m < static_cast<Index>(norms.size()) ? norms[static_cast<std::size_t>(m)] : 0.0; }
+  std::vector<Index> first(Index m) const { return {rows.begin(), rows.begin() + std::min<Index>(m, rows.size())}; }
+};
+
+template <class T>
+LongestRows longest_rows(const Matrix<T>& M, Index count);
+
+// The counts considered: 0, 8, 16, 32, ... up to half the sequence (at most `max_count`).
+std::vector<Index> outlier_counts(Index length, Index max_count);
+
+struct OutlierChoice {
+  Index queries = 0, keys = 0;   // m_q, m_k (the same for every sequence)
+  double product_bound = 0;      // max over sequences of q(m_q) k(m_k): the bulk's ||Q^_i|| ||K^_j||
+  double predicted_flops = 0;    // of the choice, and of plain poly (m = 0), exponentials at kExpFlops
+  double predicted_flops_without = 0;
+};
+
+// Flops one exponential is counted as when the choice weighs exact pairs
+// against polynomial rank: the dispatched vector exp costs about 20 FMA-flops
+// per value on AVX2 and AVX-512 (cost-model calibration: exp rate vs thin GEMM rate).
+inline constexpr double kExpFlops = 20;
+
+// queries[b], keys[b]: the longest rows of sequence b's Q^ and K^ (scaled to
+// T_used). config.outliers >= 0 fixes m_q = m_k = min(outliers, L); -1 chooses
+// both among outlier_counts(). The polynomial's degree for a candidate range
+// is predicted (predicted_degree), the chosen one certified by the caller.
+OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double unit_roundoff,
+                              const std::vector<LongestRows>& queries, const std::vector<LongestRows>& keys,
+                              const PolyConfig& config);
+
+// The smallest degree whose error bound (Taylor: Lagrange's remainder;
+// Chebyshev: the aliasing sum 2 e^T sum_{k > g} 2 I_k(T), the leading term of
+// the certificate) is at most eps on [-T, T]; -1 past max_degree.
+int predicted_degree(PolynomialKind kind, double eps, double score_bound, int max_degree = 120);
+
+}  // namespace lorafgc::lora::detail
