@@ -1,16 +1,14 @@
-// The polynomial-method gradients: one polynomial for the batch, then per
-// sequence the three sweeps of sweeps.hpp, the contracted products and the
-// a-priori error bound.
+// The polynomial-method gradients: one polynomial for the batch (poly-hybrid:
+// on the range its outliers leave), the chained pass of chained_gradients.hpp
+// with its monomial features, and the a-priori error bound.
 #include <lorafgc/core/errors.hpp>
 
-#include "lora/common/contracted_gradients.hpp"
 #include "lora/common/certified_range.hpp"
+#include "lora/common/contracted_gradients.hpp"
+#include "lora/poly/chained_gradients.hpp"
 #include "lora/poly/error_bound.hpp"
 #include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/poly.hpp"
-#include "lora/poly/sweeps.hpp"
-
-#include <omp.h>
 
 #include <cmath>
 #include <limits>
@@ -47,29 +45,6 @@ template <class T>
 double exact_pair_rounding(double T_centred, double width) {
   const double u = std::numeric_limits<T>::epsilon() / 2;
   return std::expm1((width + 4) * u * T_centred * (1 + 1e-6)) + 4 * u;
-}
-
-template <class T>
-void add_contracted(const Problem<T>& p, const detail::SequenceFactors<T>& f, const detail::QuerySums<T>& B,
-                    const detail::KeyResults<T>& C, detail::ContractedGradients<T>& out) {
-  const T beta = static_cast<T>(p.beta), inv_batch = T(1) / static_cast<T>(p.batch());
-  const detail::ThinWidths& w = f.widths;
-  using CG = detail::ContractedGradients<T>;
-  const int q = index(Projection::Q), k = index(Projection::K), v = index(Projection::V);
-  out.loss += B.loss;
-  if (w.K_Aq) CG::add(out.right[q], beta * B.XT_dS_KAq, inv_batch);
-  if (w.X_Bq) CG::add(out.left[q], beta * C.BqT_XT_dS_K, inv_batch);
-  if (w.Q_Ak) CG::add(out.right[k], beta * C.XT_dST_QAk, inv_batch);
-  if (w.X_Bk) CG::add(out.left[k], beta * B.BkT_XT_dST_Q, inv_batch);
-  if (w.AvT) CG::add(out.right[v], C.XT_FT_R_AvT, inv_batch);
-  if (w.X_Bv) CG::add(out.left[v], B.BvT_XT_FT_R, inv_batch);
-}
-
-// The column means of M, taken in double (zeros for an empty M).
-template <class T>
-detail::RowVector<T> column_means(const Matrix<T>& M) {
-  if (M.rows() == 0) return detail::RowVector<T>::Zero(M.cols());
-  return M.template cast<double>().colwise().mean().template cast<T>();
 }
 
 // The a-priori bound of error_bound.hpp for one sequence.
@@ -146,13 +121,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   // The features are scaled to the polynomial's interval, which contains the data's.
   detail::CertifiedRange range = data_range;
   range.T_used = plan.score_bound;
-  const MonomialFeatures features(static_cast<int>(p.width()), plan.polynomial.degree);
-  std::vector<double> query_weights, key_weights;
-  features.weights(plan.polynomial.scaled, query_weights, key_weights);
-  const int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
-  // Split short sequences so that every thread has a block (but keep >= 64 rows).
-  const Index rows = std::max<Index>(
-      1, std::min<Index>(c.block_rows, std::max<Index>(64, (p.length() + threads - 1) / threads)));
+  const detail::MonomialFeatureMap<T> features(static_cast<int>(p.width()), plan.polynomial.degree,
+                                                plan.polynomial.scaled);
   const double u = std::numeric_limits<T>::epsilon() / 2;
   // The features serve the bulk's pairs only: sum_a |Q^_ia K^_ja| <= ||Q^_i|| ||K^_j||.
   const double rho = hybrid ? data_range.T_used * choice.product_bound / plan.score_bound
@@ -167,43 +137,26 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   const bool certified = plan.polynomial.certified_error + eval_error < 1;
   const double eta = softmax_relative_error(plan.polynomial.certified_error + eval_error);
 
-  detail::ContractedGradients<T> sums;
-  double bound = 0;
-  for (Index b = 0; b < p.batch(); ++b) {
-    const Matrix<T>& X = p.X[b];
-    const detail::SequenceFactors<T> f = detail::make_factors(p, X, W, c.whole());
-    detail::SequenceInputs<T> in{X,
-                                 p.Y[b],
-                                 f,
-                                 detail::scaled_queries(f.Q, range),
-                                 detail::scaled_keys(f.K, range, static_cast<std::size_t>(b)),
-                                 column_means(f.N_dS),
-                                 column_means(f.K),
-                                 column_means(X),
-                                 features,
-                                 query_weights,
-                                 key_weights,
-                                 static_cast<double>(f.V.rowwise().norm().maxCoeff()),
-                                 eta,
-                                 rows,
-                                 threads};
-    std::optional<detail::ExactPairs<T>> exact;
-    if (hybrid) {
+  detail::ChainedOptions<T> o;
+  o.whole = c.whole();
+  o.eta = eta;
+  o.block_rows = c.block_rows;
+  o.threads = c.threads;
+  o.method = "poly (degree " + std::to_string(plan.polynomial.degree) + ", T = " +
+             std::to_string(plan.score_bound) + "; raise the degree or use float64)";
+  if (hybrid)
+    o.exact_pairs = [&](Index b, const Matrix<T>& Q_hat, Matrix<T>& K_hat) {
       const auto s = static_cast<std::size_t>(b);
-      exact.emplace(in.Q_hat, in.K_hat, plan.score_bound, outliers.queries[s].first(choice.queries),
-                    outliers.keys[s].first(choice.keys));
-      in.exact = &*exact;
-    }
-    const auto A = detail::key_sums(in);
-    const auto B = detail::query_sums(in, A);
-    if (B.bad_normaliser)
-      throw NumericalError("poly: an approximate softmax normaliser is not positive (degree " +
-                           std::to_string(plan.polynomial.degree) + ", T = " + std::to_string(plan.score_bound) +
-                           "); raise the degree or use float64");
-    const auto C = detail::key_results(in, B);
-    add_contracted(p, f, B, C, sums);
-    if (certified) bound += sequence_error_bound(p, X, f, B, eta, c.weights) / static_cast<double>(p.batch());
-  }
+      return std::optional<detail::ExactPairs<T>>(std::in_place, Q_hat, K_hat, plan.score_bound,
+                                                  outliers.queries[s].first(choice.queries),
+                                                  outliers.keys[s].first(choice.keys));
+    };
+  double bound = 0;
+  if (certified)
+    o.after = [&](Index, const Matrix<T>& X, const detail::SequenceFactors<T>& f, const detail::QuerySums<T>& B) {
+      bound += sequence_error_bound(p, X, f, B, eta, c.weights) / static_cast<double>(p.batch());
+    };
+  const detail::ContractedGradients<T> sums = detail::chained_gradients(p, W, range, features, o);
 
   Gradients<T> g = detail::assemble_gradients(p, sums, c.whole(), c.weights);
   g.info["degree"] = plan.polynomial.degree;

@@ -200,7 +200,7 @@ KeySums<T> key_sums(const SequenceInputs<T>& in) {
   const Index k = in.features.rank();
   return sweep<KeySums<T>>(in, [&] { return KeySums<T>(k, w, outlier_queries(in), outlier_keys(in)); },
                            [&](Index j0, Index n, Scratch<T>& s, KeySums<T>& acc) {
-                             in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
+                             in.features.keys(in.K_hat.middleRows(j0, n), s.features);
                              // [1 | N_F | N_dS | (diag(V_c) N_dS)_c] for these keys, then one product.
                              s.spread.resize(n, acc.WT_all.cols());
                              s.spread.col(0).setOnes();
@@ -223,8 +223,7 @@ QuerySums<T> query_sums(const SequenceInputs<T>& in, const KeySums<T>& A) {
   const Index k = in.features.rank();
   return sweep<QuerySums<T>>(in, [&] { return QuerySums<T>(k, in.f.widths, outlier_queries(in), outlier_keys(in)); },
                              [&](Index i0, Index n, Scratch<T>& s, QuerySums<T>& acc) {
-                               in.features.template evaluate<T>(in.Q_hat.middleRows(i0, n), in.query_weights,
-                                                                s.features);
+                               in.features.queries(in.Q_hat.middleRows(i0, n), s.features);
                                query_value_side(in, A, i0, n, s, acc);
                                query_score_side(in, A, i0, n, s, acc);
                              });
@@ -237,7 +236,7 @@ KeyResults<T> key_results(const SequenceInputs<T>& in, const QuerySums<T>& B) {
   return sweep<KeyResults<T>>(
       in, [&] { return KeyResults<T>(w); },
       [&](Index j0, Index n, Scratch<T>& s, KeyResults<T>& acc) {
-        in.features.template evaluate<T>(in.K_hat.middleRows(j0, n), in.key_weights, s.features);
+        in.features.keys(in.K_hat.middleRows(j0, n), s.features);
         s.wide.noalias() = s.features * B.UT_all;  // one product for every key-side result
         if (in.exact) in.exact->add_key_products(j0, n, B.exact_query_rows, B.exact_key_products, s.wide);
         if (w.AvT) acc.XT_FT_R_AvT.noalias() += in.X.middleRows(j0, n).transpose() * s.wide.leftCols(B.n_AvT);

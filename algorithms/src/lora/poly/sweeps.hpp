@@ -15,7 +15,7 @@
 // gradients. N, N' are the thin factors N_dS, N_dST of lora/common.
 #include "lora/common/thin_factors.hpp"
 #include "lora/poly/exact_pairs.hpp"
-#include "lora/poly/monomial_features.hpp"
+#include "lora/poly/feature_map.hpp"
 
 #include <vector>
 
@@ -41,9 +41,7 @@ struct SequenceInputs {
   // lost every digit of dB_q and dA_q on llm instances (L = 16384, d = 8, T = 3:
   // max_rel 2.9e-2 and 1.2e-2 uncentred, 1.3e-5 centred, the float64 value 1.4e-5).
   RowVector<T> N_dS_mean, K_mean, X_mean;
-  const MonomialFeatures& features;
-  const std::vector<double>& query_weights;
-  const std::vector<double>& key_weights;
+  const FeatureMap<T>& features;
   double nu = 0;   // max_j ||V_j||, for the error bound
   double eta = 0;  // relative error of the approximate softmax entries
   Index rows = 0;  // rows per block

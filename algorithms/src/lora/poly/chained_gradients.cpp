@@ -1,0 +1,84 @@
+#include "lora/poly/chained_gradients.hpp"
+
+#include <lorafgc/core/errors.hpp>
+
+#include <omp.h>
+
+#include <algorithm>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+template <class T>
+void add_contracted(const Problem<T>& p, const SequenceFactors<T>& f, const QuerySums<T>& B, const KeyResults<T>& C,
+                    ContractedGradients<T>& out) {
+  const T beta = static_cast<T>(p.beta), inv_batch = T(1) / static_cast<T>(p.batch());
+  const ThinWidths& w = f.widths;
+  using CG = ContractedGradients<T>;
+  const int q = index(Projection::Q), k = index(Projection::K), v = index(Projection::V);
+  out.loss += B.loss;
+  if (w.K_Aq) CG::add(out.right[q], beta * B.XT_dS_KAq, inv_batch);
+  if (w.X_Bq) CG::add(out.left[q], beta * C.BqT_XT_dS_K, inv_batch);
+  if (w.Q_Ak) CG::add(out.right[k], beta * C.XT_dST_QAk, inv_batch);
+  if (w.X_Bk) CG::add(out.left[k], beta * B.BkT_XT_dST_Q, inv_batch);
+  if (w.AvT) CG::add(out.right[v], C.XT_FT_R_AvT, inv_batch);
+  if (w.X_Bv) CG::add(out.left[v], B.BvT_XT_FT_R, inv_batch);
+}
+
+// The column means of M, taken in double (zeros for an empty M).
+template <class T>
+RowVector<T> column_means(const Matrix<T>& M) {
+  if (M.rows() == 0) return RowVector<T>::Zero(M.cols());
+  return M.template cast<double>().colwise().mean().template cast<T>();
+}
+
+}  // namespace
+
+template <class T>
+ContractedGradients<T> chained_gradients(const Problem<T>& p, const std::array<Matrix<T>, 3>& W,
+                                         const CertifiedRange& range, const FeatureMap<T>& features,
+                                         const ChainedOptions<T>& o) {
+  const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  // Split short sequences so that every thread has a block (but keep >= 64 rows).
+  const Index rows = std::max<Index>(
+      1, std::min<Index>(o.block_rows, std::max<Index>(64, (p.length() + threads - 1) / threads)));
+  ContractedGradients<T> sums;
+  for (Index b = 0; b < p.batch(); ++b) {
+    const Matrix<T>& X = p.X[b];
+    const SequenceFactors<T> f = make_factors(p, X, W, o.whole);
+    SequenceInputs<T> in{X,
+                         p.Y[b],
+                         f,
+                         scaled_queries(f.Q, range),
+                         scaled_keys(f.K, range, static_cast<std::size_t>(b)),
+                         column_means(f.N_dS),
+                         column_means(f.K),
+                         column_means(X),
+                         features,
+                         static_cast<double>(f.V.rowwise().norm().maxCoeff()),
+                         o.eta,
+                         rows,
+                         threads};
+    const std::optional<ExactPairs<T>> exact =
+        o.exact_pairs ? o.exact_pairs(b, in.Q_hat, in.K_hat) : std::optional<ExactPairs<T>>();
+    if (exact) in.exact = &*exact;
+    const auto A = key_sums(in);
+    const auto B = query_sums(in, A);
+    if (B.bad_normaliser)
+      throw NumericalError(o.method + ": an approximate softmax normaliser is not positive");
+    if (o.after) o.after(b, X, f, B);
+    const auto C = key_results(in, B);
+    add_contracted(p, f, B, C, sums);
+  }
+  return sums;
+}
+
+template ContractedGradients<float> chained_gradients(const Problem<float>&, const std::array<Matrix<float>, 3>&,
+                                                      const CertifiedRange&, const FeatureMap<float>&,
+                                                      const ChainedOptions<float>&);
+template ContractedGradients<double> chained_gradients(const Problem<double>&, const std::array<Matrix<double>, 3>&,
+                                                       const CertifiedRange&, const FeatureMap<double>&,
+                                                       const ChainedOptions<double>&);
+
+}  // namespace lorafgc::lora::detail
