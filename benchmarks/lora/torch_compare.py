@@ -81,7 +81,7 @@ def compare_instance(params, algorithms, threads, repeat):
         try:
             results[spec] = lorafgc.lora.gradients(**inst, algorithm=spec)  # also the warm-up
             runners[spec] = (lambda s: lambda: lorafgc.lora.gradients(**inst, algorithm=s))(spec)
-        except ValueError as e:  # the resource guard or an unreachable eps
+        except (ValueError, lorafgc.NumericalError) as e:  # the resource guard, an unreachable eps, a random map's D <= 0
             results[spec] = e
     times = {name: [] for name in runners}
     for _ in range(repeat):

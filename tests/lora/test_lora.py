@@ -221,6 +221,25 @@ def test_poly_hybrid_takes_outliers_exactly_from_python():
         lorafgc.lora.gradients(**inst, algorithm="poly-hybrid:outliers=-5")
 
 
+@pytest.mark.parametrize("spec", ["favor:features=32768", "poly-sketch:sketch=16384"])
+def test_random_feature_methods_from_python(spec):
+    # Seeded: the same seed gives the same result, another seed another one.
+    # At these widths (the registry's tight options) the error against exact is
+    # within the declared estimate tolerance, 0.1 of max|G| (2-5e-2 measured,
+    # docs/random-features.md); test_random_features.cpp checks the chain exactly.
+    inst = lorafgc.lora.generate(L=300, d=4, r=2, gamma=1.0, score_bound=1.0, seed=5, mode="full")
+    exact = lorafgc.lora.gradients(**inst, algorithm="exact-reference")
+    a = lorafgc.lora.gradients(**inst, algorithm=spec, seed=3)
+    b = lorafgc.lora.gradients(**inst, algorithm=spec, seed=3)
+    c = lorafgc.lora.gradients(**inst, algorithm=spec, seed=4)
+    assert a["info"]["rank"] > 0 and "error_bound" not in a["info"]
+    for key in ("q", "k", "v"):
+        for x, y, z, t in zip(a[key], b[key], c[key], exact[key]):
+            assert np.array_equal(x, y) or max_rel(x, y) < 1e-12
+            assert not np.array_equal(x, z)
+            assert max_rel(x, t) < 0.1
+
+
 def test_poly_resource_guard_is_a_value_error():
     inst = lorafgc.generate(64, 16, 2, 1.0, seed=1)
     with pytest.raises(ValueError, match="rank"):

@@ -23,6 +23,8 @@ struct Accuracy {
     rounding,        // equals the gradient up to rounding: max_rel against
                      // exact-reference in float64 <= tolerance
     a_priori_bound,  // info["error_bound"] bounds every |G~ - G| entry
+    estimate,        // a random estimate, no bound: at tight_options (a large
+                     // rank) max_rel against the oracle <= estimate_tolerance
   };
   Guarantee guarantee = Guarantee::none;
   // Relative rounding tolerances on max_rel = max ||G~ - G||_max / ||G||_max
@@ -36,6 +38,10 @@ struct Accuracy {
   // so that finite differences test the gradient formulas themselves and not
   // only the a-priori bound, which is loose. Empty for exact algorithms.
   std::string tight_options;
+  // `estimate` only: the max_rel the tight options reach on the harness's
+  // instances (a sanity check of the estimate; its own tests check the chain
+  // exactly against its approximate kernel).
+  double estimate_tolerance = 0;
 
   double tolerance(int scalar_bytes) const { return scalar_bytes == 4 ? float_tolerance : double_tolerance; }
 };

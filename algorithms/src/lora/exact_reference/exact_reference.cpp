@@ -19,13 +19,17 @@ struct Forward {
 
 template <class T>
 Forward<T> forward(const Matrix<T>& X, const Matrix<T>& Y, const Matrix<T>& Wq, const Matrix<T>& Wk,
-                   const Matrix<T>& Wv, T beta) {
+                   const Matrix<T>& Wv, T beta, const AttentionKernel<T>* kernel = nullptr, Eigen::Index b = 0) {
   Forward<T> f;
   f.Q = X * Wq;
   f.K = X * Wk;
   f.V = X * Wv;
-  const Matrix<T> S = beta * f.Q * f.K.transpose();
-  f.F = row_softmax(S);
+  if (kernel) {
+    const Matrix<T> E = (*kernel)(b, f.Q, f.K);
+    f.F = E.rowwise().sum().cwiseInverse().asDiagonal() * E;
+  } else {
+    f.F = row_softmax<T>(beta * f.Q * f.K.transpose());
+  }
   f.O = f.F * f.V;
   f.R = f.O - Y;
   return f;
@@ -46,7 +50,7 @@ double exact_reference_loss(const Problem<T>& p) {
 }
 
 template <class T>
-Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
+Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights, const AttentionKernel<T>* kernel) {
   const Eigen::Index d = p.width();
   const T beta = static_cast<T>(p.beta);
   const T inv_batch = T(1) / static_cast<T>(p.batch());
@@ -59,7 +63,7 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
   double loss = 0;
   for (Eigen::Index b = 0; b < p.batch(); ++b) {
     const Matrix<T>& X = p.X[b];
-    const Forward<T> fw = forward(X, p.Y[b], Wq, Wk, Wv, beta);
+    const Forward<T> fw = forward(X, p.Y[b], Wq, Wk, Wv, beta, kernel, b);
     const Matrix<T>&Q = fw.Q, &K = fw.K, &V = fw.V, &F = fw.F, &O = fw.O, &R = fw.R;
     loss += 0.5 * static_cast<double>(R.squaredNorm());
 
@@ -79,7 +83,7 @@ Gradients<T> exact_reference_gradients(const Problem<T>& p, bool weights) {
 
 template double exact_reference_loss(const Problem<float>&);
 template double exact_reference_loss(const Problem<double>&);
-template Gradients<float> exact_reference_gradients(const Problem<float>&, bool);
-template Gradients<double> exact_reference_gradients(const Problem<double>&, bool);
+template Gradients<float> exact_reference_gradients(const Problem<float>&, bool, const AttentionKernel<float>*);
+template Gradients<double> exact_reference_gradients(const Problem<double>&, bool, const AttentionKernel<double>*);
 
 }  // namespace lorafgc::lora

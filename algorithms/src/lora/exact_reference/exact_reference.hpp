@@ -5,11 +5,21 @@
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
+#include <functional>
+
 namespace lorafgc::lora {
 
-// `problem` is validated by the caller (detail::Registered).
+// E (L x L) in place of exp(beta Q K^T) for sequence b: the attention is E with
+// its rows normalised. For testing an approximate method's chain against the
+// literal formulas through its own approximate kernel.
 template <class T>
-Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights);
+using AttentionKernel = std::function<Matrix<T>(Eigen::Index b, const Matrix<T>& Q, const Matrix<T>& K)>;
+
+// `problem` is validated by the caller (detail::Registered). With `kernel`,
+// the gradients of the formulas with the kernel's attention in place of softmax.
+template <class T>
+Gradients<T> exact_reference_gradients(const Problem<T>& problem, bool weights,
+                                       const AttentionKernel<T>* kernel = nullptr);
 
 // The loss alone (mean over the batch), by the same literal forward pass.
 template <class T>

@@ -74,6 +74,17 @@ ContractedGradients<T> chained_gradients(const Problem<T>& p, const std::array<M
   return sums;
 }
 
+void report_random_map(std::map<std::string, double>& info, const CertifiedRange& range, double T_used,
+                       const RandomMapInfo& map) {
+  info["rank"] = map.rank;
+  info["T_used"] = T_used;
+  info["T_cauchy_schwarz"] = range.T_cauchy_schwarz;
+  info["T_centred"] = range.T_centred;
+  info["seed"] = map.seed;
+  info["flops"] = map.flops;
+  info["workspace_bytes"] = map.workspace_bytes;
+}
+
 template ContractedGradients<float> chained_gradients(const Problem<float>&, const std::array<Matrix<float>, 3>&,
                                                       const CertifiedRange&, const FeatureMap<float>&,
                                                       const ChainedOptions<float>&);

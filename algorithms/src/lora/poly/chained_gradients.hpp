@@ -9,6 +9,7 @@
 #include "lora/poly/sweeps.hpp"
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,15 @@ struct ChainedOptions {
   // Called after sweep B of sequence b (the error bound's sums). Empty: none.
   std::function<void(Index b, const Matrix<T>& X, const SequenceFactors<T>& f, const QuerySums<T>& B)> after;
 };
+
+// What a random feature map's result reports (docs/random-features.md): the
+// rank, the data's score range (T_used: the largest |S'| the map scales for;
+// T_cauchy_schwarz, T_centred), the seed, and the cost model's flops and bytes.
+struct RandomMapInfo {
+  double rank = 0, seed = 0, flops = 0, workspace_bytes = 0;
+};
+void report_random_map(std::map<std::string, double>& info, const CertifiedRange& range, double T_used,
+                       const RandomMapInfo& map);
 
 // Throws NumericalError naming options.method when some D_i <= 0.
 template <class T>
