@@ -80,7 +80,7 @@ OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double u
     const long long k = g < 0 ? -1 : monomial_rank(shape.width, g);
     if (k < 0) return std::numeric_limits<double>::infinity();
     const Cost exact = exact_pairs_cost(shape, mq, mk, c);
-    return poly_flops(shape, k, c) + exact.flops + kExpFlops * exact.exps;
+    return poly_flops(shape, k, c) + kExactPairWeight * (exact.flops + kExpFlops * exact.exps);
   };
   OutlierChoice best;
   const auto consider = [&](Index mq, Index mk) {
@@ -107,7 +107,8 @@ OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double u
       } catch (const InvalidArgument&) {  // no degree meets eps on this range
       }
       const Cost exact = exact_pairs_cost(shape, mq, mk, c);
-      return k < 0 ? std::numeric_limits<double>::infinity() : poly_flops(shape, k, c) + exact.flops + kExpFlops * exact.exps;
+      return k < 0 ? std::numeric_limits<double>::infinity()
+                   : poly_flops(shape, k, c) + kExactPairWeight * (exact.flops + kExpFlops * exact.exps);
     };
     if (certified_flops(best.queries, best.keys, best.product_bound) >= certified_flops(0, 0, bound(0, 0)))
       best = {0, 0, bound(0, 0), best.predicted_flops_without, 0};

@@ -42,6 +42,12 @@ struct OutlierChoice {
 // against polynomial rank: the dispatched vector exp costs about 20 FMA-flops
 // per value on AVX2 and AVX-512 (cost-model calibration: exp rate vs thin GEMM rate).
 inline constexpr double kExpFlops = 20;
+// The exact pairs' products (thin Eigen/BLAS products of m columns, gathers,
+// a vector exp pass) run at a lower rate than the sweeps' wide feature
+// products: on a gaussian instance (L = 16384, d = 8, T_cs = 1, Xeon 6/207) 128
+// outliers a side cost 0.02 s for 0.9 GFLOP counted, about 40% of the sweeps'
+// rate. Their counted flops are weighted by this factor in the choice.
+inline constexpr double kExactPairWeight = 2.5;
 
 // queries[b], keys[b]: the longest rows of sequence b's Q^ and K^ (scaled to
 // T_used). config.outliers >= 0 fixes m_q = m_k = min(outliers, L); -1 chooses
