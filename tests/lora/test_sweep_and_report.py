@@ -218,7 +218,7 @@ def test_report_and_compare(tmp_path):
     result = run("report", str(out), "--out", str(folder))
     assert result.returncode == 0, result.stderr
     text = (folder / "report.md").read_text()
-    for section in ("## Time vs L", "## Phase diagram", "## Predicted boundary", "## Error vs degree",
+    for section in ("## Time vs L", "## Phase diagram", "## Predicted boundary", "## Error vs rank",
                     "## Variant comparison"):
         assert section in text
     assert (folder / "phase_d4_partial_float32.png").stat().st_size > 1000

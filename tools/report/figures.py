@@ -74,7 +74,7 @@ def phase_diagram(grid, crossings, fit, axis, squared, title, path, overlays=())
 
 
 def error_plots(points, dtype, path):
-    """Error vs degree and vs norm for the approximate algorithms, partial | full."""
+    """Error vs rank and vs norm for the approximate algorithms, partial | full."""
     approx = [p for p in points if not is_exact(p) and p.get("status") == "ok" and p.get("error")
               and p["dtype"] == dtype]
     modes = sorted({p["mode"] for p in approx}, reverse=True) or ["partial"]
@@ -85,11 +85,13 @@ def error_plots(points, dtype, path):
             if p["mode"] == mode:
                 by_alg[p["algorithm"]].append(p)
         for algorithm, ps in sorted(by_alg.items()):
-            axes[0][col].semilogy([p["info"]["degree"] for p in ps], [max(p["error"]["max_rel"], 1e-17) for p in ps],
-                                  "o", ms=3, alpha=0.6, label=algorithm)
+            # Every approximate method reports its rank (poly's C(d + g, g), a random map's m).
+            ranked = [p for p in ps if "rank" in p["info"]]
+            axes[0][col].loglog([p["info"]["rank"] for p in ranked], [max(p["error"]["max_rel"], 1e-17) for p in ranked],
+                                "o", ms=3, alpha=0.6, label=algorithm)
             axes[1][col].semilogy([p["norm"] for p in ps], [max(p["error"]["max_rel"], 1e-17) for p in ps],
                                   "o", ms=3, alpha=0.6, label=algorithm)
-        axes[0][col].set_xlabel("degree g")
+        axes[0][col].set_xlabel("rank k (features)")
         axes[1][col].set_xlabel(points[0]["norm_axis"])
         for row in (0, 1):
             axes[row][col].set_ylabel("max_rel error vs float64 reference")

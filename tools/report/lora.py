@@ -187,7 +187,7 @@ def section_prediction(points, header):
 
 
 def section_errors(points, out):
-    lines = ["## Error vs degree and vs norm", "",
+    lines = ["## Error vs rank and vs norm", "",
              "max_rel = max over adapter gradients of ||G~ - G||_max / ||G||_max against the float64 reference.", ""]
     for dtype in sorted({p["dtype"] for p in points}):
         name = f"errors_{dtype}.png"

@@ -23,19 +23,16 @@ class FeatureMap {
 };
 
 // <phi(q), psi(k)> = P(T q.k) for the polynomial with scaled coefficients ct.
+// Defined in monomial_features.cpp, beside MonomialFeatures::evaluate: a call
+// from this header to its explicit instantiations did not link under clang
+// (the fuzz build), which mangles the Ref parameter's default stride apart.
 template <class T>
 class MonomialFeatureMap final : public FeatureMap<T> {
  public:
-  MonomialFeatureMap(int width, int degree, const std::vector<double>& scaled) : features_(width, degree) {
-    features_.weights(scaled, query_weights_, key_weights_);
-  }
+  MonomialFeatureMap(int width, int degree, const std::vector<double>& scaled);
   Eigen::Index rank() const override { return static_cast<Eigen::Index>(features_.rank()); }
-  void queries(const Eigen::Ref<const Matrix<T>>& Q_hat, Matrix<T>& out) const override {
-    features_.evaluate<T>(Q_hat, query_weights_, out);
-  }
-  void keys(const Eigen::Ref<const Matrix<T>>& K_hat, Matrix<T>& out) const override {
-    features_.evaluate<T>(K_hat, key_weights_, out);
-  }
+  void queries(const Eigen::Ref<const Matrix<T>>& Q_hat, Matrix<T>& out) const override;
+  void keys(const Eigen::Ref<const Matrix<T>>& K_hat, Matrix<T>& out) const override;
 
  private:
   MonomialFeatures features_;

@@ -1,5 +1,8 @@
-#include <lorafgc/core/errors.hpp>
 #include "lora/poly/monomial_features.hpp"
+
+#include <lorafgc/core/errors.hpp>
+
+#include "lora/poly/feature_map.hpp"
 
 #include <cmath>
 #include <limits>
@@ -79,5 +82,28 @@ template void MonomialFeatures::evaluate(const Eigen::Ref<const Matrix<float>>&,
                                          Matrix<float>&) const;
 template void MonomialFeatures::evaluate(const Eigen::Ref<const Matrix<double>>&, const std::vector<double>&,
                                          Matrix<double>&) const;
+
+namespace detail {
+
+template <class T>
+MonomialFeatureMap<T>::MonomialFeatureMap(int width, int degree, const std::vector<double>& scaled)
+    : features_(width, degree) {
+  features_.weights(scaled, query_weights_, key_weights_);
+}
+
+template <class T>
+void MonomialFeatureMap<T>::queries(const Eigen::Ref<const Matrix<T>>& Q_hat, Matrix<T>& out) const {
+  features_.evaluate<T>(Q_hat, query_weights_, out);
+}
+
+template <class T>
+void MonomialFeatureMap<T>::keys(const Eigen::Ref<const Matrix<T>>& K_hat, Matrix<T>& out) const {
+  features_.evaluate<T>(K_hat, key_weights_, out);
+}
+
+template class MonomialFeatureMap<float>;
+template class MonomialFeatureMap<double>;
+
+}  // namespace detail
 
 }  // namespace lorafgc::lora
