@@ -74,46 +74,43 @@ OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double u
       product = std::max(product, queries[b].after(mq) * keys[b].after(mk));
     return product * margin;
   };
-  const auto flops = [&](Index mq, Index mk, double product) {
-    const double T = std::min(T_used, T_used * product);
-    const int g = c.degree >= 0 ? c.degree : predicted_degree(c.kind, c.eps, T);
+  // Predicted flops of the polynomial on the bulk range at the degree degree_of(T)
+  // gives, plus the exact pairs (weighted: see kExactPairWeight).
+  const auto flops = [&](Index mq, Index mk, double product, auto degree_of) {
+    const int g = c.degree >= 0 ? c.degree : degree_of(std::min(T_used, T_used * product));
     const long long k = g < 0 ? -1 : monomial_rank(shape.width, g);
     if (k < 0) return std::numeric_limits<double>::infinity();
     const Cost exact = exact_pairs_cost(shape, mq, mk, c);
     return poly_flops(shape, k, c) + kExactPairWeight * (exact.flops + kExpFlops * exact.exps);
   };
+  const auto predicted = [&](double T) { return predicted_degree(c.kind, c.eps, T); };
+  const auto certified = [&](double T) {
+    try {
+      return certified_exp_polynomial(c.kind, c.eps, -1, T).degree;
+    } catch (const InvalidArgument&) {  // no degree meets eps on this range
+      return -1;
+    }
+  };
   OutlierChoice best;
   const auto consider = [&](Index mq, Index mk) {
-    const double product = bound(mq, mk), f = flops(mq, mk, product);
+    const double product = bound(mq, mk), f = flops(mq, mk, product, predicted);
     if (best.predicted_flops == 0 || f < best.predicted_flops) best = {mq, mk, product, f, 0};
   };
   if (c.outliers >= 0) {
     const Index m = std::min<Index>(c.outliers, shape.length);
     consider(m, m);
   } else {
-    const std::vector<Index> counts = outlier_counts(shape.length, 16384);
+    const std::vector<Index> counts = outlier_counts(shape.length, kMaxOutliers);
     for (Index mq : counts)
       for (Index mk : counts) consider(mq, mk);
   }
-  best.predicted_flops_without = flops(0, 0, bound(0, 0));
+  const double plain = bound(0, 0);
+  best.predicted_flops_without = flops(0, 0, plain, predicted);
   // The predicted degree can be one off the certified one: the pairs must still
   // pay at the degrees the plan will certify, or plain poly runs.
-  if (c.outliers < 0 && (best.queries || best.keys)) {
-    const auto certified_flops = [&](Index mq, Index mk, double product) {
-      const double T = std::min(T_used, T_used * product);
-      long long k = -1;
-      try {
-        k = monomial_rank(shape.width, certified_exp_polynomial(c.kind, c.eps, c.degree, T).degree);
-      } catch (const InvalidArgument&) {  // no degree meets eps on this range
-      }
-      const Cost exact = exact_pairs_cost(shape, mq, mk, c);
-      return k < 0 ? std::numeric_limits<double>::infinity()
-                   : poly_flops(shape, k, c) + kExactPairWeight * (exact.flops + kExpFlops * exact.exps);
-    };
-    if (certified_flops(best.queries, best.keys, best.product_bound) >= certified_flops(0, 0, bound(0, 0)))
-      best = {0, 0, bound(0, 0), best.predicted_flops_without, 0};
-  }
-  best.predicted_flops_without = flops(0, 0, bound(0, 0));
+  if (c.outliers < 0 && (best.queries || best.keys) &&
+      flops(best.queries, best.keys, best.product_bound, certified) >= flops(0, 0, plain, certified))
+    best = {0, 0, plain, best.predicted_flops_without, best.predicted_flops_without};
   return best;
 }
 

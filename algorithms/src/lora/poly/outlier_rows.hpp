@@ -28,6 +28,9 @@ struct LongestRows {
 template <class T>
 LongestRows longest_rows(const Matrix<T>& M, Index count);
 
+// The largest count the automatic choice considers.
+inline constexpr Index kMaxOutliers = 16384;
+
 // The counts considered: 0, 8, 16, 32, ... up to half the sequence (at most `max_count`).
 std::vector<Index> outlier_counts(Index length, Index max_count);
 

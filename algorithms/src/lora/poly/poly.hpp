@@ -67,7 +67,9 @@ double exact_pairs_workspace_bytes(const ProblemShape& shape, long long outlier_
 // option `outliers` added.
 std::vector<OptionSpec> poly_options();
 class Algorithm;
-std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options);
+// hybrid: the options include `outliers` (poly-hybrid).
+std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options,
+                                     bool hybrid = false);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used

@@ -83,7 +83,7 @@ template <class T>
 Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, const detail::CertifiedRange& range,
                           const ProblemShape& shape, const PolyConfig& c) {
   Outliers<T> out;
-  const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(16384, p.length() / 2);  // outlier_counts' largest
+  const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, p.length() / 2);
   for (std::size_t b = 0; b < p.X.size(); ++b) {
     out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(p.X[b] * W[index(Projection::Q)], range), most));
     out.keys.push_back(detail::longest_rows(detail::scaled_keys<T>(p.X[b] * W[index(Projection::K)], range, b), most));

@@ -19,7 +19,7 @@ const char* algorithm_name(PolynomialKind kind) {
 
 class Poly final : public detail::Registered<Poly> {
  public:
-  Poly(const std::string& name, PolynomialKind kind, const OptionValues& o) : Registered(name, o) {
+  Poly(const std::string& name, PolynomialKind kind, bool hybrid, const OptionValues& o) : Registered(name, o) {
     c_.kind = kind;
     c_.eps = o.real("eps");
     c_.degree = static_cast<int>(o.integer("degree"));
@@ -30,8 +30,8 @@ class Poly final : public detail::Registered<Poly> {
     c_.block_rows = o.integer("block");
     c_.threads = static_cast<int>(o.integer("threads"));
     c_.memory_budget_bytes = o.real("memory_mb") * 1048576.0;
-    c_.hybrid = o.canonical().find("outliers=") != std::string::npos;
-    if (c_.hybrid) c_.outliers = o.integer("outliers");
+    c_.hybrid = hybrid;
+    if (hybrid) c_.outliers = o.integer("outliers");
   }
   template <class T>
   Gradients<T> run(const Problem<T>& p) const {
@@ -92,8 +92,9 @@ std::vector<OptionSpec> poly_options() {
   };
 }
 
-std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options) {
-  return std::make_unique<Poly>(name, kind, options);
+std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options,
+                                     bool hybrid) {
+  return std::make_unique<Poly>(name, kind, hybrid, options);
 }
 
 namespace {

@@ -26,7 +26,7 @@ std::vector<Registration> poly_hybrid() {
                                      "rows of Q and of K taken exactly, the longest (-1: the counts the cost model "
                                      "picks per call, 0: plain poly-cheb)"));
   r.variants = {"poly-hybrid", "poly-hybrid:outliers=16"};
-  r.make = [](const OptionValues& o) { return make_poly("poly-hybrid", PolynomialKind::Chebyshev, o); };
+  r.make = [](const OptionValues& o) { return make_poly("poly-hybrid", PolynomialKind::Chebyshev, o, true); };
   return {r};
 }
 
