@@ -11,6 +11,7 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/core/limits.hpp>
+#include <lorafgc/lora/auto_plan.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/kernels.hpp>
@@ -218,6 +219,7 @@ py::list algorithm_table() {
     entry["description"] = info.description;
     entry["exact"] = info.exact;
     entry["oracle"] = info.oracle;
+    entry["selector"] = info.selector;
     entry["variants"] = registered_specs([&](const Registration& r) { return &r == &info; });
     entry["options"] = options;
     out.append(entry);
@@ -287,6 +289,7 @@ py::dict cost_of(const std::string& algorithm, const py::handle& L, const py::ha
   out["bytes"] = c.bytes;
   out["flop_kind"] = to_string(c.flop_kind);
   out["rows"] = c.rows;
+  out["gathered_flops"] = c.gathered_flops;
   return out;
 }
 
@@ -308,6 +311,7 @@ double predicted_from(const py::dict& cost, const py::dict& rates, const py::obj
   c.exps = count_in(cost, "exps");
   c.bytes = count_in(cost, "bytes");
   c.rows = count_in(cost, "rows", true);
+  c.gathered_flops = count_in(cost, "gathered_flops", true);
   const std::string kind = cost.contains("flop_kind") ? py::str(cost["flop_kind"]).cast<std::string>() : "";
   if (kind != "thin_gemm" && kind != "register_tiled")
     throw InvalidArgument("cost", "'flop_kind' must be 'thin_gemm' or 'register_tiled', got '" + kind + "'");
@@ -332,6 +336,90 @@ py::dict calibrate_algorithm_dict(const std::string& algorithm, const py::handle
   out["seconds_per_row"] = a.seconds_per_row;
   out["seconds"] = a.seconds;
   return out;
+}
+
+AutoOptions auto_options(const py::handle& target_error, const py::handle& margin, const py::handle& threads,
+                         const py::handle& calibrated) {
+  if (!py::isinstance<py::bool_>(calibrated)) throw InvalidArgument("calibrated", "expected True or False");
+  AutoOptions o;
+  o.target_error = real_arg(target_error, "target_error");
+  o.margin = real_arg(margin, "margin");
+  o.threads = static_cast<int>(count_arg(threads, "threads", Quantity::threads));
+  o.calibrated = calibrated.cast<bool>();
+  validate(o);
+  return o;
+}
+
+py::object none_if_nan(double v) { return std::isfinite(v) ? py::object(py::float_(v)) : py::none(); }
+
+py::dict plan_dict(const AutoPlan& plan) {
+  py::list rows;
+  for (const PlanRow& row : plan.rows) {
+    py::dict r;
+    r["algorithm"] = row.algorithm;
+    r["spec"] = row.spec.empty() ? py::object(py::none()) : py::object(py::str(row.spec));
+    r["expected_error"] = none_if_nan(row.expected_error);
+    r["reason"] = row.reason.empty() ? py::object(py::none()) : py::object(py::str(row.reason));
+    r["predicted_seconds"] = none_if_nan(row.predicted_seconds);
+    r["calibrated"] = row.calibrated;
+    r["flops"] = none_if_nan(row.cost.flops);
+    r["exps"] = none_if_nan(row.cost.exps);
+    rows.append(r);
+  }
+  py::dict out;
+  out["target_error"] = plan.options.target_error;
+  out["margin"] = plan.options.margin;
+  out["dtype"] = plan.scalar_bytes == 4 ? "float32" : "float64";
+  out["rows"] = rows;
+  out["chosen"] = plan.chosen < 0 ? py::object(py::none()) : py::object(py::str(plan.rows[plan.chosen].spec));
+  out["closest"] = plan.closest < 0 ? py::object(py::none()) : py::object(py::str(plan.rows[plan.closest].algorithm));
+  out["message"] = plan.chosen < 0 ? py::object(py::str(plan.unmet())) : py::object(py::none());
+  out["planning_seconds"] = plan.seconds;
+  return out;
+}
+
+template <class T>
+py::dict run_plan(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                  const py::handle& Y, const py::dict& adapters, double alpha, double beta, const AutoOptions& o) {
+  const Problem<T> p = build_problem<T>(X, Wq, Wk, Wv, Y, adapters, alpha, beta);
+  AutoPlan plan;
+  {
+    py::gil_scoped_release release;
+    plan = plan_auto(p, o);
+  }
+  return plan_dict(plan);
+}
+
+py::dict plan_instance(const py::handle& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                       const py::handle& Y, const py::handle& adapters, const py::handle& alpha_arg,
+                       const py::handle& beta_arg, const py::handle& target_error, const py::handle& margin,
+                       const py::handle& threads, const py::handle& calibrated) {
+  const AutoOptions o = auto_options(target_error, margin, threads, calibrated);
+  const double alpha = real_arg(alpha_arg, "alpha"), beta = real_arg(beta_arg, "beta");
+  const py::array x = as_array(X, "X");
+  if (!py::isinstance<py::dict>(adapters))
+    throw InvalidArgument("adapters", "expected a dict mapping 'q', 'k', 'v' to (B, A)");
+  const auto ad = adapters.cast<py::dict>();
+  if (x.dtype().kind() == 'f' && x.itemsize() == 4) return run_plan<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, o);
+  if (x.dtype().kind() == 'f' && x.itemsize() == 8) return run_plan<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, o);
+  throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
+}
+
+py::dict plan_shape(const py::handle& L, const py::handle& d, const py::handle& r, const std::string& mode,
+                    const py::handle& batch, const std::string& dtype, const py::object& T,
+                    const py::handle& target_error, const py::handle& margin, const py::handle& threads,
+                    const py::handle& calibrated) {
+  const AutoOptions o = auto_options(target_error, margin, threads, calibrated);
+  ProblemShape s = shape_from(L, d, r, mode, batch);
+  s.score_bound = real_arg(T, "T");
+  if (!(s.score_bound >= 0) || !std::isfinite(s.score_bound)) throw InvalidArgument("T", "must be finite and >= 0");
+  const int bytes = scalar_bytes_arg(dtype);
+  AutoPlan plan;
+  {
+    py::gil_scoped_release release;
+    plan = plan_auto(s, bytes, o);
+  }
+  return plan_dict(plan);
 }
 
 }  // namespace
@@ -383,8 +471,16 @@ void bind_lora(py::module_& m) {
         "Times the algorithm spec on 5 (exact) or 7 (polynomial) calibration shapes of width d and fits its\n"
         "efficiency against the limit and its per-call and per-row overheads by least squares\n"
         "(docs/cost-model.md). rates: a calibrate() dict.");
+  m.def("plan_instance", &plan_instance, py::arg("X"), py::arg("Wq"), py::arg("Wk"), py::arg("Wv"), py::arg("Y"),
+        py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0, py::arg("target_error") = 1e-3,
+        py::arg("margin") = 1.0, py::arg("threads") = 0, py::arg("calibrated") = true,
+        "auto's plan on an instance (same arguments as gradients()), without running: lorafgc.lora.plan.");
+  m.def("plan_shape", &plan_shape, py::arg("L"), py::arg("d"), py::arg("r"), py::arg("mode"), py::arg("batch"),
+        py::arg("dtype"), py::arg("T"), py::arg("target_error") = 1e-3, py::arg("margin") = 1.0,
+        py::arg("threads") = 0, py::arg("calibrated") = true,
+        "auto's plan on a shape with score bound T, without running: lorafgc.lora.plan.");
   m.def("algorithms", &algorithm_table,
-        "The registry: one dict per algorithm with name, description, exact, oracle, variants and\n"
+        "The registry: one dict per algorithm with name, description, exact, oracle, selector, variants and\n"
         "options {name: (default, help)}.");
 }
 

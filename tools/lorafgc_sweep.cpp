@@ -83,7 +83,8 @@ json machine_description(const SweepConfig& c) {
 json cost_json(const Cost& c, const char* range) {
   auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   return {{"flops", number(c.flops)}, {"exps", number(c.exps)}, {"bytes", number(c.bytes)},
-          {"flop_kind", to_string(c.flop_kind)}, {"rows", c.rows}, {"range", range}};
+          {"flop_kind", to_string(c.flop_kind)}, {"rows", c.rows}, {"range", range},
+          {"gathered_flops", number(c.gathered_flops)}, {"gathered_flop_weight", kGatheredFlopWeight}};
 }
 
 std::string clock_text(double seconds) {
@@ -170,6 +171,7 @@ class Runner {
     rec["spec"] = algorithm->spec();
     rec["exact"] = registered.exact;
     rec["oracle"] = registered.oracle;
+    rec["selector"] = registered.selector;
     double flops = std::nan(""), workspace = std::nan("");
     try {
       flops = algorithm->flops(shape);
@@ -183,10 +185,24 @@ class Runner {
     rec["flops"] = number(flops);
     rec["cost_model"] = {{"flops", number(flops)}, {"workspace_bytes", number(workspace)}};
     rec["cost"] = cost_json(algorithm->cost(shape, sizeof(T)), "T_cauchy_schwarz");
-    // Skip a point the last measured rate says would exceed the time limit.
+    // Skip a point the last measured rate says would exceed the time limit. An
+    // algorithm whose shape cost is unknown (it decides from the data) is
+    // costed on the instance, as it will plan it.
+    double limit_flops = flops;
+    try {
+      // One-time setup (auto's calibrations) stays out of the timing.
+      const auto prepare_start = Clock::now();
+      algorithm->prepare(shape, sizeof(T));
+      rec["prepare_s"] = std::chrono::duration<double>(Clock::now() - prepare_start).count();
+      if (!std::isfinite(limit_flops)) limit_flops = algorithm->instance_cost(problem, shape).flops;
+    } catch (const InvalidArgument& e) {
+      rec["status"] = "refused";
+      rec["message"] = e.what();
+      return;
+    }
     const std::string rate_key = spec + "|" + std::to_string(shape.width) + "|" + rec["mode"].get<std::string>();
-    if (rates_.count(rate_key) && std::isfinite(flops)) {
-      const double predicted = flops / rates_[rate_key];
+    if (rates_.count(rate_key) && std::isfinite(limit_flops)) {
+      const double predicted = limit_flops / rates_[rate_key];
       if (predicted > c_.time_limit_s) {
         rec["status"] = "over_time_limit";
         rec["predicted_s"] = predicted;
@@ -229,7 +245,7 @@ class Runner {
       rec["cost"] = cost_json(algorithm->cost(used, sizeof(T)), "T_used");
     }
     rec["error"] = truth ? metrics_json(compare_gradients(g, *truth)) : json(nullptr);
-    if (std::isfinite(flops) && times.min > 0) rates_[rate_key] = flops / times.min;
+    if (std::isfinite(limit_flops) && times.min > 0) rates_[rate_key] = limit_flops / times.min;
   }
 
   void report(const json& rec) {

@@ -18,6 +18,7 @@ lora_gradients = lora.gradients
 generate = lora.generate
 algorithms = lora.algorithms
 predict = lora.predict  # the cost model's predicted time: lorafgc.predict("exact", L=..., d=...)
+plan = lora.plan  # what auto would run for a target error: lorafgc.plan(instance, target_error=1e-3)
 train_looped = looped.train
 looped_gd_reference = looped.gd_reference
 looped_test_losses = looped.test_losses

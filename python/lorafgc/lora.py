@@ -6,9 +6,10 @@
     lorafgc.lora.score_range(**inst)                         # T_cauchy_schwarz, T_centred, T_used
     lorafgc.lora.kernel_target()                             # SIMD target of the dispatched kernels
     lorafgc.lora.predict("exact", L=16384, d=8, r=8)         # the cost model's time (docs/cost-model.md)
+    lorafgc.lora.plan(inst, target_error=1e-3)               # what auto would run, and why (docs/auto.md)
 """
 from ._lorafgc.lora import (algorithms, calibrate, calibrate_algorithm, cost, generate, gradients, kernel_target,
-                            predicted_seconds, score_range)
+                            plan_instance, plan_shape, predicted_seconds, score_range)
 
 _rates = {}
 
@@ -44,5 +45,30 @@ def predict(algorithm, L, d, r=4, mode="partial", batch=1, dtype="float32", T=No
     return out
 
 
+def plan(instance=None, target_error=1e-3, *, L=None, d=None, r=4, mode="partial", batch=1, dtype="float32",
+         T=None, margin=1.0, threads=0, calibrated=True):
+    """What `auto` would run for `target_error` (max_rel of the gradients), without running.
+
+    instance: a generate() dict (or the keyword arguments of gradients()); or
+    none, and a shape: L, d, r, mode, batch, dtype and T (the score bound
+    T = |beta| max||Q_i|| max||K_j||, which sets the polynomial's degree on a
+    shape; poly-hybrid needs an instance). Returns {'rows': one dict per
+    algorithm with an error model (algorithm, spec, expected_error, reason,
+    predicted_seconds, calibrated, flops, exps), 'chosen': the spec auto would
+    run or None, 'closest', 'message' (why none meets the target), ...}.
+    margin >= 1 asks the error models for target_error / margin. Calibrations
+    (about 2 s per width, rank, mode and dtype) are measured once per process.
+    """
+    options = dict(target_error=target_error, margin=margin, threads=threads, calibrated=calibrated)
+    if instance is not None:
+        if not isinstance(instance, dict):
+            raise ValueError("instance: expected a generate() dict, got " + type(instance).__name__)
+        fields = {k: instance[k] for k in ("X", "Wq", "Wk", "Wv", "Y", "adapters", "alpha") if k in instance}
+        return plan_instance(**fields, beta=instance.get("beta", 1.0), **options)
+    if L is None or d is None or T is None:
+        raise ValueError("instance: give an instance, or the shape's L, d and T")
+    return plan_shape(L, d, r, mode, batch, dtype, T, **options)
+
+
 __all__ = ["gradients", "generate", "algorithms", "score_range", "kernel_target", "calibrate", "cost",
-           "predicted_seconds", "calibrate_algorithm", "predict"]
+           "predicted_seconds", "calibrate_algorithm", "predict", "plan"]

@@ -332,3 +332,57 @@ def test_calibrate_measures_this_machine():
     assert c["efficiency"] > 0 and c["seconds_per_call"] >= 0 and c["seconds_per_row"] >= 0
     assert p["calibrated_seconds"] == pytest.approx(
         p["seconds"] / c["efficiency"] + c["seconds_per_call"] + c["seconds_per_row"] * p["rows"])
+
+
+# auto's plan (docs/auto.md). calibrated=False keeps these to milliseconds (the
+# calibrated default is tested in C++, test_auto.cpp).
+def test_plan_names_what_auto_runs_and_auto_runs_it():
+    inst = lorafgc.lora.generate(L=1024, d=8, r=4, gamma=1.0, score_bound=3.0, dtype="float32", family="llm")
+    p = lorafgc.plan(inst, target_error=1e-3, calibrated=False)
+    candidates = [r for r in p["rows"] if r["reason"] is None]
+    assert candidates and p["chosen"] == min(candidates, key=lambda r: r["predicted_seconds"])["spec"]
+    assert all(r["expected_error"] <= 1e-3 and r["predicted_seconds"] > 0 for r in candidates)
+    assert {r["algorithm"] for r in p["rows"]} >= {"exact", "poly-cheb", "poly-hybrid", "favor", "poly-sketch"}
+    assert "auto" not in {r["algorithm"] for r in p["rows"]}
+    g = lorafgc.lora.gradients(**inst, algorithm="auto:calibrated=false")
+    assert g["info"]["chosen[" + p["chosen"] + "]"] == 1
+    truth = lorafgc.lora.gradients(**{k: (v.astype(np.float64) if isinstance(v, np.ndarray) else v)
+                                      for k, v in inst.items() if k != "adapters"},
+                                   adapters={k: tuple(m.astype(np.float64) for m in v)
+                                             for k, v in inst["adapters"].items()}, algorithm="exact")
+    scale = max(np.abs(truth[k][i]).max() for k in "qv" for i in (0, 1))
+    err = max(np.abs(g[k][i] - truth[k][i]).max() for k in "qv" for i in (0, 1)) / scale
+    assert err <= 1e-3
+
+
+def test_plan_on_a_shape_and_when_nothing_meets_the_target():
+    p = lorafgc.plan(L=65536, d=8, T=2.0, calibrated=False)
+    rows = {r["algorithm"]: r for r in p["rows"]}
+    assert "depends on the data" in rows["poly-hybrid"]["reason"]
+    assert "T <= 1" in rows["favor"]["reason"]
+    assert p["chosen"] is not None and p["message"] is None
+    p = lorafgc.plan(L=4096, d=8, T=1.0, target_error=1e-7, calibrated=False)
+    assert p["chosen"] is None and p["closest"] in rows
+    assert "no registered algorithm meets target_error = 1e-07 in float32" in p["message"]
+    assert p["closest"] in p["message"]
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    (dict(target_error=0.0), "target_error"), (dict(target_error=1.0), "target_error"),
+    (dict(target_error=-1e-3), "target_error"), (dict(target_error=float("nan")), "target_error"),
+    (dict(margin=0.5), "margin"), (dict(threads=-1), "threads"), (dict(calibrated="yes"), "calibrated"),
+])
+def test_plan_bad_arguments_name_the_argument(kwargs, argument):
+    inst = lorafgc.lora.generate(L=64, d=4, r=2, gamma=1.0, dtype="float32")
+    with pytest.raises(ValueError, match=argument):
+        lorafgc.plan(inst, **kwargs)
+    with pytest.raises(ValueError, match="instance"):
+        lorafgc.plan([1, 2, 3])
+    with pytest.raises(ValueError, match="instance"):
+        lorafgc.plan(L=64, d=4)
+
+
+def test_auto_without_a_candidate_names_the_closest():
+    inst = lorafgc.lora.generate(L=256, d=4, r=2, gamma=1.0, dtype="float32")
+    with pytest.raises(ValueError, match="target_error.*closest is"):
+        lorafgc.lora.gradients(**inst, algorithm="auto:target_error=1e-7,calibrated=false")

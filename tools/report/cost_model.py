@@ -13,12 +13,13 @@ def calibration(header, dtype):
 
 
 def predicted_seconds(cost, rates):
-    """max(flops / rate of their kind + exps / exp rate, bytes / bandwidth); None when
-    a count is unknown."""
+    """max(flops / rate of their kind + exps / exp rate, bytes / bandwidth), gathered
+    flops weighted as the record says (cost_model.hpp); None when a count is unknown."""
     if not cost or not rates or any(cost.get(k) is None for k in ("flops", "exps", "bytes")):
         return None
     flop_rate = rates["thin_gemm_flops_per_s"] if cost["flop_kind"] == "thin_gemm" else rates["gemm_flops_per_s"]
-    compute = cost["flops"] / flop_rate + cost["exps"] / rates["exp_per_s"]
+    flops = cost["flops"] + (cost.get("gathered_flop_weight", 1) - 1) * (cost.get("gathered_flops") or 0)
+    compute = flops / flop_rate + cost["exps"] / rates["exp_per_s"]
     return max(compute, cost["bytes"] / rates["bytes_per_s"])
 
 

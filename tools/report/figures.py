@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from .common import save_figure  # noqa: E402
 from .fits import loglog_slope, pareto_front  # noqa: E402
 from .phase import curve  # noqa: E402
-from .results import is_exact  # noqa: E402
+from .results import is_exact, is_selector  # noqa: E402
 
 
 def time_vs_length(points, d, dtype, path):
@@ -75,8 +75,8 @@ def phase_diagram(grid, crossings, fit, axis, squared, title, path, overlays=())
 
 def error_plots(points, dtype, path):
     """Error vs rank and vs norm for the approximate algorithms, partial | full."""
-    approx = [p for p in points if not is_exact(p) and p.get("status") == "ok" and p.get("error")
-              and p["dtype"] == dtype]
+    approx = [p for p in points if not is_exact(p) and not is_selector(p) and p.get("status") == "ok"
+              and p.get("error") and p["dtype"] == dtype]
     modes = sorted({p["mode"] for p in approx}, reverse=True) or ["partial"]
     fig, axes = plt.subplots(2, len(modes), figsize=(6.5 * len(modes), 8), squeeze=False)
     for col, mode in enumerate(modes):

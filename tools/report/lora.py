@@ -11,7 +11,8 @@ from collections import defaultdict
 from . import cost_model, figures, gbench, phase
 from .common import fmt
 from .fits import pareto_front
-from .results import ResultsError, is_exact, load_results, point_key
+from .regret import section_auto
+from .results import ResultsError, is_exact, is_selector, load_results, point_key
 
 load = load_results  # the workload's entry points: load, sections (and compare)
 
@@ -27,6 +28,7 @@ def sections(results, out, torch_paths, gbench_paths, previous=None):
         lines += section_prediction(points, header)
         lines += section_errors(points, out)
         lines += section_variants(points, out)
+        lines += section_auto(points)
     if torch_paths:
         lines += section_torch(torch_paths)
     if gbench_paths:
@@ -198,7 +200,8 @@ def section_errors(points, out):
 
 def section_variants(points, out):
     """Pareto frontier of (time, error) at the largest L that has error metrics, per norm."""
-    with_err = [p for p in points if p.get("status") == "ok" and (p.get("error") or is_exact(p))]
+    with_err = [p for p in points
+                if p.get("status") == "ok" and (p.get("error") or is_exact(p)) and not is_selector(p)]
     if not with_err:
         return []
     lines = ["## Variant comparison", "",

@@ -4,7 +4,7 @@ import math
 from collections import defaultdict
 
 from .fits import boundary_norm, fit_boundary
-from .results import is_exact, is_oracle, succeeded
+from .results import is_exact, is_oracle, is_selector, succeeded
 
 
 def speedup_grid(points, target_error, d, mode, dtype, seconds=None):
@@ -22,7 +22,7 @@ def speedup_grid(points, target_error, d, mode, dtype, seconds=None):
     seconds = seconds or (lambda p: p["median_s"])
     baseline, approx = {}, defaultdict(list)
     for p in points:
-        if (p["d"], p["mode"], p["dtype"]) != (d, mode, dtype):
+        if (p["d"], p["mode"], p["dtype"]) != (d, mode, dtype) or is_selector(p):
             continue
         key = (p["L"], p["norm"])
         if not is_exact(p):

@@ -89,6 +89,11 @@ def is_oracle(p):
     return p["oracle"]
 
 
+def is_selector(p):
+    """It runs one of the other algorithms per call (auto): compared against them, not beside them."""
+    return p.get("selector", False)
+
+
 def succeeded(p, target_error):
     """An approximate point counts when it ran and, where measured, met the target."""
     if p.get("status") != "ok":

@@ -24,6 +24,9 @@ std::string Algorithm::spec() const {
   return options.empty() ? name_ : name_ + ":" + options;
 }
 
+Cost Algorithm::instance_cost(const Problem<float>&, const ProblemShape& s) const { return cost(s, sizeof(float)); }
+Cost Algorithm::instance_cost(const Problem<double>&, const ProblemShape& s) const { return cost(s, sizeof(double)); }
+
 const std::vector<Registration>& registered_algorithms() {
   static const std::vector<Registration> table = [] {
     std::vector<Registration> all = detail::collected_registrations();

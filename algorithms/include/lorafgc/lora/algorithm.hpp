@@ -28,6 +28,17 @@ class Algorithm {
   // counters, time-limit skips and predicted times.
   virtual Cost cost(const ProblemShape& shape, int scalar_bytes) const = 0;
   double flops(const ProblemShape& shape) const { return cost(shape, 4).flops; }
+  // The cost on this instance, planned as a run plans it but without running:
+  // cost() for its shape, unless the plan depends on the data (the polynomial's
+  // certified range, poly-hybrid's outliers). The caller has validated the
+  // problem and passes shape_of(problem) (with its score bound), computed once
+  // for all the algorithms it compares (auto, lora/auto_select).
+  virtual Cost instance_cost(const Problem<float>& problem, const ProblemShape& shape) const;
+  virtual Cost instance_cost(const Problem<double>& problem, const ProblemShape& shape) const;
+  // One-time setup that a first call on this shape would otherwise do inside
+  // its timing (auto: the cost model's calibrations); the sweep and the
+  // benchmarks call it before timing.
+  virtual void prepare(const ProblemShape&, int /*scalar_bytes*/) const {}
   // Bytes allocated beyond the inputs and the returned gradients.
   virtual double workspace_bytes(const ProblemShape& shape, int scalar_bytes) const = 0;
 

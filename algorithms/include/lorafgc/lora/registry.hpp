@@ -25,6 +25,8 @@ struct Accuracy {
     a_priori_bound,  // info["error_bound"] bounds every |G~ - G| entry
     estimate,        // a random estimate, no bound: at tight_options (a large
                      // rank) max_rel against the oracle <= estimate_tolerance
+    target,          // meets its option target_error (auto): max_rel against
+                     // the oracle <= target_error on the harness's instances
   };
   Guarantee guarantee = Guarantee::none;
   // Relative rounding tolerances on max_rel = max ||G~ - G||_max / ||G||_max
@@ -46,17 +48,34 @@ struct Accuracy {
   double tolerance(int scalar_bytes) const { return scalar_bytes == 4 ? float_tolerance : double_tolerance; }
 };
 
+// How an algorithm meets a requested error, max_rel = max |G~ - G| / max |G|
+// over all returned gradients against the truth: the options that do, or why
+// none do. auto (lora/auto) asks every registration that has a model;
+// docs/auto.md states each model and what it rests on.
+struct TargetOptions {
+  std::string options;        // added to the spec ("eps=0.001"); empty: the defaults
+  double expected_error = 0;  // the model's max_rel at those options
+  std::string reason;         // non-empty: the target is out of the model's reach, and why
+  // Options the cost model's calibration runs it with, a choice the data makes
+  // fixed (poly-hybrid: outliers=0); empty: `options`.
+  std::string calibration_options;
+};
+using ErrorModel = std::function<TargetOptions(double target_error, const ProblemShape& shape, int scalar_bytes)>;
+
 struct Registration {
   std::string name;
   std::string description;
   bool exact = false;   // computes the gradient exactly, up to rounding
   bool oracle = false;  // the literal reference: tested against, not a contender in speed comparisons
+  bool selector = false;  // runs one of the others (auto): measured against them, not beside them
   Accuracy accuracy;
   std::vector<OptionSpec> options;
   // Specs that comparisons (benchmarks, torch_compare.py) run by default;
   // empty means just `name`.
   std::vector<std::string> variants;
   std::function<std::unique_ptr<Algorithm>(const OptionValues&)> make;
+  // Empty: auto does not consider it.
+  ErrorModel error_model;
 };
 
 // Oracle first, then exact, then approximate algorithms; by name within each.

@@ -123,7 +123,8 @@ MachineRates calibrate_machine(int scalar_bytes, int threads) {
 
 double predicted_seconds(const Cost& c, const MachineRates& r) {
   const double flop_rate = c.flop_kind == FlopKind::thin_gemm ? r.thin_gemm_flops_per_s : r.gemm_flops_per_s;
-  return std::max(c.flops / flop_rate + c.exps / r.exp_per_s, c.bytes / r.bytes_per_s);
+  const double flops = c.flops + (kGatheredFlopWeight - 1) * c.gathered_flops;
+  return std::max(flops / flop_rate + c.exps / r.exp_per_s, c.bytes / r.bytes_per_s);
 }
 
 const char* to_string(FlopKind kind) { return kind == FlopKind::thin_gemm ? "thin_gemm" : "register_tiled"; }

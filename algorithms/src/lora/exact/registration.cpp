@@ -2,6 +2,7 @@
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include "lora/common/error_models.hpp"
 #include "lora/common/registered.hpp"
 #include "lora/exact/exact.hpp"
 
@@ -68,6 +69,7 @@ std::vector<Registration> exact() {
   };
   r.variants = {"exact", "exact:schedule=panel", "exact:schedule=stream", "exact:schedule=fused"};
   r.make = [](const OptionValues& o) { return std::make_unique<Exact>(o); };
+  r.error_model = detail::rounding_error_model();
   return {r};
 }
 

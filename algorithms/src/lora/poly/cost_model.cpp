@@ -98,6 +98,7 @@ Cost exact_pairs_cost(const ProblemShape& s, long long outlier_queries, long lon
                (d * (query_passes * mq + mk) + mq * w.keys + mk * (w.keys + w.queries) + (w.queries > 0 ? mq * w.queries : 0));
   cost.flop_kind = FlopKind::thin_gemm;
   cost.rows = L * s.batch;
+  cost.gathered_flops = cost.flops;
   return cost;
 }
 

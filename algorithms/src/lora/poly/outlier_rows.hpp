@@ -11,17 +11,20 @@
 #include "lora/common/thin_factors.hpp"
 #include "lora/poly/poly.hpp"
 
+#include <map>
+#include <optional>
 #include <vector>
 
 namespace lorafgc::lora::detail {
 
-// The `count` longest rows of a matrix, longest first, and the norms (in
-// double) of the `count` + 1 longest.
+// The `count` longest rows of a matrix, in an order where the first m are the
+// m longest for every m the choice considers (outlier_counts and `count`), and
+// the norms (in double) of the (m+1)-th longest at those m.
 struct LongestRows {
   std::vector<Index> rows;
-  std::vector<double> norms;
-  // The (m+1)-th largest norm: a bound on every row but the m longest (0 past the end).
-  double after(Index m) const { return m < static_cast<Index>(norms.size()) ? norms[static_cast<std::size_t>(m)] : 0.0; }
+  std::map<Index, double> norm_after;  // m -> the (m+1)-th largest norm
+  // A bound on every row but the m longest (0 past the end); m must be one of the counts considered.
+  double after(Index m) const;
   std::vector<Index> first(Index m) const { return {rows.begin(), rows.begin() + std::min<Index>(m, rows.size())}; }
 };
 
@@ -45,12 +48,8 @@ struct OutlierChoice {
 // against polynomial rank: the dispatched vector exp costs about 20 FMA-flops
 // per value on AVX2 and AVX-512 (cost-model calibration: exp rate vs thin GEMM rate).
 inline constexpr double kExpFlops = 20;
-// The exact pairs' products (thin Eigen/BLAS products of m columns, gathers,
-// a vector exp pass) run at a lower rate than the sweeps' wide feature
-// products: on a gaussian instance (L = 16384, d = 8, T_cs = 1, Xeon 6/207) 128
-// outliers a side cost 0.02 s for 0.9 GFLOP counted, about 40% of the sweeps'
-// rate. Their counted flops are weighted by this factor in the choice.
-inline constexpr double kExactPairWeight = 2.5;
+// The exact pairs' products are gathered (cost_model.hpp): their counted flops
+// are weighted by kGatheredFlopWeight in the choice.
 
 // queries[b], keys[b]: the longest rows of sequence b's Q^ and K^ (scaled to
 // T_used). config.outliers >= 0 fixes m_q = m_k = min(outliers, L); -1 chooses
@@ -59,6 +58,12 @@ inline constexpr double kExactPairWeight = 2.5;
 OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double unit_roundoff,
                               const std::vector<LongestRows>& queries, const std::vector<LongestRows>& keys,
                               const PolyConfig& config);
+
+// With the counts chosen (outliers = -1): the choice of none, when even the
+// cheapest pairs (8 rows of one side) cost more than the polynomial at degree
+// 0 saves over the degree T_used needs (predicted flops, as the choice counts
+// them); then nothing needs ranking. nullopt: the counts must be compared.
+std::optional<OutlierChoice> outliers_cannot_pay(const ProblemShape& shape, double T_used, const PolyConfig& config);
 
 // The smallest degree whose error bound (Taylor: Lagrange's remainder;
 // Chebyshev: the aliasing sum 2 e^T sum_{k > g} 2 I_k(T), the leading term of

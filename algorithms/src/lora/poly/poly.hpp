@@ -71,6 +71,13 @@ class Algorithm;
 std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kind, const OptionValues& options,
                                      bool hybrid = false);
 
+// The cost of poly_gradients on this instance (shape: shape_of(problem)): the
+// degree its certified range needs and, for poly-hybrid, the outliers it picks
+// (planned as a run plans, without running; O(L d (d + range_rows)) plus the
+// outlier ranking).
+template <class T>
+Cost poly_instance_cost(const Problem<T>& problem, const ProblemShape& shape, const PolyConfig& config);
+
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used
 // rounded up to the certification grid, at most 1.1% more), poly_error (certified

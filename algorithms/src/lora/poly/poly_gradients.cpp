@@ -2,6 +2,7 @@
 // on the range its outliers leave), the chained pass of chained_gradients.hpp
 // with its monomial features, and the a-priori error bound.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/plan_memo.hpp>
 
 #include "lora/common/certified_range.hpp"
 #include "lora/common/contracted_gradients.hpp"
@@ -11,6 +12,7 @@
 #include "lora/poly/poly.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <optional>
 
@@ -19,6 +21,8 @@ namespace lorafgc::lora {
 namespace {
 
 using detail::Index;
+using detail::memo_find;
+using detail::memo_store;
 
 // Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
 // terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
@@ -83,6 +87,10 @@ template <class T>
 Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, const detail::CertifiedRange& range,
                           const ProblemShape& shape, const PolyConfig& c) {
   Outliers<T> out;
+  if (const auto none = detail::outliers_cannot_pay(shape, range.T_used, c)) {
+    out.choice = *none;
+    return out;
+  }
   const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, p.length() / 2);
   for (std::size_t b = 0; b < p.X.size(); ++b) {
     out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(p.X[b] * W[index(Projection::Q)], range), most));
@@ -93,26 +101,91 @@ Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W
   return out;
 }
 
+// What a run plans before it allocates: the certified range, poly-hybrid's
+// outliers, the range the polynomial covers and its plan (degree, rank, counts).
+template <class T>
+struct InstancePlan {
+  detail::CertifiedRange data_range;
+  Outliers<T> outliers;
+  double bulk_range = 0;
+  PolyPlan plan;
+  bool hybrid() const { return outliers.choice.queries + outliers.choice.keys > 0; }
+};
+
+template <class T>
+InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, const std::array<Matrix<T>, 3>& W,
+                              const PolyConfig& c) {
+  InstancePlan<T> out;
+  // One polynomial for the batch, certified on [-T_used, T_used]: every
+  // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
+  // Shared by every configuration with the same range options in a plan memo.
+  const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
+                                std::to_string(c.range_rows);
+  if (const auto hit = memo_find(&p, range_key)) {
+    out.data_range = *std::static_pointer_cast<const detail::CertifiedRange>(hit);
+  } else {
+    out.data_range = detail::certified_range(p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta,
+                                             {c.centre, c.range_rows});
+    memo_store(&p, range_key, std::make_shared<const detail::CertifiedRange>(out.data_range));
+  }
+  // poly-hybrid: the polynomial covers only the pairs the outliers leave.
+  if (c.hybrid) out.outliers = find_outliers(p, W, out.data_range, shape, c);
+  const detail::OutlierChoice& choice = out.outliers.choice;
+  const double T_used = out.data_range.T_used;
+  out.bulk_range = out.hybrid() ? std::max(std::min(T_used, T_used * choice.product_bound), std::min(T_used, 1e-3))
+                                : T_used;
+  out.plan = plan_poly(shape, out.bulk_range, sizeof(T), c);
+  return out;
+}
+
+// The whole plan, once per configuration inside a plan memo (auto's plan and
+// the run of its choice): every field that changes what plan_instance returns.
+template <class T>
+InstancePlan<T> memoized_plan(const Problem<T>& p, const ProblemShape& shape, const std::array<Matrix<T>, 3>& W,
+                              const PolyConfig& c) {
+  char key[256];
+  std::snprintf(key, sizeof key, "poly-plan|%zu|%d|%.17g|%d|%d|%d|%d|%lld|%lld|%lld|%d|%.17g", sizeof(T),
+                static_cast<int>(c.kind), c.eps, c.degree, c.contract, c.weights, c.centre, c.range_rows,
+                c.block_rows, c.outliers, c.threads, c.memory_budget_bytes);
+  if (const auto hit = memo_find(&p, key)) return *std::static_pointer_cast<const InstancePlan<T>>(hit);
+  auto planned = std::make_shared<const InstancePlan<T>>(plan_instance(p, shape, W, c));
+  memo_store(&p, key, planned);
+  return *planned;
+}
+
+ProblemShape run_shape(const ProblemShape& of_problem, const PolyConfig& c) {
+  ProblemShape shape = of_problem;
+  shape.weights = c.weights;
+  return shape;
+}
+
 }  // namespace
 
 template <class T>
+Cost poly_instance_cost(const Problem<T>& p, const ProblemShape& problem_shape, const PolyConfig& c) {
+  const ProblemShape shape = run_shape(problem_shape, c);
+  const InstancePlan<T> planned = memoized_plan(p, shape, detail::effective_weights(p), c);
+  Cost cost = poly_cost(shape, planned.plan.rank, sizeof(T), c);
+  if (planned.hybrid()) {
+    const Cost pairs = exact_pairs_cost(shape, planned.outliers.choice.queries, planned.outliers.choice.keys, c);
+    cost.flops += pairs.flops;
+    cost.exps += pairs.exps;
+    cost.gathered_flops += pairs.gathered_flops;
+  }
+  return cost;
+}
+
+template <class T>
 Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
-  ProblemShape shape = shape_of(p);
-  shape.weights = c.weights;
-  // One polynomial for the batch, certified on [-T_used, T_used]: every
-  // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
+  const ProblemShape shape = run_shape(shape_of(p), c);
   const auto W = detail::effective_weights(p);
-  const detail::CertifiedRange data_range = detail::certified_range(
-      p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta, {c.centre, c.range_rows});
-  // poly-hybrid: the polynomial covers only the pairs the outliers leave.
-  const Outliers<T> outliers = c.hybrid ? find_outliers(p, W, data_range, shape, c) : Outliers<T>{};
+  InstancePlan<T> planned = memoized_plan(p, shape, W, c);
+  const detail::CertifiedRange& data_range = planned.data_range;
+  const Outliers<T>& outliers = planned.outliers;
   const detail::OutlierChoice& choice = outliers.choice;
-  const bool hybrid = choice.queries + choice.keys > 0;
-  const double bulk_range =
-      hybrid ? std::max(std::min(data_range.T_used, data_range.T_used * choice.product_bound),
-                        std::min(data_range.T_used, 1e-3))
-             : data_range.T_used;
-  PolyPlan plan = plan_poly(shape, bulk_range, sizeof(T), c);
+  const bool hybrid = planned.hybrid();
+  const double bulk_range = planned.bulk_range;
+  PolyPlan& plan = planned.plan;
   if (hybrid) {
     const Cost pairs = exact_pairs_cost(shape, choice.queries, choice.keys, c);
     plan.flops += pairs.flops;
@@ -181,6 +254,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   return g;
 }
 
+template Cost poly_instance_cost(const Problem<float>&, const ProblemShape&, const PolyConfig&);
+template Cost poly_instance_cost(const Problem<double>&, const ProblemShape&, const PolyConfig&);
 template Gradients<float> poly_gradients(const Problem<float>&, const PolyConfig&);
 template Gradients<double> poly_gradients(const Problem<double>&, const PolyConfig&);
 

@@ -3,6 +3,7 @@
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include "lora/common/error_models.hpp"
 #include "lora/common/registered.hpp"
 #include "lora/poly/monomial_features.hpp"
 #include "lora/poly/poly.hpp"
@@ -49,8 +50,13 @@ class Poly final : public detail::Registered<Poly> {
       const Cost pairs = exact_pairs_cost(s, c_.outliers, c_.outliers, c_);
       c.flops += pairs.flops;
       c.exps += pairs.exps;
+      c.gathered_flops += pairs.gathered_flops;
     }
     return c;
+  }
+  Cost instance_cost(const Problem<float>& p, const ProblemShape& s) const override { return poly_instance_cost(p, s, c_); }
+  Cost instance_cost(const Problem<double>& p, const ProblemShape& s) const override {
+    return poly_instance_cost(p, s, c_);
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
@@ -111,6 +117,7 @@ Registration poly_registration(PolynomialKind kind, std::string description) {
   r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12, "eps=1e-12"};
   r.options = poly_options();
   r.make = [kind](const OptionValues& o) { return make_poly(algorithm_name(kind), kind, o); };
+  r.error_model = detail::certified_entry_error_model();
   return r;
 }
 

@@ -6,6 +6,7 @@
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include "lora/common/error_models.hpp"
 #include "lora/poly/poly.hpp"
 
 namespace lorafgc::lora::families {
@@ -27,6 +28,9 @@ std::vector<Registration> poly_hybrid() {
                                      "picks per call, 0: plain poly-cheb)"));
   r.variants = {"poly-hybrid", "poly-hybrid:outliers=16"};
   r.make = [](const OptionValues& o) { return make_poly("poly-hybrid", PolynomialKind::Chebyshev, o, true); };
+  // Calibrated without outliers (its sweeps are poly-cheb's); the pairs' cost
+  // enters the prediction as gathered flops (cost_model.hpp).
+  r.error_model = detail::certified_entry_error_model("outliers=0");
   return {r};
 }
 

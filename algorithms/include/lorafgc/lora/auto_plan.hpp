@@ -1,0 +1,64 @@
+#pragma once
+// auto's plan (docs/auto.md): for a requested error, every registered algorithm
+// that has an error model (registry.hpp, ErrorModel), the options with which the
+// model says it meets the target or why none do, its cost on the instance
+// (Algorithm::instance_cost) and its predicted time (cost_model.hpp, with the
+// algorithm's calibration on this machine). auto runs the fastest;
+// lorafgc.lora.plan returns the table without running.
+#include <lorafgc/lora/cost_model.hpp>
+#include <lorafgc/lora/problem.hpp>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace lorafgc::lora {
+
+struct AutoOptions {
+  double target_error = 1e-3;  // max_rel of the gradients, in (0, 1)
+  double margin = 1;           // the models are asked for target_error / margin (>= 1)
+  int threads = 0;             // passed to every candidate (0: the current default)
+  bool calibrated = true;      // predict with each algorithm's calibration; false: the machine limit
+};
+
+struct PlanRow {
+  std::string algorithm;  // registration name
+  std::string spec;       // what would run; empty when out of reach
+  double expected_error = std::numeric_limits<double>::quiet_NaN();  // the model's max_rel
+  std::string reason;     // non-empty: not a candidate, and why
+  Cost cost;
+  double predicted_seconds = std::numeric_limits<double>::quiet_NaN();
+  bool calibrated = false;  // predicted with its calibration (else the machine limit)
+};
+
+struct AutoPlan {
+  AutoOptions options;
+  int scalar_bytes = 4;
+  std::vector<PlanRow> rows;  // registry order
+  int chosen = -1;            // the fastest row that meets the target; -1: none does
+  int closest = -1;           // the row with the smallest expected error
+  double seconds = 0;         // planning time, calibrations included
+  // "no registered algorithm meets ...; the closest is ..."; empty when one does.
+  std::string unmet() const;
+};
+
+// Throws InvalidArgument naming target_error or margin.
+void validate(const AutoOptions& options);
+
+// On an instance: costs as the candidates would plan them (the polynomial's
+// degree from the certified range, poly-hybrid's outliers).
+template <class T>
+AutoPlan plan_auto(const Problem<T>& problem, const AutoOptions& options);
+// On a shape: costs from the shape and its score_bound (Cauchy-Schwarz, so the
+// polynomial's degree is that of the worst case); poly-hybrid, whose outliers
+// need the data, is left out with that reason.
+AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& options);
+
+// The calibrations the plan's predictions use, measured once per process and
+// key (calibration_cache.cpp); auto's prepare() fills them before timing.
+void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& options);
+
+extern template AutoPlan plan_auto(const Problem<float>&, const AutoOptions&);
+extern template AutoPlan plan_auto(const Problem<double>&, const AutoOptions&);
+
+}  // namespace lorafgc::lora

@@ -1,0 +1,34 @@
+#pragma once
+// A memo of what algorithms plan for one problem, alive only inside a
+// PlanMemoScope: auto opens one around its plan and the run of its choice, so
+// that the candidates' instance costs share their common work (the polynomial
+// method's certified score range) and the chosen run reuses its own plan
+// instead of computing it again. Outside a scope nothing is kept; nothing
+// outlives the scope (every call of auto plans afresh).
+#include <memory>
+#include <string>
+
+namespace lorafgc::lora {
+
+class PlanMemoScope {
+ public:
+  // `problem` identifies the one problem planned for inside the scope; a
+  // lookup for another misses. Scopes nest: an inner one on the same thread
+  // shares the outer's memo.
+  explicit PlanMemoScope(const void* problem);
+  ~PlanMemoScope();
+  PlanMemoScope(const PlanMemoScope&) = delete;
+  PlanMemoScope& operator=(const PlanMemoScope&) = delete;
+
+ private:
+  bool owner_;
+};
+
+namespace detail {
+// nullptr outside a scope, for another problem, or when `key` was not stored.
+std::shared_ptr<const void> memo_find(const void* problem, const std::string& key);
+// A no-op outside a scope.
+void memo_store(const void* problem, const std::string& key, std::shared_ptr<const void> value);
+}  // namespace detail
+
+}  // namespace lorafgc::lora

@@ -1,0 +1,50 @@
+// The process-wide calibration cache (calibration_cache.hpp).
+#include "lora/auto_select/calibration_cache.hpp"
+
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/projection.hpp>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+std::mutex& cache_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+MachineRates cached_rates(int scalar_bytes, int threads) {
+  static std::map<std::pair<int, int>, MachineRates> rates;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  const auto key = std::make_pair(scalar_bytes, threads);
+  auto it = rates.find(key);
+  if (it == rates.end()) it = rates.emplace(key, calibrate_machine(scalar_bytes, threads)).first;
+  return it->second;
+}
+
+std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, const ProblemShape& shape,
+                                                       int scalar_bytes, int threads) {
+  const MachineRates rates = cached_rates(scalar_bytes, threads);
+  using Key = std::tuple<std::string, long long, long long, bool, int>;
+  static std::map<Key, std::optional<AlgorithmCalibration>> calibrations;
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  const Key key{spec, shape.width, shape.rank, shape.adapted[index(Projection::K)], scalar_bytes};
+  auto it = calibrations.find(key);
+  if (it == calibrations.end()) {
+    std::optional<AlgorithmCalibration> c;
+    try {
+      c = calibrate_algorithm(spec, shape, scalar_bytes, rates);
+    } catch (const InvalidArgument&) {  // refused: predicted to take long on the calibration shapes
+    }
+    it = calibrations.emplace(key, c).first;
+  }
+  return it->second;
+}
+
+}  // namespace lorafgc::lora::detail

@@ -1,0 +1,19 @@
+#pragma once
+// The machine rates and algorithm calibrations auto's predictions use,
+// measured once per process and key: a calibration takes 0.3-3 s, a plan
+// milliseconds.
+#include <lorafgc/lora/cost_model.hpp>
+
+#include <optional>
+#include <string>
+
+namespace lorafgc::lora::detail {
+
+MachineRates cached_rates(int scalar_bytes, int threads);
+
+// spec's calibration for the shape's width, rank and mode; nullopt when
+// calibrate_algorithm refuses it (a shape on which it would take long).
+std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, const ProblemShape& shape,
+                                                       int scalar_bytes, int threads);
+
+}  // namespace lorafgc::lora::detail

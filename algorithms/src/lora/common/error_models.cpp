@@ -1,0 +1,78 @@
+// The registrations' error models (error_models.hpp).
+#include "lora/common/error_models.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+template <class... A>
+std::string text(const char* format, A... args) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof buffer, format, args...);
+  return buffer;
+}
+
+// The shortest text that reads back as v.
+std::string exact_text(double v) {
+  for (int digits = 6; digits < 17; ++digits) {
+    const std::string t = text("%.*g", digits, v);
+    if (std::strtod(t.c_str(), nullptr) == v) return t;
+  }
+  return text("%.17g", v);
+}
+
+double unit_roundoff(int scalar_bytes) {
+  return scalar_bytes == 4 ? std::numeric_limits<float>::epsilon() / 2 : std::numeric_limits<double>::epsilon() / 2;
+}
+
+}  // namespace
+
+ErrorModel rounding_error_model() {
+  return [](double target, const ProblemShape& s, int scalar_bytes) {
+    TargetOptions t;
+    const double T = std::max(s.score_bound, 1.0);
+    t.expected_error = kRoundingEnvelope * unit_roundoff(scalar_bytes) * std::sqrt(static_cast<double>(s.length)) * T;
+    if (t.expected_error > target)
+      t.reason = text("its rounding in %s (16 u sqrt(L) max(1, T) = %.2g) exceeds the target",
+                      scalar_bytes == 4 ? "float32" : "float64", t.expected_error);
+    return t;
+  };
+}
+
+ErrorModel certified_entry_error_model(std::string calibration_options) {
+  return [calibration_options](double target, const ProblemShape&, int scalar_bytes) {
+    TargetOptions t;
+    t.options = "eps=" + exact_text(target);
+    t.expected_error = target;
+    t.calibration_options = calibration_options;
+    if (scalar_bytes == 4 && target < kFloatPolyFloor) {
+      t.expected_error = kFloatPolyFloor;
+      t.reason = text("in float32 the features' rounding reaches %g; use float64", kFloatPolyFloor);
+    }
+    return t;
+  };
+}
+
+ErrorModel measured_power_law_model(std::string option, double a, double b, double max_value, double T_measured) {
+  return [=](double target, const ProblemShape& s, int) {
+    TargetOptions t;
+    const double width = std::ceil(std::pow(a / target, 1 / b));
+    const double used = std::min(width, max_value);
+    t.options = option + "=" + std::to_string(static_cast<long long>(used));
+    t.expected_error = a * std::pow(used, -b);
+    if (s.score_bound > T_measured * 1.01)
+      t.reason = text("its error was measured at T <= %g only (T = %.3g here)", T_measured, s.score_bound);
+    else if (width > max_value)
+      t.reason = text("it needs %s = %.2g (at most %g) for max_rel %g (%.3g w^-%.3g, the maximum over 20 seeds)",
+                      option.c_str(), width, max_value, target, a, b);
+    return t;
+  };
+}
+
+}  // namespace lorafgc::lora::detail

@@ -1,0 +1,34 @@
+#pragma once
+// The error models registrations give auto (registry.hpp, ErrorModel): how an
+// algorithm meets a requested max_rel of its gradients. docs/auto.md states
+// what each rests on; none is a bound on the gradient's error.
+#include <lorafgc/lora/registry.hpp>
+
+#include <string>
+
+namespace lorafgc::lora::detail {
+
+// Exact algorithms: rounding only, modelled by the envelope
+// kRoundingEnvelope u sqrt(L) max(1, T) of their measured float errors on the
+// families grids (T the shape's Cauchy-Schwarz score bound): the largest,
+// 5.7e-4 at adversarial L = 16384, T = 6, is 12 u sqrt(L) T; the others are
+// below 1 u sqrt(L) T.
+inline constexpr double kRoundingEnvelope = 16;
+ErrorModel rounding_error_model();
+
+// The certified polynomial: eps = the target, so that every approximated entry
+// of exp(S) is within the target, relative; the gradients' max_rel is assumed
+// no larger (amplification 1: the measured ratio of gradient max_rel to the
+// certified entry error has median 0.14-0.5 and 90th percentile 0.5-5.7 over
+// the three families' grids). In float, targets below kFloatPolyFloor are out
+// of reach (the features' rounding). calibration_options: see TargetOptions.
+inline constexpr double kFloatPolyFloor = 1e-5;
+ErrorModel certified_entry_error_model(std::string calibration_options = "");
+
+// A random estimate whose error was measured as max_rel <= a w^-b over 20
+// seeds (w the option `option`, at most `max_value`) at one score bound,
+// T_measured (reports/benchmarks/random_features.json: L = 16384, d = 8). A
+// larger score bound is outside the model: its variance grows with T.
+ErrorModel measured_power_law_model(std::string option, double a, double b, double max_value, double T_measured);
+
+}  // namespace lorafgc::lora::detail
