@@ -17,15 +17,15 @@
 
 namespace lorafgc::lora::detail {
 
-// The `count` longest rows of a matrix, in an order where the first m are the
-// m longest for every m the choice considers (outlier_counts and `count`), and
-// the norms (in double) of the (m+1)-th longest at those m.
+// The row norms of a matrix (in double) and the (m+1)-th largest for every m
+// the choice considers (outlier_counts and `count`).
 struct LongestRows {
-  std::vector<Index> rows;
+  std::vector<double> norms;           // of every row
   std::map<Index, double> norm_after;  // m -> the (m+1)-th largest norm
   // A bound on every row but the m longest (0 past the end); m must be one of the counts considered.
   double after(Index m) const;
-  std::vector<Index> first(Index m) const { return {rows.begin(), rows.begin() + std::min<Index>(m, rows.size())}; }
+  // The m longest rows (ties at the m-th norm by row order); m as for after().
+  std::vector<Index> first(Index m) const;
 };
 
 template <class T>
