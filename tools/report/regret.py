@@ -39,13 +39,20 @@ def regret_rows(points):
                        spec=a["spec"], status=a.get("status"), best=best and best["algorithm"],
                        best_s=best and best["median_s"])
             if a.get("status") == "ok":
-                row.update(chose=chosen_spec(a), seconds=a["median_s"], error=a["error"]["max_rel"],
+                chose = chosen_spec(a)
+                # The chosen algorithm's own run at this point (the sweep's spec of
+                # the same name): its time over the best is the choice's regret,
+                # auto's plan aside.
+                alone = [p for p in ps if chose and p["algorithm"].partition(":")[0] == chose.partition(":")[0]
+                         and p.get("status") == "ok" and not is_selector(p)]
+                row.update(chose=chose, seconds=a["median_s"], error=a["error"]["max_rel"],
                            met=a["error"]["max_rel"] <= target,
-                           regret=a["median_s"] / best["median_s"] if best else math.nan)
+                           regret=a["median_s"] / best["median_s"] if best else math.nan,
+                           choice_regret=alone[0]["median_s"] / best["median_s"] if best and alone else math.nan)
                 row["passed"] = row["met"] and best is not None and row["regret"] <= REGRET_LIMIT
             else:  # refused: right when nothing met the target
                 row.update(chose=None, seconds=math.nan, error=math.nan, met=False, regret=math.nan,
-                           passed=best is None)
+                           choice_regret=math.nan, passed=best is None)
             rows.append(row)
     return rows
 
@@ -72,9 +79,14 @@ def section_auto(points):
              f"({100 * passed / len(rows):.0f}%)**.", ""]
     if regrets:
         q = lambda f: regrets[min(len(regrets) - 1, int(f * (len(regrets) - 1) + 0.5))]  # noqa: E731
+        choice = [r["choice_regret"] for r in rows if not math.isnan(r.get("choice_regret", math.nan))]
+        good_choice = sum(1 for c in choice if c <= REGRET_LIMIT)
         lines += [f"Regret: median {statistics.median(regrets):.3g}, 90th percentile {q(0.9):.3g}, "
                   f"max {regrets[-1]:.3g}; auto missed the target at "
-                  f"{sum(1 for r in rows if r['status'] == 'ok' and not r['met'])} points.", ""]
+                  f"{sum(1 for r in rows if r['status'] == 'ok' and not r['met'])} points. Its choice alone (the "
+                  f"chosen algorithm's own time at the point over the best, auto's plan aside) is within "
+                  f"{REGRET_LIMIT} at {good_choice} of {len(choice)} points: the rest of the regret is the "
+                  f"plan's cost and the timing noise between separately timed runs.", ""]
     choices = Counter((r["chose"] or "refused").partition(":")[0] for r in rows)
     bests = Counter((r["best"] or "none").partition(":")[0] for r in rows)
     lines += ["| | " + " | ".join(sorted(set(choices) | set(bests))) + " |",
@@ -84,10 +96,11 @@ def section_auto(points):
     failed = [r for r in rows if not r["passed"]]
     if failed:
         lines += ["", "Points that did not pass:", "",
-                  "| mode | d | L | norm | auto chose | auto s | auto error | fastest that met | its s | regret |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| mode | d | L | norm | auto chose | auto s | auto error | fastest that met | its s | regret | "
+                  "choice's regret |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in failed:
             lines.append(f"| {r['mode']} | {r['d']} | {r['L']} | {r['norm']:g} | {r['chose'] or r['status']} | "
                          f"{r['seconds']:.4g} | {r['error']:.2g} | {r['best'] or '-'} | "
-                         f"{r['best_s'] if r['best_s'] is None else format(r['best_s'], '.4g')} | {r['regret']:.3g} |")
+                         f"{r['best_s'] if r['best_s'] is None else format(r['best_s'], '.4g')} | {r['regret']:.3g} | "
+                         f"{r['choice_regret']:.3g} |")
     return lines + [""]
