@@ -25,8 +25,9 @@ struct Accuracy {
     a_priori_bound,  // info["error_bound"] bounds every |G~ - G| entry
     estimate,        // a random estimate, no bound: at tight_options (a large
                      // rank) max_rel against the oracle <= estimate_tolerance
-    target,          // meets its option target_error (auto): max_rel against
-                     // the oracle <= target_error on the harness's instances
+    target,          // meets its option target_error (auto) where its error
+                     // models hold: max_rel against the oracle <= target_error on
+                     // the harness's instances, with the margin its variants set
   };
   Guarantee guarantee = Guarantee::none;
   // Relative rounding tolerances on max_rel = max ||G~ - G||_max / ||G||_max

@@ -98,8 +98,11 @@ std::vector<Registration> auto_select() {
   };
   // The conformance harness runs the limit's predictions: calibrating four
   // algorithms per width, rank, mode, dtype and thread count takes minutes
-  // there; test_auto.cpp runs the calibrated default.
-  r.variants = {"auto:calibrated=false"};
+  // there; test_auto.cpp runs the calibrated default. And a margin of 10: the
+  // polynomial's gradient error reached 1.38 times its certified entry error
+  // on the harness's own instances (d = 4, full, L = 130), so without one the
+  // check would pass or fail with the candidate this machine's speed picks.
+  r.variants = {"auto:calibrated=false,margin=10"};
   r.make = [](const OptionValues& o) { return std::make_unique<Auto>(o); };
   return {r};
 }
