@@ -45,6 +45,14 @@ template <class T>
 CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
                                double beta, const ScoreRangeOptions& options);
 
+// The keys' centre c the range shifts by (the mean or the bounding box's
+// midpoint, whichever is closer to the farthest key), rounded to T.
+template <class T>
+Eigen::VectorXd key_centre(const Matrix<T>& K);
+// The row norms of M, in double.
+template <class T>
+Eigen::VectorXd row_norms(const Matrix<T>& M);
+
 // Q / rho_q: rows of norm <= 1.
 template <class T>
 Matrix<T> scaled_queries(const Matrix<T>& Q, const CertifiedRange& range);
