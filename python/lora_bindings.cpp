@@ -362,8 +362,9 @@ py::dict plan_dict(const AutoPlan& plan) {
     r["reason"] = row.reason.empty() ? py::object(py::none()) : py::object(py::str(row.reason));
     r["predicted_seconds"] = none_if_nan(row.predicted_seconds);
     r["calibrated"] = row.calibrated;
-    r["flops"] = none_if_nan(row.cost.flops);
-    r["exps"] = none_if_nan(row.cost.exps);
+    r["at_least"] = row.at_least;  // predicted_seconds is a floor; flops and exps not computed
+    r["flops"] = row.at_least ? py::object(py::none()) : none_if_nan(row.cost.flops);
+    r["exps"] = row.at_least ? py::object(py::none()) : none_if_nan(row.cost.exps);
     rows.append(r);
   }
   py::dict out;

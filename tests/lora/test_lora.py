@@ -340,8 +340,13 @@ def test_plan_names_what_auto_runs_and_auto_runs_it():
     inst = lorafgc.lora.generate(L=1024, d=8, r=4, gamma=1.0, score_bound=3.0, dtype="float32", family="llm")
     p = lorafgc.plan(inst, target_error=1e-3, calibrated=False)
     candidates = [r for r in p["rows"] if r["reason"] is None]
-    assert candidates and p["chosen"] == min(candidates, key=lambda r: r["predicted_seconds"])["spec"]
+    costed = [r for r in candidates if not r["at_least"]]
+    assert costed and p["chosen"] == min(costed, key=lambda r: r["predicted_seconds"])["spec"]
     assert all(r["expected_error"] <= 1e-3 and r["predicted_seconds"] > 0 for r in candidates)
+    chosen_seconds = min(r["predicted_seconds"] for r in costed)
+    for r in candidates:  # a row left uncosted: its floor could not beat the choice
+        if r["at_least"]:
+            assert r["predicted_seconds"] >= chosen_seconds and r["flops"] is None
     assert {r["algorithm"] for r in p["rows"]} >= {"exact", "poly-cheb", "poly-hybrid", "favor", "poly-sketch"}
     assert "auto" not in {r["algorithm"] for r in p["rows"]}
     g = lorafgc.lora.gradients(**inst, algorithm="auto:calibrated=false")

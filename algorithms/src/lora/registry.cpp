@@ -26,6 +26,12 @@ std::string Algorithm::spec() const {
 
 Cost Algorithm::instance_cost(const Problem<float>&, const ProblemShape& s) const { return cost(s, sizeof(float)); }
 Cost Algorithm::instance_cost(const Problem<double>&, const ProblemShape& s) const { return cost(s, sizeof(double)); }
+std::vector<Cost> Algorithm::cost_floors(const Problem<float>& p, const ProblemShape& s) const {
+  return {instance_cost(p, s)};
+}
+std::vector<Cost> Algorithm::cost_floors(const Problem<double>& p, const ProblemShape& s) const {
+  return {instance_cost(p, s)};
+}
 
 const std::vector<Registration>& registered_algorithms() {
   static const std::vector<Registration> table = [] {

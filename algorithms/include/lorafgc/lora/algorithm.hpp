@@ -8,6 +8,7 @@
 #include <lorafgc/lora/problem.hpp>
 
 #include <string>
+#include <vector>
 
 namespace lorafgc::lora {
 
@@ -35,6 +36,13 @@ class Algorithm {
   // for all the algorithms it compares (auto, lora/auto_select).
   virtual Cost instance_cost(const Problem<float>& problem, const ProblemShape& shape) const;
   virtual Cost instance_cost(const Problem<double>& problem, const ProblemShape& shape) const;
+  // Lower bounds on instance_cost, cheaper to compute: whatever the data makes
+  // of the plan, its cost is componentwise at least one of these. auto's plan
+  // costs an algorithm on the instance only while the best prediction among
+  // these can still beat the best it has (lora/auto_select). Empty: no cheap
+  // bound (the plan costs it). Default: { instance_cost } itself.
+  virtual std::vector<Cost> cost_floors(const Problem<float>& problem, const ProblemShape& shape) const;
+  virtual std::vector<Cost> cost_floors(const Problem<double>& problem, const ProblemShape& shape) const;
   // One-time setup that a first call on this shape would otherwise do inside
   // its timing (auto: the cost model's calibrations); the sweep and the
   // benchmarks call it before timing.

@@ -29,6 +29,10 @@ struct PlanRow {
   Cost cost;
   double predicted_seconds = std::numeric_limits<double>::quiet_NaN();
   bool calibrated = false;  // predicted with its calibration (else the machine limit)
+  // predicted_seconds is a lower bound (its cost floors, Algorithm::cost_floors):
+  // it already exceeded the chosen row's prediction, so the instance cost was
+  // not computed; cost is then empty.
+  bool at_least = false;
 };
 
 struct AutoPlan {
@@ -49,6 +53,10 @@ void validate(const AutoOptions& options);
 // degree from the certified range, poly-hybrid's outliers).
 template <class T>
 AutoPlan plan_auto(const Problem<T>& problem, const AutoOptions& options);
+// As plan_auto, on a problem the caller has validated (auto's run: its
+// compute did; validating again was a tenth of the plan at L = 512).
+template <class T>
+AutoPlan plan_auto_validated(const Problem<T>& problem, const AutoOptions& options);
 // On a shape: costs from the shape and its score_bound (Cauchy-Schwarz, so the
 // polynomial's degree is that of the worst case); poly-hybrid, whose outliers
 // need the data, is left out with that reason.
@@ -60,5 +68,7 @@ void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions
 
 extern template AutoPlan plan_auto(const Problem<float>&, const AutoOptions&);
 extern template AutoPlan plan_auto(const Problem<double>&, const AutoOptions&);
+extern template AutoPlan plan_auto_validated(const Problem<float>&, const AutoOptions&);
+extern template AutoPlan plan_auto_validated(const Problem<double>&, const AutoOptions&);
 
 }  // namespace lorafgc::lora

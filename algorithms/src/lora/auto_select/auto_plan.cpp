@@ -10,6 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <memory>
+#include <numeric>
 #include <optional>
 
 namespace lorafgc::lora {
@@ -33,22 +36,32 @@ std::string spec_with(const Registration& r, std::string options, int threads) {
   return options.empty() ? r.name : r.name + ":" + options;
 }
 
-// The row's predicted time; without a calibration (refused, or not asked
-// for), the machine limit.
-void predict(PlanRow& row, const std::optional<AlgorithmCalibration>& calibration, const MachineRates& rates) {
-  row.calibrated = calibration.has_value();
-  row.predicted_seconds = calibration ? predicted_seconds(row.cost, rates, *calibration) : predicted_seconds(row.cost, rates);
+// A prediction; without a calibration (refused, or not asked for), the machine limit.
+double predicted(const Cost& cost, const std::optional<AlgorithmCalibration>& calibration, const MachineRates& rates) {
+  return calibration ? predicted_seconds(cost, rates, *calibration) : predicted_seconds(cost, rates);
 }
 
-// cost_of(algorithm) -> Cost: the instance's or the shape's.
-template <class CostOf>
-AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of) {
+struct Candidate {
+  std::shared_ptr<const Algorithm> algorithm;
+  std::optional<AlgorithmCalibration> calibration;
+  double floor_seconds = 0;  // the least prediction its cost floors allow
+};
+
+// cost_of(algorithm) -> Cost: the instance's or the shape's; floors_of(algorithm)
+// -> lower bounds on it (Algorithm::cost_floors). Candidates are costed in the
+// order of their floors, and one whose floor cannot beat the best prediction
+// so far is not costed at all (PlanRow::at_least).
+template <class CostOf, class FloorsOf>
+AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of,
+                   FloorsOf floors_of) {
   validate(o);
   const auto start = std::chrono::steady_clock::now();
   AutoPlan plan;
   plan.options = o;
   plan.scalar_bytes = scalar_bytes;
   const double goal = o.target_error / o.margin;
+  const MachineRates rates = detail::cached_rates(scalar_bytes, o.threads);
+  std::vector<Candidate> candidates;
   for (const Registration& r : registered_algorithms()) {
     if (r.oracle || !r.error_model) continue;
     PlanRow row;
@@ -56,6 +69,7 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     const TargetOptions t = r.error_model(goal, shape, scalar_bytes);
     row.expected_error = t.expected_error;
     row.reason = t.reason;
+    Candidate c;
     if (row.reason.empty()) {
       row.spec = spec_with(r, t.options, o.threads);
       try {
@@ -63,23 +77,57 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
         // data decides (prepare_auto).
         const std::string calibration_spec =
             spec_with(r, t.calibration_options.empty() ? t.options : t.calibration_options, o.threads);
-        const auto calibration = o.calibrated ? detail::cached_calibration(calibration_spec, shape, scalar_bytes, o.threads)
-                                              : std::nullopt;
-        row.cost = cost_of(*make_algorithm(row.spec));
-        if (std::isfinite(row.cost.flops))
-          predict(row, calibration, detail::cached_rates(scalar_bytes, o.threads));
-        else
-          row.reason = "its cost depends on the data: plan on an instance";
-      } catch (const InvalidArgument& e) {  // over a memory budget, a degree limit
+        if (o.calibrated) c.calibration = detail::cached_calibration(calibration_spec, shape, scalar_bytes, o.threads);
+        c.algorithm = detail::cached_algorithm(row.spec);
+        const std::vector<Cost> floors = floors_of(*c.algorithm);
+        c.floor_seconds = floors.empty() ? 0.0 : std::numeric_limits<double>::infinity();
+        for (const Cost& f : floors) {
+          const double seconds = predicted(f, c.calibration, rates);
+          c.floor_seconds = std::isnan(seconds) ? 0.0 : std::min(c.floor_seconds, seconds);  // NaN: no bound
+          if (c.floor_seconds == 0) break;
+        }
+      } catch (const InvalidArgument& e) {
         row.reason = e.what();
+        row.spec.clear();
+        c.algorithm.reset();
       }
-      if (!row.reason.empty()) row.spec.clear();
     }
     plan.rows.push_back(std::move(row));
+    candidates.push_back(std::move(c));
+  }
+  std::vector<std::size_t> order(candidates.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return candidates[a].floor_seconds < candidates[b].floor_seconds; });
+  double best = std::numeric_limits<double>::infinity();
+  for (std::size_t i : order) {
+    PlanRow& row = plan.rows[i];
+    Candidate& c = candidates[i];
+    if (!c.algorithm) continue;
+    if (c.floor_seconds >= best) {  // cannot win: its floor stands for its prediction
+      row.at_least = true;
+      row.predicted_seconds = c.floor_seconds;
+      row.calibrated = c.calibration.has_value();
+      continue;
+    }
+    try {
+      row.cost = cost_of(*c.algorithm);
+      if (std::isfinite(row.cost.flops)) {
+        row.calibrated = c.calibration.has_value();
+        row.predicted_seconds = predicted(row.cost, c.calibration, rates);
+        best = std::min(best, row.predicted_seconds);
+      } else {
+        row.reason = "its cost depends on the data: plan on an instance";
+      }
+    } catch (const InvalidArgument& e) {  // over a memory budget, a degree limit
+      row.reason = e.what();
+    }
+    if (!row.reason.empty()) row.spec.clear();
   }
   for (int i = 0; i < static_cast<int>(plan.rows.size()); ++i) {
     const PlanRow& row = plan.rows[i];
-    if (row.reason.empty() && (plan.chosen < 0 || row.predicted_seconds < plan.rows[plan.chosen].predicted_seconds))
+    if (row.reason.empty() && !row.at_least && !row.spec.empty() &&
+        (plan.chosen < 0 || row.predicted_seconds < plan.rows[plan.chosen].predicted_seconds))
       plan.chosen = i;
     if (plan.closest < 0 || row.expected_error < plan.rows[plan.closest].expected_error) plan.closest = i;
   }
@@ -109,15 +157,23 @@ std::string AutoPlan::unmet() const {
 
 template <class T>
 AutoPlan plan_auto(const Problem<T>& p, const AutoOptions& o) {
-  validate(o);
   p.validate();
+  return plan_auto_validated(p, o);
+}
+
+template <class T>
+AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
+  validate(o);
   const PlanMemoScope memo(&p);  // the candidates share their common work on p
   const ProblemShape shape = shape_of(p);
-  return plan_rows(shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); });
+  return plan_rows(
+      shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
+      [&](const Algorithm& a) { return a.cost_floors(p, shape); });
 }
 
 AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {
-  return plan_rows(shape, scalar_bytes, o, [&](const Algorithm& a) { return a.cost(shape, scalar_bytes); });
+  const auto cost_of = [&](const Algorithm& a) { return a.cost(shape, scalar_bytes); };
+  return plan_rows(shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; });
 }
 
 void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {
@@ -126,5 +182,7 @@ void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions
 
 template AutoPlan plan_auto(const Problem<float>&, const AutoOptions&);
 template AutoPlan plan_auto(const Problem<double>&, const AutoOptions&);
+template AutoPlan plan_auto_validated(const Problem<float>&, const AutoOptions&);
+template AutoPlan plan_auto_validated(const Problem<double>&, const AutoOptions&);
 
 }  // namespace lorafgc::lora

@@ -3,6 +3,7 @@
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/projection.hpp>
+#include <lorafgc/lora/registry.hpp>
 
 #include <map>
 #include <mutex>
@@ -45,6 +46,17 @@ std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, 
     it = calibrations.emplace(key, c).first;
   }
   return it->second;
+}
+
+std::shared_ptr<const Algorithm> cached_algorithm(const std::string& spec) {
+  static std::map<std::string, std::shared_ptr<const Algorithm>> algorithms;
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    if (const auto it = algorithms.find(spec); it != algorithms.end()) return it->second;
+  }
+  std::shared_ptr<const Algorithm> a = make_algorithm(spec);  // throws on a bad spec: nothing kept
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  return algorithms.emplace(spec, std::move(a)).first->second;
 }
 
 }  // namespace lorafgc::lora::detail

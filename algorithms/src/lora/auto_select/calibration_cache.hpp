@@ -2,8 +2,10 @@
 // The machine rates and algorithm calibrations auto's predictions use,
 // measured once per process and key: a calibration takes 0.3-3 s, a plan
 // milliseconds.
+#include <lorafgc/lora/algorithm.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -15,5 +17,10 @@ MachineRates cached_rates(int scalar_bytes, int threads);
 // calibrate_algorithm refuses it (a shape on which it would take long).
 std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, const ProblemShape& shape,
                                                        int scalar_bytes, int threads);
+
+// make_algorithm(spec), made once per process: parsing a spec's options took
+// 6 us, a tenth of a plan at L = 512 that makes four. An algorithm holds only
+// its options, so the one instance serves every thread.
+std::shared_ptr<const Algorithm> cached_algorithm(const std::string& spec);
 
 }  // namespace lorafgc::lora::detail

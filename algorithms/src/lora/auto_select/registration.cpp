@@ -7,6 +7,7 @@
 #include <lorafgc/lora/plan_memo.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include "lora/auto_select/calibration_cache.hpp"
 #include "lora/common/registered.hpp"
 
 #include <cmath>
@@ -28,10 +29,10 @@ class Auto final : public detail::Registered<Auto> {
     // The plan's work on p (the certified range, the chosen one's plan) is
     // reused by the run of its choice, for this call only.
     const PlanMemoScope memo(&p);
-    const AutoPlan plan = plan_auto(p, o_);
+    const AutoPlan plan = plan_auto_validated(p, o_);  // compute validated p
     if (plan.chosen < 0) throw InvalidArgument("target_error", plan.unmet());
     const PlanRow& row = plan.rows[static_cast<std::size_t>(plan.chosen)];
-    const auto chosen = make_algorithm(row.spec);
+    const auto chosen = detail::cached_algorithm(row.spec);
     Gradients<T> g = chosen->compute(p);
     record(plan, g.info);
     // Its counts, for the harness and the sweep's rates: auto's own depend on the choice.
@@ -65,7 +66,9 @@ class Auto final : public detail::Registered<Auto> {
     info["chosen[" + chosen.spec + "]"] = 1;
     for (const PlanRow& row : plan.rows) {
       info["expected_error[" + row.algorithm + "]"] = row.expected_error;
-      if (row.reason.empty()) info["predicted_seconds[" + row.algorithm + "]"] = row.predicted_seconds;
+      if (row.reason.empty())
+        info[(row.at_least ? "predicted_seconds_at_least[" : "predicted_seconds[") + row.algorithm + "]"] =
+            row.predicted_seconds;
     }
   }
 

@@ -59,6 +59,12 @@ double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scala
 // products of m_q outlier rows and m_k outlier columns, and their sums' bytes.
 Cost exact_pairs_cost(const ProblemShape& shape, long long outlier_queries, long long outlier_keys,
                       const PolyConfig& config);
+// cost += pairs: poly-hybrid's exact pairs on top of its polynomial.
+inline void add_exact_pairs(Cost& cost, const Cost& pairs) {
+  cost.flops += pairs.flops;
+  cost.exps += pairs.exps;
+  cost.gathered_flops += pairs.gathered_flops;
+}
 double exact_pairs_workspace_bytes(const ProblemShape& shape, long long outlier_queries, long long outlier_keys,
                                    int scalar_bytes, const PolyConfig& config);
 
@@ -77,6 +83,10 @@ std::unique_ptr<Algorithm> make_poly(const std::string& name, PolynomialKind kin
 // outlier ranking).
 template <class T>
 Cost poly_instance_cost(const Problem<T>& problem, const ProblemShape& shape, const PolyConfig& config);
+// Lower bounds on poly_instance_cost (Algorithm::cost_floors) from a few exact
+// rows of scores (range_floor.hpp) and the degrees certified below them.
+template <class T>
+std::vector<Cost> poly_cost_floors(const Problem<T>& problem, const ProblemShape& shape, const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used

@@ -10,10 +10,12 @@
 #include "lora/poly/error_bound.hpp"
 #include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/poly.hpp"
+#include "lora/poly/range_floor.hpp"
 
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <optional>
 
 namespace lorafgc::lora {
@@ -166,13 +168,73 @@ Cost poly_instance_cost(const Problem<T>& p, const ProblemShape& problem_shape, 
   const ProblemShape shape = run_shape(problem_shape, c);
   const InstancePlan<T> planned = memoized_plan(p, shape, detail::effective_weights(p), c);
   Cost cost = poly_cost(shape, planned.plan.rank, sizeof(T), c);
-  if (planned.hybrid()) {
-    const Cost pairs = exact_pairs_cost(shape, planned.outliers.choice.queries, planned.outliers.choice.keys, c);
-    cost.flops += pairs.flops;
-    cost.exps += pairs.exps;
-    cost.gathered_flops += pairs.gathered_flops;
-  }
+  if (planned.hybrid())
+    add_exact_pairs(cost, exact_pairs_cost(shape, planned.outliers.choice.queries, planned.outliers.choice.keys, c));
   return cost;
+}
+
+namespace {
+
+// The degree certified on the coarse grid value 2^(j/8) at or below T: no more
+// than a range >= T needs (a wider interval needs no smaller degree;
+// test_auto.cpp checks it on the grid), and certified once per grid value for
+// the process, so that floors on new ranges seldom certify anything.
+int degree_floor(const PolyConfig& c, double T) {
+  if (c.degree >= 0) return c.degree;
+  if (!(T > 0)) return 0;
+  return certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(std::floor(8 * std::log2(T)) / 8)).degree;
+}
+
+}  // namespace
+
+template <class T>
+std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& problem_shape, const PolyConfig& c) {
+  const ProblemShape shape = run_shape(problem_shape, c);
+  std::map<double, long long> ranks;  // per range asked, within this call
+  const auto at = [&](double range) {
+    auto it = ranks.find(range);
+    if (it == ranks.end()) it = ranks.emplace(range, monomial_rank(shape.width, degree_floor(c, range))).first;
+    return poly_cost(shape, it->second, sizeof(T), c);
+  };
+  if (c.degree >= 0) return {at(0)};  // the rank does not depend on the data (the pairs only add)
+  const std::string key = "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre);
+  std::shared_ptr<const detail::RangeFloor> f;
+  if (const auto hit = memo_find(&p, key)) {
+    f = std::static_pointer_cast<const detail::RangeFloor>(hit);
+  } else {
+    f = std::make_shared<const detail::RangeFloor>(detail::range_floor(p, detail::effective_weights(p), c.centre));
+    memo_store(&p, key, f);
+  }
+  try {
+    if (!c.hybrid) return {at(f->spread)};
+    // plan_instance's bulk range for counts (m_q, m_k): max(min(T_used,
+    // |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), with T_used >= spread.
+    const auto bulk = [&](Index mq, Index mk) {
+      double product = 0;
+      for (std::size_t b = 0; b < f->queries.size(); ++b)
+        product = std::max(product, f->queries[b].after(mq) * f->keys[b].after(mk));
+      return std::max(std::min(f->spread, std::abs(p.beta) * product), std::min(f->spread, 1e-3));
+    };
+    const auto floor = [&](Index mq, Index mk) {
+      Cost x = at(mq + mk > 0 ? bulk(mq, mk) : f->spread);
+      add_exact_pairs(x, exact_pairs_cost(shape, mq, mk, c));
+      return x;
+    };
+    std::vector<Cost> out{floor(0, 0)};
+    if (c.outliers > 0) {
+      const Index m = std::min<Index>(c.outliers, shape.length);
+      out = {floor(m, m)};
+    } else if (c.outliers < 0) {
+      const std::vector<Index> counts = detail::outlier_counts(shape.length, detail::kMaxOutliers);
+      for (Index mq : counts)
+        for (Index mk : counts)
+          if (mq + mk > 0) out.push_back(floor(mq, mk));
+    }
+    return out;
+  } catch (const InvalidArgument&) {  // no degree meets eps even on the floor's range: nor on T_used
+    const double inf = std::numeric_limits<double>::infinity();
+    return {Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
+  }
 }
 
 template <class T>
@@ -256,6 +318,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
 
 template Cost poly_instance_cost(const Problem<float>&, const ProblemShape&, const PolyConfig&);
 template Cost poly_instance_cost(const Problem<double>&, const ProblemShape&, const PolyConfig&);
+template std::vector<Cost> poly_cost_floors(const Problem<float>&, const ProblemShape&, const PolyConfig&);
+template std::vector<Cost> poly_cost_floors(const Problem<double>&, const ProblemShape&, const PolyConfig&);
 template Gradients<float> poly_gradients(const Problem<float>&, const PolyConfig&);
 template Gradients<double> poly_gradients(const Problem<double>&, const PolyConfig&);
 

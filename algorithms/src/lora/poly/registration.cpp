@@ -46,17 +46,18 @@ class Poly final : public detail::Registered<Poly> {
     const long long k = rank_for(s);
     if (k < 0) return {std::nan(""), std::nan(""), std::nan(""), FlopKind::thin_gemm, static_cast<double>(s.length) * s.batch};
     Cost c = poly_cost(s, k, scalar_bytes, c_);
-    if (c_.outliers > 0) {
-      const Cost pairs = exact_pairs_cost(s, c_.outliers, c_.outliers, c_);
-      c.flops += pairs.flops;
-      c.exps += pairs.exps;
-      c.gathered_flops += pairs.gathered_flops;
-    }
+    if (c_.outliers > 0) add_exact_pairs(c, exact_pairs_cost(s, c_.outliers, c_.outliers, c_));
     return c;
   }
   Cost instance_cost(const Problem<float>& p, const ProblemShape& s) const override { return poly_instance_cost(p, s, c_); }
   Cost instance_cost(const Problem<double>& p, const ProblemShape& s) const override {
     return poly_instance_cost(p, s, c_);
+  }
+  std::vector<Cost> cost_floors(const Problem<float>& p, const ProblemShape& s) const override {
+    return poly_cost_floors(p, s, c_);
+  }
+  std::vector<Cost> cost_floors(const Problem<double>& p, const ProblemShape& s) const override {
+    return poly_cost_floors(p, s, c_);
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);

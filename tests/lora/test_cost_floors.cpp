@@ -1,0 +1,167 @@
+// Cost floors (Algorithm::cost_floors, lora/poly/range_floor.hpp): lower bounds
+// on the instance cost that let auto's plan skip candidates which cannot win.
+// They must never exceed what the plan would cost, and skipping must never
+// change the choice.
+#include "lora_support.hpp"
+
+#include <lorafgc/lora/auto_plan.hpp>
+
+#include "lora/auto_select/calibration_cache.hpp"
+#include "lora/common/certified_range.hpp"
+#include "lora/common/thin_factors.hpp"
+#include "lora/poly/exp_polynomial.hpp"
+#include "lora/poly/outlier_rows.hpp"
+#include "lora/poly/range_floor.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+using namespace lorafgc;
+using namespace lorafgc::lora;
+
+namespace {
+
+GeneratorConfig instance(long long L, double T, InstanceFamily family, Adaptation mode, long long batch) {
+  auto c = test::config(L, 8, 4, mode, 1.0, 11);
+  c.score_bound = T;
+  c.family = family;
+  c.batch = batch;
+  return c;
+}
+
+// Some floor is at most the cost in every component the prediction reads.
+bool below_some(const std::vector<Cost>& floors, const Cost& cost) {
+  const auto le = [](double a, double b) { return a <= b * (1 + 1e-12); };
+  return std::any_of(floors.begin(), floors.end(), [&](const Cost& f) {
+    return le(f.flops, cost.flops) && le(f.exps, cost.exps) && le(f.bytes, cost.bytes) &&
+           le(f.gathered_flops, cost.gathered_flops) && f.rows == cost.rows;
+  });
+}
+
+template <class T>
+void check_floors(const Problem<T>& p) {
+  const ProblemShape shape = shape_of(p);
+  for (const char* spec : {"poly-cheb", "poly-taylor", "poly-hybrid", "poly-hybrid:outliers=16", "poly-hybrid:outliers=0",
+                           "poly-cheb:centre=false", "poly-hybrid:range_rows=0", "poly-taylor:eps=1e-6",
+                           "poly-hybrid:degree=3"}) {
+    INFO(spec);
+    const auto a = make_algorithm(spec);
+    Cost cost;
+    try {
+      cost = a->instance_cost(p, shape);
+    } catch (const InvalidArgument&) {  // out of reach: the plan records why, whatever the floor
+      continue;
+    }
+    CHECK(below_some(a->cost_floors(p, shape), cost));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the cost floors never exceed the instance cost", "[auto][floor]") {
+  for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
+    for (double T : {0.25, 1.0, 4.0, 12.0})
+      for (long long L : {40LL, 700LL, 2048LL}) {
+        INFO(family_name(family) << " T_cs = " << T << " L = " << L);
+        check_floors(generate<float>(instance(L, T, family, Adaptation::Partial, 1)));
+        if (L == 700) {
+          check_floors(generate<double>(instance(L, T, family, Adaptation::Full, 1)));
+          check_floors(generate<float>(instance(L, T, family, Adaptation::Partial, 2)));
+        }
+      }
+}
+
+// The pieces: the spread below the certified range, the bucket bounds below
+// every order statistic of the norms.
+TEMPLATE_TEST_CASE("the range floor lies below the certified range and the norms' order", "[auto][floor]", float,
+                   double) {
+  for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
+    for (double T : {0.5, 3.0, 20.0}) {
+      const auto p = generate<TestType>(instance(1500, T, family, Adaptation::Partial, 2));
+      const auto W = detail::effective_weights(p);
+      INFO(family_name(family) << " T_cs = " << T);
+      for (bool centre : {true, false}) {
+        const detail::RangeFloor f = detail::range_floor(p, W, centre);
+        const auto range = detail::certified_range(p.X, W[0], W[1], p.beta, {centre, 64});
+        CHECK(f.spread <= range.T_used);
+        // Tight enough to prune on: the longest rows on either side set the range.
+        CHECK(f.spread >= 0.5 * range.T_used);
+        for (std::size_t b = 0; b < p.X.size(); ++b) {
+          const Matrix<TestType> Q = p.X[b] * W[0], K = p.X[b] * W[1];
+          const Eigen::VectorXd c = centre ? detail::key_centre(K) : Eigen::VectorXd::Zero(8);
+          for (const auto& [ranks, norms] :
+               {std::pair{&f.queries[b], detail::row_norms(Q)},
+                std::pair{&f.keys[b], detail::row_norms(Matrix<TestType>(K.rowwise() - c.cast<TestType>().transpose()))}}) {
+            std::vector<double> sorted(norms.data(), norms.data() + norms.size());
+            std::sort(sorted.begin(), sorted.end(), std::greater<>());
+            for (Eigen::Index m : {0, 1, 7, 8, 100, 749, 1499, 1500}) {
+              const double truth = m < 1500 ? sorted[static_cast<std::size_t>(m)] : 0.0;
+              CHECK(ranks->after(m) <= truth);
+              CHECK(ranks->after(m) >= truth - sorted[0] / 1500 * 1.001);  // one bucket below, at most
+            }
+          }
+        }
+      }
+    }
+}
+
+// The degree floor reads the certified degree at a grid value below the
+// range, which is a floor only if no wider interval needs a smaller degree.
+TEST_CASE("the certified degree never falls as the range grows", "[auto][floor]") {
+  for (PolynomialKind kind : {PolynomialKind::Chebyshev, PolynomialKind::Taylor})
+    for (double eps : {1e-2, 1e-3, 1e-6}) {
+      int last = 0;
+      bool reachable = true;
+      for (int j = -48; j <= 32; ++j) {  // 2^-6 .. 2^4 on the floor's grid
+        const double T = std::exp2(j / 8.0);
+        INFO("eps = " << eps << " T = " << T);
+        try {
+          const int g = certified_exp_polynomial(kind, eps, -1, T).degree;
+          CHECK(reachable);
+          CHECK(g >= last);
+          last = g;
+        } catch (const InvalidArgument&) {
+          reachable = false;
+        }
+      }
+    }
+}
+
+// Pruning only skips work: the plan chooses what costing every candidate on
+// the instance would, and every skipped row's prediction is at least its floor.
+TEST_CASE("pruning never changes auto's choice", "[auto][floor]") {
+  AutoOptions o;
+  o.calibrated = false;
+  const MachineRates rates = detail::cached_rates(4, 0);
+  for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
+    for (double T : {0.25, 0.5, 1.0, 2.0, 8.0})
+      for (long long L : {256LL, 2048LL}) {
+        const auto p = generate<float>(instance(L, T, family, Adaptation::Partial, 1));
+        const ProblemShape shape = shape_of(p);
+        INFO(family_name(family) << " T_cs = " << T << " L = " << L);
+        const AutoPlan plan = plan_auto(p, o);
+        double best_seconds = std::numeric_limits<double>::infinity();
+        for (const PlanRow& r : plan.rows) {
+          if (r.spec.empty()) continue;
+          INFO(r.spec);
+          double seconds = std::numeric_limits<double>::infinity();
+          try {
+            seconds = predicted_seconds(make_algorithm(r.spec)->instance_cost(p, shape), rates);
+          } catch (const InvalidArgument&) {
+            CHECK(r.at_least);  // costed, it would have been refused with the reason
+          }
+          if (r.at_least)
+            CHECK(seconds >= r.predicted_seconds * (1 - 1e-12));
+          else
+            CHECK(seconds == Approx(r.predicted_seconds).epsilon(1e-12));
+          best_seconds = std::min(best_seconds, seconds);
+        }
+        // The fastest prediction (of equals, whichever was costed first:
+        // poly-hybrid without outliers is poly-cheb).
+        REQUIRE(plan.chosen >= 0);
+        CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds == Approx(best_seconds).epsilon(1e-12));
+      }
+}
