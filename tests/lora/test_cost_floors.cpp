@@ -135,6 +135,7 @@ TEST_CASE("the certified degree never falls as the range grows", "[auto][floor]"
 TEST_CASE("pruning never changes auto's choice", "[auto][floor]") {
   AutoOptions o;
   o.calibrated = false;
+  o.thrifty = false;
   const MachineRates rates = detail::cached_rates(4, 0);
   for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
     for (double T : {0.25, 0.5, 1.0, 2.0, 8.0})
@@ -163,5 +164,34 @@ TEST_CASE("pruning never changes auto's choice", "[auto][floor]") {
         // poly-hybrid without outliers is poly-cheb).
         REQUIRE(plan.chosen >= 0);
         CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds == Approx(best_seconds).epsilon(1e-12));
+      }
+}
+
+// Thrifty planning also skips a candidate whose floor beats the best prediction
+// by less than costing it took before: the choice then predicts at most that
+// much more than the best.
+TEST_CASE("thrifty planning gives up at most what costing would have cost", "[auto][floor]") {
+  AutoOptions o;
+  o.calibrated = false;
+  const MachineRates rates = detail::cached_rates(4, 0);
+  for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm})
+    for (double T : {0.25, 0.5, 1.0, 2.0})
+      for (long long L : {512LL, 2048LL}) {
+        const auto p = generate<float>(instance(L, T, family, Adaptation::Partial, 1));
+        const ProblemShape shape = shape_of(p);
+        INFO(family_name(family) << " T_cs = " << T << " L = " << L);
+        plan_auto(p, o);  // learns what costing takes
+        const AutoPlan plan = plan_auto(p, o);
+        REQUIRE(plan.chosen >= 0);
+        double best = std::numeric_limits<double>::infinity(), given_up = 0;
+        for (const PlanRow& r : plan.rows) {
+          if (r.spec.empty()) continue;
+          try {
+            best = std::min(best, predicted_seconds(make_algorithm(r.spec)->instance_cost(p, shape), rates));
+          } catch (const InvalidArgument&) {
+          }
+          if (r.at_least) given_up = std::max(given_up, detail::costing_seconds(detail::costing_key(r.spec, shape, 4)));
+        }
+        CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds <= best + given_up + 1e-12);
       }
 }

@@ -19,6 +19,10 @@ struct AutoOptions {
   double margin = 1;           // the models are asked for target_error / margin (>= 1)
   int threads = 0;             // passed to every candidate (0: the current default)
   bool calibrated = true;      // predict with each algorithm's calibration; false: the machine limit
+  // Also skip costing a candidate (on an instance) whose floor cannot beat the
+  // best prediction by more than costing it took last time on this shape in
+  // this process: auto's time is its plan plus its run (docs/auto.md, Pruning).
+  bool thrifty = true;
 };
 
 struct PlanRow {
@@ -29,9 +33,9 @@ struct PlanRow {
   Cost cost;
   double predicted_seconds = std::numeric_limits<double>::quiet_NaN();
   bool calibrated = false;  // predicted with its calibration (else the machine limit)
-  // predicted_seconds is a lower bound (its cost floors, Algorithm::cost_floors):
-  // it already exceeded the chosen row's prediction, so the instance cost was
-  // not computed; cost is then empty.
+  // predicted_seconds is a lower bound (its cost floors, Algorithm::cost_floors)
+  // that already reached the best prediction (thrifty: less the time costing
+  // this candidate takes), so the instance cost was not computed; cost is empty.
   bool at_least = false;
 };
 

@@ -43,6 +43,7 @@ double predicted(const Cost& cost, const std::optional<AlgorithmCalibration>& ca
 
 struct Candidate {
   std::shared_ptr<const Algorithm> algorithm;
+  std::string costing_key;  // thrifty planning's record of what costing it takes
   std::optional<AlgorithmCalibration> calibration;
   double floor_seconds = 0;  // the least prediction its cost floors allow
 };
@@ -50,10 +51,11 @@ struct Candidate {
 // cost_of(algorithm) -> Cost: the instance's or the shape's; floors_of(algorithm)
 // -> lower bounds on it (Algorithm::cost_floors). Candidates are costed in the
 // order of their floors, and one whose floor cannot beat the best prediction
-// so far is not costed at all (PlanRow::at_least).
+// so far is not costed at all, nor (thrifty, on an instance: `learn`) one that
+// cannot beat it by more than costing it took last time (PlanRow::at_least).
 template <class CostOf, class FloorsOf>
 AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of,
-                   FloorsOf floors_of) {
+                   FloorsOf floors_of, bool learn) {
   validate(o);
   const auto start = std::chrono::steady_clock::now();
   AutoPlan plan;
@@ -79,6 +81,7 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
             spec_with(r, t.calibration_options.empty() ? t.options : t.calibration_options, o.threads);
         if (o.calibrated) c.calibration = detail::cached_calibration(calibration_spec, shape, scalar_bytes, o.threads);
         c.algorithm = detail::cached_algorithm(row.spec);
+        if (learn) c.costing_key = detail::costing_key(row.spec, shape, scalar_bytes);
         const std::vector<Cost> floors = floors_of(*c.algorithm);
         c.floor_seconds = floors.empty() ? 0.0 : std::numeric_limits<double>::infinity();
         for (const Cost& f : floors) {
@@ -104,14 +107,19 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     PlanRow& row = plan.rows[i];
     Candidate& c = candidates[i];
     if (!c.algorithm) continue;
-    if (c.floor_seconds >= best) {  // cannot win: its floor stands for its prediction
+    const double costing = learn && o.thrifty ? detail::costing_seconds(c.costing_key) : 0.0;
+    if (c.floor_seconds >= best - costing) {  // cannot win, or not by what costing it costs
       row.at_least = true;
       row.predicted_seconds = c.floor_seconds;
       row.calibrated = c.calibration.has_value();
       continue;
     }
     try {
+      const auto costing_start = std::chrono::steady_clock::now();
       row.cost = cost_of(*c.algorithm);
+      if (learn)
+        detail::record_costing(c.costing_key,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - costing_start).count());
       if (std::isfinite(row.cost.flops)) {
         row.calibrated = c.calibration.has_value();
         row.predicted_seconds = predicted(row.cost, c.calibration, rates);
@@ -168,12 +176,13 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   const ProblemShape shape = shape_of(p);
   return plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
-      [&](const Algorithm& a) { return a.cost_floors(p, shape); });
+      [&](const Algorithm& a) { return a.cost_floors(p, shape); }, true);
 }
 
 AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {
   const auto cost_of = [&](const Algorithm& a) { return a.cost(shape, scalar_bytes); };
-  return plan_rows(shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; });
+  return plan_rows(
+      shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; }, false);
 }
 
 void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {

@@ -48,6 +48,32 @@ std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, 
   return it->second;
 }
 
+namespace {
+
+std::map<std::string, double>& costings() {
+  static std::map<std::string, double> seconds;
+  return seconds;
+}
+
+}  // namespace
+
+std::string costing_key(const std::string& spec, const ProblemShape& s, int scalar_bytes) {
+  return spec + "|" + std::to_string(s.length) + "|" + std::to_string(s.width) + "|" + std::to_string(s.rank) + "|" +
+         std::to_string(s.batch) + "|" + std::to_string(s.adapted[index(Projection::K)]) + "|" +
+         std::to_string(scalar_bytes);
+}
+
+double costing_seconds(const std::string& key) {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  const auto it = costings().find(key);
+  return it == costings().end() ? 0.0 : it->second;
+}
+
+void record_costing(const std::string& key, double seconds) {
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  costings()[key] = seconds;
+}
+
 std::shared_ptr<const Algorithm> cached_algorithm(const std::string& spec) {
   static std::map<std::string, std::shared_ptr<const Algorithm>> algorithms;
   {

@@ -18,6 +18,13 @@ MachineRates cached_rates(int scalar_bytes, int threads);
 std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, const ProblemShape& shape,
                                                        int scalar_bytes, int threads);
 
+// How long costing spec on an instance of this shape took in this process
+// (the last time; 0 before the first): what thrifty planning weighs against
+// what costing could gain.
+std::string costing_key(const std::string& spec, const ProblemShape& shape, int scalar_bytes);
+double costing_seconds(const std::string& key);
+void record_costing(const std::string& key, double seconds);
+
 // make_algorithm(spec), made once per process: parsing a spec's options took
 // 6 us, a tenth of a plan at L = 512 that makes four. An algorithm holds only
 // its options, so the one instance serves every thread.

@@ -23,6 +23,7 @@ class Auto final : public detail::Registered<Auto> {
     o_.margin = o.real("margin");
     o_.threads = static_cast<int>(o.integer("threads"));
     o_.calibrated = o.boolean("calibrated");
+    o_.thrifty = o.boolean("thrifty");
   }
   template <class T>
   Gradients<T> run(const Problem<T>& p) const {
@@ -98,6 +99,9 @@ std::vector<Registration> auto_select() {
       boolean_option("calibrated", true,
                      "predict with each algorithm's calibration (measured once per process and shape, about 2 s); "
                      "false: the machine limit"),
+      boolean_option("thrifty", true,
+                     "also skip costing a candidate on the instance whose cost floor cannot beat the best prediction "
+                     "by more than costing it took last time on this shape (auto's time is its plan plus its run)"),
   };
   // The conformance harness runs the limit's predictions: calibrating four
   // algorithms per width, rank, mode, dtype and thread count takes minutes

@@ -17,6 +17,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <tuple>
 
 namespace lorafgc::lora {
 
@@ -177,12 +178,24 @@ namespace {
 
 // The degree certified on the coarse grid value 2^(j/8) at or below T: no more
 // than a range >= T needs (a wider interval needs no smaller degree;
-// test_auto.cpp checks it on the grid), and certified once per grid value for
-// the process, so that floors on new ranges seldom certify anything.
+// test_cost_floors.cpp checks it on the grid), certified once per grid value
+// for the process, and kept per thread by (kind, eps, j): poly-hybrid's floors
+// ask for 50-170 ranges per plan, and copying the certified polynomial out of
+// the shared cache each time was most of their 13 us at L = 512. -1: no
+// degree meets eps there (nor on any wider range).
 int degree_floor(const PolyConfig& c, double T) {
   if (c.degree >= 0) return c.degree;
   if (!(T > 0)) return 0;
-  return certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(std::floor(8 * std::log2(T)) / 8)).degree;
+  const int j = static_cast<int>(std::floor(8 * std::log2(T)));
+  thread_local std::map<std::tuple<int, double, int>, int> degrees;
+  const auto key = std::make_tuple(static_cast<int>(c.kind), c.eps, j);
+  if (const auto it = degrees.find(key); it != degrees.end()) return it->second;
+  int g = -1;
+  try {
+    g = certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(j / 8.0)).degree;
+  } catch (const InvalidArgument&) {
+  }
+  return degrees[key] = g;
 }
 
 }  // namespace
@@ -190,11 +203,10 @@ int degree_floor(const PolyConfig& c, double T) {
 template <class T>
 std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& problem_shape, const PolyConfig& c) {
   const ProblemShape shape = run_shape(problem_shape, c);
-  std::map<double, long long> ranks;  // per range asked, within this call
   const auto at = [&](double range) {
-    auto it = ranks.find(range);
-    if (it == ranks.end()) it = ranks.emplace(range, monomial_rank(shape.width, degree_floor(c, range))).first;
-    return poly_cost(shape, it->second, sizeof(T), c);
+    const int g = degree_floor(c, range);
+    if (g < 0) throw InvalidArgument("eps", "no degree meets eps on the floor's range");
+    return poly_cost(shape, monomial_rank(shape.width, g), sizeof(T), c);
   };
   if (c.degree >= 0) return {at(0)};  // the rank does not depend on the data (the pairs only add)
   const std::string key = "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre);
