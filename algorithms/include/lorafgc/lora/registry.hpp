@@ -57,9 +57,12 @@ struct TargetOptions {
   std::string options;        // added to the spec ("eps=0.001"); empty: the defaults
   double expected_error = 0;  // the model's max_rel at those options
   std::string reason;         // non-empty: the target is out of the model's reach, and why
-  // Options the cost model's calibration runs it with, a choice the data makes
-  // fixed (poly-hybrid: outliers=0); empty: `options`.
-  std::string calibration_options;
+  // The registration whose calibration (with `options`) predicts this one's
+  // time; empty: its own. poly-hybrid's is poly-cheb's: its sweeps are
+  // poly-cheb's (the exact pairs enter as gathered flops), so that with no
+  // outliers the two predict alike and timing noise between two calibrations
+  // of one computation does not pick between them.
+  std::string calibration_algorithm;
 };
 using ErrorModel = std::function<TargetOptions(double target_error, const ProblemShape& shape, int scalar_bytes)>;
 

@@ -77,8 +77,8 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
       try {
         // Calibrated first, so that a plan on a shape also prepares what the
         // data decides (prepare_auto).
-        const std::string calibration_spec =
-            spec_with(r, t.calibration_options.empty() ? t.options : t.calibration_options, o.threads);
+        const std::string calibration_spec = spec_with(
+            t.calibration_algorithm.empty() ? r : registration(t.calibration_algorithm), t.options, o.threads);
         if (o.calibrated) c.calibration = detail::cached_calibration(calibration_spec, shape, scalar_bytes, o.threads);
         c.algorithm = detail::cached_algorithm(row.spec);
         if (learn) c.costing_key = detail::costing_key(row.spec, shape, scalar_bytes);

@@ -45,12 +45,12 @@ ErrorModel rounding_error_model() {
   };
 }
 
-ErrorModel certified_entry_error_model(std::string calibration_options) {
-  return [calibration_options](double target, const ProblemShape&, int scalar_bytes) {
+ErrorModel certified_entry_error_model(std::string calibration_algorithm) {
+  return [calibration_algorithm](double target, const ProblemShape&, int scalar_bytes) {
     TargetOptions t;
     t.options = "eps=" + exact_text(target);
     t.expected_error = target;
-    t.calibration_options = calibration_options;
+    t.calibration_algorithm = calibration_algorithm;
     if (scalar_bytes == 4 && target < kFloatPolyFloor) {
       t.expected_error = kFloatPolyFloor;
       t.reason = text("in float32 the features' rounding reaches %g; use float64", kFloatPolyFloor);

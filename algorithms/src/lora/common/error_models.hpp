@@ -21,9 +21,9 @@ ErrorModel rounding_error_model();
 // no larger (amplification 1: the measured ratio of gradient max_rel to the
 // certified entry error has median 0.14-0.5 and 90th percentile 0.5-5.7 over
 // the three families' grids). In float, targets below kFloatPolyFloor are out
-// of reach (the features' rounding). calibration_options: see TargetOptions.
+// of reach (the features' rounding). calibration_algorithm: see TargetOptions.
 inline constexpr double kFloatPolyFloor = 1e-5;
-ErrorModel certified_entry_error_model(std::string calibration_options = "");
+ErrorModel certified_entry_error_model(std::string calibration_algorithm = "");
 
 // A random estimate whose error was measured as max_rel <= a w^-b over 20
 // seeds (w the option `option`, at most `max_value`) at one score bound,
