@@ -1,12 +1,12 @@
 #include "lora/common/certified_range.hpp"
 
+#include "lora/common/norm_buckets.hpp"
+
 #include <lorafgc/core/errors.hpp>
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
 #include <limits>
-#include <numeric>
 
 namespace lorafgc::lora::detail {
 
@@ -53,98 +53,65 @@ Matrix<T> centred(const Matrix<T>& K, const Eigen::VectorXd& c) {
   return K.rowwise() - c.template cast<T>().transpose();
 }
 
-// The longest rows of M in order of norm, longest first: only as many as the
-// search has needed so far (a full sort of 2^20 rows was a sixth of poly-cheb's
-// time at L = 2^20, d = 8), grown on demand by selecting the next rows among
-// the rest in O(L) and sorting only those (selecting and sorting 1024 rows up
-// front was 40% of the range's time at L = 2048, d = 8, where 16 rows settle it).
+// The rows of M in bucket order of their norms (norm_buckets.hpp), copied in
+// that order as far as the search has asked, so that the longest rows and the
+// rows reaching a norm are both leading blocks.
 template <class T>
-class SortedRows {
+class RowsByNorm {
  public:
-  explicit SortedRows(const Matrix<T>& M)
-      : M_(M), all_(row_norms(M)), order_(static_cast<std::size_t>(M.rows())) {
-    std::iota(order_.begin(), order_.end(), Index{0});
-    select(16);
-  }
+  explicit RowsByNorm(const Matrix<T>& M) : M_(M), buckets_(row_norms(M)), rows_(M.rows(), M.cols()) {}
   Index size() const { return M_.rows(); }
-  double max_norm() const { return norms_.empty() ? 0.0 : norms_.front(); }
-  // The n-th largest norm (n < size()).
-  double norm(Index n) {
-    select(n + 1);
-    return norms_[static_cast<std::size_t>(n)];
-  }
-  // The first n rows by norm.
-  auto top(Index n) {
-    select(n);
+  const NormBuckets& buckets() const { return buckets_; }
+  // The first n rows of the order.
+  Eigen::Ref<const Matrix<T>> first(Index n) {
+    const auto& order = buckets_.order();
+    for (Index a = 0; a < M_.cols(); ++a)
+      for (Index i = copied_; i < n; ++i) rows_(i, a) = M_(order[static_cast<std::size_t>(i)], a);
+    copied_ = std::max(copied_, n);
     return rows_.topRows(n);
-  }
-  // The rows with norm >= threshold, in no particular order: the sorted prefix
-  // when it already reaches below the threshold, else one O(L) scan (growing
-  // the sorted prefix to the third of the rows that pruning Gaussian keys keeps
-  // cost sorts that were 8% of poly-cheb's time at L = 65536, d = 8, serial).
-  Eigen::Ref<const Matrix<T>> at_least(double threshold) {
-    if (kept() == size() || norms_.back() < threshold) {
-      const Index n = std::upper_bound(norms_.begin(), norms_.end(), threshold, std::greater<double>()) - norms_.begin();
-      return rows_.topRows(n);
-    }
-    scan_.resize(size(), M_.cols());
-    Index n = 0;
-    for (Index i = 0; i < size(); ++i)
-      if (all_[i] >= threshold) scan_.row(n++) = M_.row(i);
-    return scan_.topRows(n);
   }
 
  private:
-  Index kept() const { return static_cast<Index>(norms_.size()); }
-  // Grows the sorted prefix to n rows (at least doubling it): order_[0, kept)
-  // already holds the longest rows, so the next ones are selected from the rest.
-  void select(Index n) {
-    if (n <= kept()) return;
-    n = std::min(std::max(n, 2 * kept()), size());
-    const auto by_norm = [&](Index a, Index b) { return all_[a] > all_[b]; };
-    const auto first = order_.begin() + kept(), last = order_.begin() + n;
-    if (n < size()) std::nth_element(first, last, order_.end(), by_norm);
-    std::sort(first, last, by_norm);
-    const Index old = kept();
-    rows_.conservativeResize(n, M_.cols());
-    norms_.resize(static_cast<std::size_t>(n));
-    for (Index i = old; i < n; ++i) {
-      rows_.row(i) = M_.row(order_[static_cast<std::size_t>(i)]);
-      norms_[static_cast<std::size_t>(i)] = all_[order_[static_cast<std::size_t>(i)]];
-    }
-  }
-
   const Matrix<T>& M_;
-  Eigen::VectorXd all_;
-  std::vector<Index> order_;
-  Matrix<T> rows_, scan_;
-  std::vector<double> norms_;
+  NormBuckets buckets_;
+  Matrix<T> rows_;
+  Index copied_ = 0;
 };
 
-// max |A B^T|, B taken in chunks of rows so that no large block of scores is held.
+// max |A B^T|, fused: the scores of a block of B's rows against one row of A
+// accumulate in registers over the columns and are reduced at once, never
+// stored. With the scores of 4096-row chunks formed by (threaded) SGEMM and
+// then scanned, the range took 2.4-2.9 ms at L = 8192, d = 4 (llm), 40% of it
+// in OpenMP barriers and most of the rest in page faults and the scan.
 template <class T>
 double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& B) {
-  constexpr Index chunk = 4096;
-  double out = 0;
-  if (A.rows() == 0) return out;
-  for (Index j0 = 0; j0 < B.rows(); j0 += chunk) {
-    const Matrix<T> S = A * B.middleRows(j0, std::min(chunk, B.rows() - j0)).transpose();
-    out = std::max(out, static_cast<double>(S.cwiseAbs().maxCoeff()));
-  }
-  return out;
+  constexpr Index block = 256 / sizeof(T);  // four AVX-512 registers
+  const Index d = A.cols(), n = B.rows(), whole = n / block * block;
+  if (A.rows() == 0 || n == 0 || d == 0) return 0;
+  // The running maximum elementwise, reduced once: a horizontal maximum per
+  // block and row spilled to the stack and took a third of the search.
+  Eigen::Array<T, block, 1> most = Eigen::Array<T, block, 1>::Zero();
+  for (Index j0 = 0; j0 < whole; j0 += block)
+    for (Index i = 0; i < A.rows(); ++i) {
+      Eigen::Array<T, block, 1> s = B.col(0).template segment<block>(j0).array() * A(i, 0);
+      for (Index k = 1; k < d; ++k) s += B.col(k).template segment<block>(j0).array() * A(i, k);
+      most = most.max(s.abs());
+    }
+  T best = most.maxCoeff();
+  for (Index i = 0; whole < n && i < A.rows(); ++i)
+    best = std::max(best, (B.bottomRows(n - whole) * A.row(i).transpose()).cwiseAbs().maxCoeff());
+  return static_cast<double>(best);
 }
 
-// The largest exact |score| of rows [a, b) of `side` against the rows of
-// `other` that can exceed tau (Cauchy-Schwarz: ||x|| ||y|| >= tau / beta),
-// and the number of pairs computed.
 template <class T>
-double largest_score(SortedRows<T>& side, SortedRows<T>& other, Index a, Index b, double beta, double tau,
+double largest_score(RowsByNorm<T>& side, RowsByNorm<T>& other, Index a, Index b, double beta, double tau,
                      double& pairs) {
-  if (a >= b || side.norm(a) <= 0) return 0;
-  const auto others = other.at_least(tau / (beta * side.norm(a)));
-  pairs += static_cast<double>(b - a) * static_cast<double>(others.rows());
-  const Matrix<T> rows = side.top(b).bottomRows(b - a);
-  return beta * max_abs_product<T>(rows, others);
+  const double norm = side.buckets().at_most_from(a);  // >= the norms of rows [a, b)
+  if (a >= b || norm <= 0) return 0;
+  const Index others = other.buckets().prefix_reaching(tau / (beta * norm));
+  pairs += static_cast<double>(b - a) * static_cast<double>(others);
+  const Eigen::Ref<const Matrix<T>> longest = side.first(b);
+  return beta * max_abs_product<T>(longest.bottomRows(b - a), other.first(others));
 }
 
 struct SequenceBound {
@@ -164,10 +131,10 @@ template <class T>
 SequenceBound sequence_bound(const Matrix<T>& Q, const Matrix<T>& Kc, const Matrix<T>& K, double beta,
                              Index budget_rows) {
   SequenceBound s;
-  SortedRows<T> q(Q), k(Kc);
+  RowsByNorm<T> q(Q), k(Kc);
   const Index Lq = Q.rows(), Lk = Kc.rows();
-  s.query_norm = q.max_norm();
-  s.centred_key_norm = k.max_norm();
+  s.query_norm = q.buckets().max_norm();
+  s.centred_key_norm = k.buckets().max_norm();
   s.key_norm = K.rows() ? row_norms(K).maxCoeff() : 0;
   const double cauchy_schwarz = beta * s.query_norm * s.centred_key_norm;
   s.bound = cauchy_schwarz;
@@ -177,7 +144,7 @@ SequenceBound sequence_bound(const Matrix<T>& Q, const Matrix<T>& Kc, const Matr
   for (Index covered = 0, next = 8; tail > tau && covered < std::max(Lq, Lk); covered = next, next *= 2) {
     tau = std::max(tau, largest_score(q, k, std::min(covered, Lq), std::min(next, Lq), beta, tau, pairs));
     tau = std::max(tau, largest_score(k, q, std::min(covered, Lk), std::min(next, Lk), beta, tau, pairs));
-    tail = next < Lq && next < Lk ? beta * q.norm(next) * k.norm(next) : 0.0;
+    tail = next < Lq && next < Lk ? beta * q.buckets().at_most_from(next) * k.buckets().at_most_from(next) : 0.0;
     if (pairs >= budget) break;
   }
   // Each exact score is a d-term dot product in T: |error| <= gamma_d ||Q_i|| ||K_j - c||.

@@ -8,7 +8,8 @@
 //  2. The pairs that reach the Cauchy-Schwarz bound involve the few longest
 //     rows. The scores of the m longest queries against every key, and of the
 //     m longest centred keys against every query, are computed exactly; every
-//     other pair is bounded by the (m+1)-th largest norms. m doubles until that
+//     other pair is bounded by the (m+1)-th largest norms (to within 0.8%:
+//     the rows are ordered by norm buckets, norm_buckets.hpp). m doubles until that
 //     bound falls below the largest exact score (T_used is then the true
 //     max |S'_ij|) or a budget is spent; pairs that Cauchy-Schwarz already
 //     puts below the best score are skipped, so m reaches hundreds of rows at

@@ -224,7 +224,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     const auto bulk = [&](Index mq, Index mk) {
       double product = 0;
       for (std::size_t b = 0; b < f->queries.size(); ++b)
-        product = std::max(product, f->queries[b].after(mq) * f->keys[b].after(mk));
+        product = std::max(product, f->queries[b].at_least_at(mq) * f->keys[b].at_least_at(mk));
       return std::max(std::min(f->spread, std::abs(p.beta) * product), std::min(f->spread, 1e-3));
     };
     const auto floor = [&](Index mq, Index mk) {

@@ -8,36 +8,6 @@
 
 namespace lorafgc::lora::detail {
 
-NormRanks::NormRanks(const Eigen::VectorXd& norms) {
-  const Index n = norms.size();
-  buckets_ = static_cast<int>(std::clamp<Index>(n, 16, 4096));
-  top_ = n ? norms.maxCoeff() : 0.0;
-  std::vector<int> of(static_cast<std::size_t>(n));  // 0: the longest bucket
-  start_.assign(static_cast<std::size_t>(buckets_) + 1, 0);
-  for (Index i = 0; i < n; ++i) {
-    const int b = top_ > 0 ? std::min(buckets_ - 1, static_cast<int>(norms[i] / top_ * buckets_)) : 0;
-    of[static_cast<std::size_t>(i)] = buckets_ - 1 - b;
-    ++start_[static_cast<std::size_t>(buckets_ - b)];
-  }
-  std::partial_sum(start_.begin(), start_.end(), start_.begin());
-  order_.resize(static_cast<std::size_t>(n));
-  std::vector<Index> next(start_.begin(), start_.end() - 1);
-  for (Index i = 0; i < n; ++i) order_[static_cast<std::size_t>(next[static_cast<std::size_t>(of[static_cast<std::size_t>(i)])]++)] = i;
-}
-
-double NormRanks::after(Index m) const {
-  if (m >= static_cast<Index>(order_.size())) return 0;
-  // The bucket holding position m: every row there has norm >= its lower edge
-  // (floor(norm / top * buckets) >= b implies norm >= b top / buckets, up to
-  // one rounding of the quotient).
-  const auto b = std::upper_bound(start_.begin(), start_.end(), m) - start_.begin() - 1;
-  return static_cast<double>(buckets_ - 1 - b) * top_ / buckets_ * (1 - 1e-12);
-}
-
-std::vector<Index> NormRanks::longest(Index n) const {
-  return {order_.begin(), order_.begin() + std::min<Index>(n, static_cast<Index>(order_.size()))};
-}
-
 template <class T>
 RangeFloor range_floor(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, bool centre, Index rows) {
   RangeFloor out;
@@ -53,9 +23,9 @@ RangeFloor range_floor(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, b
     out.keys.emplace_back(kn);
     // Each score rounds by at most gamma_d ||Q_i|| ||K_j - c||.
     const double gamma = d * u / (1 - d * u);
-    const auto largest = [&](const Matrix<T>& side, const Eigen::VectorXd& norms, const NormRanks& ranks,
+    const auto largest = [&](const Matrix<T>& side, const Eigen::VectorXd& norms, const NormBuckets& ranks,
                              const Matrix<T>& other, double other_norm) {
-      const std::vector<Index> sample = ranks.longest(rows);
+      const std::vector<Index> sample(ranks.order().begin(), ranks.order().begin() + std::min(rows, ranks.size()));
       Matrix<T> R(static_cast<Index>(sample.size()), d);
       for (std::size_t i = 0; i < sample.size(); ++i) R.row(static_cast<Index>(i)) = side.row(sample[i]);
       const Matrix<T> S = other * R.transpose();

@@ -11,9 +11,11 @@
 //    (the first round of the range's own search).
 //  - poly-hybrid's bulk range for counts (m_q, m_k) is |beta| q(m_q) k(m_k)
 //    (outlier_rows.hpp), q and k the (m+1)-th largest norms of Q and K - c:
-//    one bucket pass over the norms bounds every order statistic from below.
+//    one bucket pass over the norms bounds every order statistic from below
+//    (norm_buckets.hpp).
 #include <lorafgc/lora/problem.hpp>
 
+#include "lora/common/norm_buckets.hpp"
 #include "lora/common/thin_factors.hpp"
 
 #include <array>
@@ -21,27 +23,10 @@
 
 namespace lorafgc::lora::detail {
 
-// A matrix's row norms in equal buckets of [0, max]: lower bounds on every
-// order statistic, and rows in about decreasing order, in O(L + buckets).
-class NormRanks {
- public:
-  explicit NormRanks(const Eigen::VectorXd& norms);
-  // <= the (m+1)-th largest norm (0 past the end).
-  double after(Index m) const;
-  // The first n rows in order of bucket, longest first.
-  std::vector<Index> longest(Index n) const;
-
- private:
-  double top_ = 0;
-  int buckets_ = 1;
-  std::vector<Index> order_;  // rows by bucket, longest bucket first
-  std::vector<Index> start_;  // start_[b]: where bucket b (0 the longest) begins in order_
-};
-
 struct RangeFloor {
   double spread = 0;  // <= T_used (for the same centring, any range_rows)
   // Per sequence: of Q, and of K - c (c the certified range's centre, or 0).
-  std::vector<NormRanks> queries, keys;
+  std::vector<NormBuckets> queries, keys;
 };
 
 // `rows` longest queries and keys sampled: O(L d (d + rows)).
