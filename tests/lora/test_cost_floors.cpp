@@ -84,17 +84,18 @@ TEMPLATE_TEST_CASE("the range floor lies below the certified range and the norms
       const auto W = detail::effective_weights(p);
       INFO(family_name(family) << " T_cs = " << T);
       for (bool centre : {true, false}) {
-        const detail::RangeFloor f = detail::range_floor(p, W, centre);
+        const auto rows = detail::sequence_rows(p.X, W[0], W[1], centre);
+        const double spread = detail::range_floor(rows, p.beta);
         const auto range = detail::certified_range(p.X, W[0], W[1], p.beta, {centre, 64});
-        CHECK(f.spread <= range.T_used);
+        CHECK(spread <= range.T_used);
         // Tight enough to prune on: the longest rows on either side set the range.
-        CHECK(f.spread >= 0.5 * range.T_used);
+        CHECK(spread >= 0.5 * range.T_used);
         for (std::size_t b = 0; b < p.X.size(); ++b) {
           const Matrix<TestType> Q = p.X[b] * W[0], K = p.X[b] * W[1];
           const Eigen::VectorXd c = centre ? detail::key_centre(K) : Eigen::VectorXd::Zero(8);
           for (const auto& [ranks, norms] :
-               {std::pair{&f.queries[b], detail::row_norms(Q)},
-                std::pair{&f.keys[b], detail::row_norms(Matrix<TestType>(K.rowwise() - c.cast<TestType>().transpose()))}}) {
+               {std::pair{&rows[b].queries, detail::row_norms(Q)},
+                std::pair{&rows[b].keys, detail::row_norms(Matrix<TestType>(K.rowwise() - c.cast<TestType>().transpose()))}}) {
             std::vector<double> sorted(norms.data(), norms.data() + norms.size());
             std::sort(sorted.begin(), sorted.end(), std::greater<>());
             for (Eigen::Index m : {0, 1, 7, 8, 100, 749, 1499, 1500}) {

@@ -29,6 +29,15 @@ namespace detail {
 std::shared_ptr<const void> memo_find(const void* problem, const std::string& key);
 // A no-op outside a scope.
 void memo_store(const void* problem, const std::string& key, std::shared_ptr<const void> value);
+
+// The value stored under `key`, or compute() (a V) stored there and returned.
+template <class V, class Compute>
+std::shared_ptr<const V> memo_get_or(const void* problem, const std::string& key, Compute compute) {
+  if (const auto hit = memo_find(problem, key)) return std::static_pointer_cast<const V>(hit);
+  auto value = std::make_shared<const V>(compute());
+  memo_store(problem, key, value);
+  return value;
+}
 }  // namespace detail
 
 }  // namespace lorafgc::lora

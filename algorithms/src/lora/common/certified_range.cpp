@@ -46,38 +46,6 @@ Eigen::VectorXd row_norms(const Matrix<T>& M) {
   return squared.sqrt().matrix();
 }
 
-namespace {
-
-template <class T>
-Matrix<T> centred(const Matrix<T>& K, const Eigen::VectorXd& c) {
-  return K.rowwise() - c.template cast<T>().transpose();
-}
-
-// The rows of M in bucket order of their norms (norm_buckets.hpp), copied in
-// that order as far as the search has asked, so that the longest rows and the
-// rows reaching a norm are both leading blocks.
-template <class T>
-class RowsByNorm {
- public:
-  explicit RowsByNorm(const Matrix<T>& M) : M_(M), buckets_(row_norms(M)), rows_(M.rows(), M.cols()) {}
-  Index size() const { return M_.rows(); }
-  const NormBuckets& buckets() const { return buckets_; }
-  // The first n rows of the order.
-  Eigen::Ref<const Matrix<T>> first(Index n) {
-    const auto& order = buckets_.order();
-    for (Index a = 0; a < M_.cols(); ++a)
-      for (Index i = copied_; i < n; ++i) rows_(i, a) = M_(order[static_cast<std::size_t>(i)], a);
-    copied_ = std::max(copied_, n);
-    return rows_.topRows(n);
-  }
-
- private:
-  const Matrix<T>& M_;
-  NormBuckets buckets_;
-  Matrix<T> rows_;
-  Index copied_ = 0;
-};
-
 // max |A B^T|, fused: the scores of a block of B's rows against one row of A
 // accumulate in registers over the columns and are reduced at once, never
 // stored. With the scores of 4096-row chunks formed by (threaded) SGEMM and
@@ -102,6 +70,38 @@ double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<co
     best = std::max(best, (B.bottomRows(n - whole) * A.row(i).transpose()).cwiseAbs().maxCoeff());
   return static_cast<double>(best);
 }
+
+namespace {
+
+template <class T>
+Matrix<T> centred(const Matrix<T>& K, const Eigen::VectorXd& c) {
+  return K.rowwise() - c.template cast<T>().transpose();
+}
+
+// The rows of M in bucket order of their norms (norm_buckets.hpp), copied in
+// that order as far as the search has asked, so that the longest rows and the
+// rows reaching a norm are both leading blocks.
+template <class T>
+class RowsByNorm {
+ public:
+  RowsByNorm(const Matrix<T>& M, const NormBuckets& buckets) : M_(M), buckets_(buckets), rows_(M.rows(), M.cols()) {}
+  Index size() const { return M_.rows(); }
+  const NormBuckets& buckets() const { return buckets_; }
+  // The first n rows of the order.
+  Eigen::Ref<const Matrix<T>> first(Index n) {
+    const auto& order = buckets_.order();
+    for (Index a = 0; a < M_.cols(); ++a)
+      for (Index i = copied_; i < n; ++i) rows_(i, a) = M_(order[static_cast<std::size_t>(i)], a);
+    copied_ = std::max(copied_, n);
+    return rows_.topRows(n);
+  }
+
+ private:
+  const Matrix<T>& M_;
+  const NormBuckets& buckets_;
+  Matrix<T> rows_;
+  Index copied_ = 0;
+};
 
 template <class T>
 double largest_score(RowsByNorm<T>& side, RowsByNorm<T>& other, Index a, Index b, double beta, double tau,
@@ -128,14 +128,13 @@ struct SequenceBound {
 // (2 budget_rows L; the last round may double it). Keys and queries that
 // Cauchy-Schwarz already puts below the best score are skipped.
 template <class T>
-SequenceBound sequence_bound(const Matrix<T>& Q, const Matrix<T>& Kc, const Matrix<T>& K, double beta,
-                             Index budget_rows) {
+SequenceBound sequence_bound(const SequenceRows<T>& rows, double beta, Index budget_rows) {
   SequenceBound s;
-  RowsByNorm<T> q(Q), k(Kc);
-  const Index Lq = Q.rows(), Lk = Kc.rows();
-  s.query_norm = q.buckets().max_norm();
-  s.centred_key_norm = k.buckets().max_norm();
-  s.key_norm = K.rows() ? row_norms(K).maxCoeff() : 0;
+  RowsByNorm<T> q(rows.Q, rows.queries), k(rows.Kc, rows.keys);
+  const Index Lq = rows.Q.rows(), Lk = rows.Kc.rows();
+  s.query_norm = rows.queries.max_norm();
+  s.centred_key_norm = rows.keys.max_norm();
+  s.key_norm = rows.key_norm;
   const double cauchy_schwarz = beta * s.query_norm * s.centred_key_norm;
   s.bound = cauchy_schwarz;
   if (budget_rows <= 0 || cauchy_schwarz == 0) return s;
@@ -144,11 +143,11 @@ SequenceBound sequence_bound(const Matrix<T>& Q, const Matrix<T>& Kc, const Matr
   for (Index covered = 0, next = 8; tail > tau && covered < std::max(Lq, Lk); covered = next, next *= 2) {
     tau = std::max(tau, largest_score(q, k, std::min(covered, Lq), std::min(next, Lq), beta, tau, pairs));
     tau = std::max(tau, largest_score(k, q, std::min(covered, Lk), std::min(next, Lk), beta, tau, pairs));
-    tail = next < Lq && next < Lk ? beta * q.buckets().at_most_from(next) * k.buckets().at_most_from(next) : 0.0;
+    tail = next < Lq && next < Lk ? beta * rows.queries.at_most_from(next) * rows.keys.at_most_from(next) : 0.0;
     if (pairs >= budget) break;
   }
   // Each exact score is a d-term dot product in T: |error| <= gamma_d ||Q_i|| ||K_j - c||.
-  const double u = std::numeric_limits<T>::epsilon() / 2, d = static_cast<double>(Q.cols());
+  const double u = std::numeric_limits<T>::epsilon() / 2, d = static_cast<double>(rows.Q.cols());
   const double rounding = d * u / (1 - d * u) * cauchy_schwarz;
   s.bound = std::min(cauchy_schwarz, std::max(tau + rounding, tail));
   return s;
@@ -161,26 +160,50 @@ double CertifiedRange::centring_error(double unit_roundoff) const {
 }
 
 template <class T>
+SequenceRows<T>::SequenceRows(const Matrix<T>& x, const Matrix<T>& Wq, const Matrix<T>& Wk, bool centre)
+    : Q(x * Wq), Kc(x * Wk), queries(row_norms(Q)) {
+  // The keys centred in place (a second L x d buffer was page faults at L = 8192).
+  this->centre = centre && Kc.rows() ? key_centre(Kc) : Eigen::VectorXd::Zero(Kc.cols());
+  key_norm = Kc.rows() ? row_norms(Kc).maxCoeff() : 0.0;
+  Kc.rowwise() -= this->centre.template cast<T>().transpose();
+  keys = NormBuckets(row_norms(Kc));
+}
+
+template <class T>
+std::vector<SequenceRows<T>> sequence_rows(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq,
+                                           const Matrix<T>& Wk, bool centre) {
+  std::vector<SequenceRows<T>> out;
+  out.reserve(X.size());
+  for (const Matrix<T>& x : X) out.emplace_back(x, Wq, Wk, centre);
+  return out;
+}
+
+template <class T>
 CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
                                double beta, const ScoreRangeOptions& options) {
+  return certified_range(sequence_rows(X, Wq, Wk, options.centre), beta, options);
+}
+
+template <class T>
+CertifiedRange certified_range(const std::vector<SequenceRows<T>>& rows, double beta, const ScoreRangeOptions& options) {
   CertifiedRange range;
   range.beta = beta;
   const double abs_beta = std::abs(beta);
-  double key_norm = 0, centred_key_norm = 0, bound = 0;
-  for (const Matrix<T>& x : X) {
-    const Matrix<T> Q = x * Wq, K = x * Wk;
-    range.centres.push_back(options.centre && K.rows() ? key_centre(K) : Eigen::VectorXd::Zero(K.cols()));
-    const SequenceBound s = sequence_bound(Q, centred(K, range.centres.back()), K, abs_beta, options.range_rows);
+  double key_norm = 0, centred_key_norm = 0, bound = 0, d = 0;
+  for (const SequenceRows<T>& r : rows) {
+    range.centres.push_back(r.centre);
+    const SequenceBound s = sequence_bound(r, abs_beta, options.range_rows);
     range.query_norm = std::max(range.query_norm, s.query_norm);
     key_norm = std::max(key_norm, s.key_norm);
     centred_key_norm = std::max(centred_key_norm, s.centred_key_norm);
     bound = std::max(bound, s.bound);
+    d = static_cast<double>(r.Q.cols());
   }
   range.T_cauchy_schwarz = abs_beta * range.query_norm * key_norm;
   range.T_centred = abs_beta * range.query_norm * centred_key_norm;
   // The norms above are sums of d squares in double; the scaled features round
   // each entry once more in T: |q^.k^ T_used - S'| <= 2u(1 + u) T_centred.
-  const double u = std::numeric_limits<T>::epsilon() / 2, d = static_cast<double>(Wq.cols());
+  const double u = std::numeric_limits<T>::epsilon() / 2;
   range.T_used = std::min(bound, range.T_centred) * (1 + 2 * (d + 2) * std::numeric_limits<double>::epsilon()) +
                  3 * u * range.T_centred;
   return range;
@@ -197,6 +220,16 @@ Matrix<T> scaled_keys(const Matrix<T>& K, const CertifiedRange& range, std::size
   return centred(K, range.centres.at(sequence)) * static_cast<T>(range.beta * range.query_norm / range.T_used);
 }
 
+template struct SequenceRows<float>;
+template struct SequenceRows<double>;
+template std::vector<SequenceRows<float>> sequence_rows(const std::vector<Matrix<float>>&, const Matrix<float>&,
+                                                        const Matrix<float>&, bool);
+template std::vector<SequenceRows<double>> sequence_rows(const std::vector<Matrix<double>>&, const Matrix<double>&,
+                                                         const Matrix<double>&, bool);
+template CertifiedRange certified_range(const std::vector<SequenceRows<float>>&, double, const ScoreRangeOptions&);
+template CertifiedRange certified_range(const std::vector<SequenceRows<double>>&, double, const ScoreRangeOptions&);
+template double max_abs_product(const Eigen::Ref<const Matrix<float>>&, const Eigen::Ref<const Matrix<float>>&);
+template double max_abs_product(const Eigen::Ref<const Matrix<double>>&, const Eigen::Ref<const Matrix<double>>&);
 template CertifiedRange certified_range(const std::vector<Matrix<float>>&, const Matrix<float>&, const Matrix<float>&,
                                         double, const ScoreRangeOptions&);
 template CertifiedRange certified_range(const std::vector<Matrix<double>>&, const Matrix<double>&,

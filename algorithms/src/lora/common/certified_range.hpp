@@ -20,6 +20,8 @@
 #include <lorafgc/lora/problem.hpp>
 #include <lorafgc/lora/score_range.hpp>
 
+#include "lora/common/norm_buckets.hpp"
+
 #include <vector>
 
 namespace lorafgc::lora::detail {
@@ -40,11 +42,35 @@ struct CertifiedRange {
   double centring_error(double unit_roundoff) const;
 };
 
+// One sequence's queries and centred keys, their norms in buckets: what the
+// range's search starts from, and what its floor (range_floor.hpp) and
+// poly-hybrid's ranking read, formed once per plan (the plan memo shares them).
+template <class T>
+struct SequenceRows {
+  SequenceRows(const Matrix<T>& x, const Matrix<T>& Wq, const Matrix<T>& Wk, bool centre);
+  Matrix<T> Q;                 // X W_q
+  Eigen::VectorXd centre;      // c (zero without centring), rounded to T
+  Matrix<T> Kc;                // X W_k - c, as the features form it
+  double key_norm = 0;         // max ||K_j|| before centring
+  NormBuckets queries, keys;   // the row norms of Q and Kc
+};
+
+template <class T>
+std::vector<SequenceRows<T>> sequence_rows(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq,
+                                           const Matrix<T>& Wk, bool centre);
+
 // Over the batch X_b, with queries X_b W_q and keys X_b W_k (formed one
 // sequence at a time).
 template <class T>
 CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
                                double beta, const ScoreRangeOptions& options);
+// The same from rows formed with options.centre.
+template <class T>
+CertifiedRange certified_range(const std::vector<SequenceRows<T>>& rows, double beta, const ScoreRangeOptions& options);
+
+// max |A B^T| without storing the scores.
+template <class T>
+double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& B);
 
 // The keys' centre c the range shifts by (the mean or the bounding box's
 // midpoint, whichever is closer to the farthest key), rounded to T.

@@ -19,6 +19,7 @@ class NormBuckets {
   using Index = Eigen::Index;
   // norms: finite and >= 0.
   explicit NormBuckets(const Eigen::VectorXd& norms);
+  NormBuckets() : NormBuckets(Eigen::VectorXd()) {}
   Index size() const { return static_cast<Index>(order_.size()); }
   double max_norm() const { return top_; }
   // The rows by bucket, longest bucket first (within a bucket, by row).

@@ -24,8 +24,18 @@ namespace lorafgc::lora {
 namespace {
 
 using detail::Index;
-using detail::memo_find;
-using detail::memo_store;
+using detail::memo_get_or;
+
+// Q, the centred keys and their norm buckets, formed once inside a plan memo:
+// the cost floors, the certified range's search and the run all start there.
+template <class T>
+std::shared_ptr<const std::vector<detail::SequenceRows<T>>> memoized_rows(const Problem<T>& p,
+                                                                          const std::array<Matrix<T>, 3>& W,
+                                                                          bool centre) {
+  return memo_get_or<std::vector<detail::SequenceRows<T>>>(
+      &p, "poly-rows|" + std::to_string(sizeof(T)) + "|" + std::to_string(centre),
+      [&] { return detail::sequence_rows(p.X, W[index(Projection::Q)], W[index(Projection::K)], centre); });
+}
 
 // Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
 // terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
@@ -124,13 +134,9 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   // Shared by every configuration with the same range options in a plan memo.
   const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
                                 std::to_string(c.range_rows);
-  if (const auto hit = memo_find(&p, range_key)) {
-    out.data_range = *std::static_pointer_cast<const detail::CertifiedRange>(hit);
-  } else {
-    out.data_range = detail::certified_range(p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta,
-                                             {c.centre, c.range_rows});
-    memo_store(&p, range_key, std::make_shared<const detail::CertifiedRange>(out.data_range));
-  }
+  out.data_range = *memo_get_or<detail::CertifiedRange>(&p, range_key, [&] {
+    return detail::certified_range(*memoized_rows(p, W, c.centre), p.beta, {c.centre, c.range_rows});
+  });
   // poly-hybrid: the polynomial covers only the pairs the outliers leave.
   if (c.hybrid) out.outliers = find_outliers(p, W, out.data_range, shape, c);
   const detail::OutlierChoice& choice = out.outliers.choice;
@@ -150,10 +156,7 @@ InstancePlan<T> memoized_plan(const Problem<T>& p, const ProblemShape& shape, co
   std::snprintf(key, sizeof key, "poly-plan|%zu|%d|%.17g|%d|%d|%d|%d|%lld|%lld|%lld|%d|%.17g", sizeof(T),
                 static_cast<int>(c.kind), c.eps, c.degree, c.contract, c.weights, c.centre, c.range_rows,
                 c.block_rows, c.outliers, c.threads, c.memory_budget_bytes);
-  if (const auto hit = memo_find(&p, key)) return *std::static_pointer_cast<const InstancePlan<T>>(hit);
-  auto planned = std::make_shared<const InstancePlan<T>>(plan_instance(p, shape, W, c));
-  memo_store(&p, key, planned);
-  return *planned;
+  return *memo_get_or<InstancePlan<T>>(&p, key, [&] { return plan_instance(p, shape, W, c); });
 }
 
 ProblemShape run_shape(const ProblemShape& of_problem, const PolyConfig& c) {
@@ -209,26 +212,22 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     return poly_cost(shape, monomial_rank(shape.width, g), sizeof(T), c);
   };
   if (c.degree >= 0) return {at(0)};  // the rank does not depend on the data (the pairs only add)
-  const std::string key = "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre);
-  std::shared_ptr<const detail::RangeFloor> f;
-  if (const auto hit = memo_find(&p, key)) {
-    f = std::static_pointer_cast<const detail::RangeFloor>(hit);
-  } else {
-    f = std::make_shared<const detail::RangeFloor>(detail::range_floor(p, detail::effective_weights(p), c.centre));
-    memo_store(&p, key, f);
-  }
+  const auto W = detail::effective_weights(p);
+  const auto rows = memoized_rows(p, W, c.centre);
+  const double spread = *memo_get_or<double>(&p, "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre),
+                                             [&] { return detail::range_floor(*rows, p.beta); });
   try {
-    if (!c.hybrid) return {at(f->spread)};
+    if (!c.hybrid) return {at(spread)};
     // plan_instance's bulk range for counts (m_q, m_k): max(min(T_used,
     // |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), with T_used >= spread.
     const auto bulk = [&](Index mq, Index mk) {
       double product = 0;
-      for (std::size_t b = 0; b < f->queries.size(); ++b)
-        product = std::max(product, f->queries[b].at_least_at(mq) * f->keys[b].at_least_at(mk));
-      return std::max(std::min(f->spread, std::abs(p.beta) * product), std::min(f->spread, 1e-3));
+      for (const detail::SequenceRows<T>& r : *rows)
+        product = std::max(product, r.queries.at_least_at(mq) * r.keys.at_least_at(mk));
+      return std::max(std::min(spread, std::abs(p.beta) * product), std::min(spread, 1e-3));
     };
     const auto floor = [&](Index mq, Index mk) {
-      Cost x = at(mq + mk > 0 ? bulk(mq, mk) : f->spread);
+      Cost x = at(mq + mk > 0 ? bulk(mq, mk) : spread);
       add_exact_pairs(x, exact_pairs_cost(shape, mq, mk, c));
       return x;
     };

@@ -1,7 +1,5 @@
 #include "lora/poly/range_floor.hpp"
 
-#include "lora/common/certified_range.hpp"
-
 #include <algorithm>
 #include <limits>
 #include <numeric>
@@ -9,38 +7,27 @@
 namespace lorafgc::lora::detail {
 
 template <class T>
-RangeFloor range_floor(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, bool centre, Index rows) {
-  RangeFloor out;
-  const double beta = std::abs(p.beta), u = std::numeric_limits<T>::epsilon() / 2;
-  for (const Matrix<T>& x : p.X) {
-    const Matrix<T> Q = x * W[index(Projection::Q)], K = x * W[index(Projection::K)];
-    const Index d = Q.cols();
-    // Keys by the norm poly-hybrid ranks them by (centred), queries by theirs.
-    const Eigen::VectorXd c = centre && K.rows() ? key_centre(K) : Eigen::VectorXd::Zero(d);
-    const Matrix<T> Kc = K.rowwise() - c.template cast<T>().transpose();  // as the range forms them
-    const Eigen::VectorXd qn = row_norms(Q), kn = row_norms(Kc);
-    out.queries.emplace_back(qn);
-    out.keys.emplace_back(kn);
+double range_floor(const std::vector<SequenceRows<T>>& rows, double beta, Eigen::Index sample) {
+  using Index = Eigen::Index;
+  double spread = 0;
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  for (const SequenceRows<T>& r : rows) {
+    const double d = static_cast<double>(r.Q.cols()), gamma = d * u / (1 - d * u);
     // Each score rounds by at most gamma_d ||Q_i|| ||K_j - c||.
-    const double gamma = d * u / (1 - d * u);
-    const auto largest = [&](const Matrix<T>& side, const Eigen::VectorXd& norms, const NormBuckets& ranks,
-                             const Matrix<T>& other, double other_norm) {
-      const std::vector<Index> sample(ranks.order().begin(), ranks.order().begin() + std::min(rows, ranks.size()));
-      Matrix<T> R(static_cast<Index>(sample.size()), d);
-      for (std::size_t i = 0; i < sample.size(); ++i) R.row(static_cast<Index>(i)) = side.row(sample[i]);
-      const Matrix<T> S = other * R.transpose();
-      for (Index i = 0; i < S.cols(); ++i)
-        out.spread = std::max(out.spread, beta * (static_cast<double>(S.col(i).cwiseAbs().maxCoeff()) -
-                                                  gamma * norms[sample[static_cast<std::size_t>(i)]] * other_norm));
+    const double rounding = gamma * r.queries.max_norm() * r.keys.max_norm();
+    const auto longest = [&](const Matrix<T>& side, const NormBuckets& norms, const Matrix<T>& other) {
+      const Index n = std::min(sample, side.rows());
+      Matrix<T> R(n, side.cols());
+      for (Index i = 0; i < n; ++i) R.row(i) = side.row(norms.order()[static_cast<std::size_t>(i)]);
+      spread = std::max(spread, std::abs(beta) * (max_abs_product<T>(R, other) - rounding));
     };
-    if (Q.rows() == 0) continue;
-    largest(Q, qn, out.queries.back(), Kc, kn.maxCoeff());
-    largest(Kc, kn, out.keys.back(), Q, qn.maxCoeff());
+    longest(r.Q, r.queries, r.Kc);
+    longest(r.Kc, r.keys, r.Q);
   }
-  return out;
+  return spread;
 }
 
-template RangeFloor range_floor(const Problem<float>&, const std::array<Matrix<float>, 3>&, bool, Index);
-template RangeFloor range_floor(const Problem<double>&, const std::array<Matrix<double>, 3>&, bool, Index);
+template double range_floor(const std::vector<SequenceRows<float>>&, double, Eigen::Index);
+template double range_floor(const std::vector<SequenceRows<double>>&, double, Eigen::Index);
 
 }  // namespace lorafgc::lora::detail

@@ -13,24 +13,20 @@
 //    (outlier_rows.hpp), q and k the (m+1)-th largest norms of Q and K - c:
 //    one bucket pass over the norms bounds every order statistic from below
 //    (norm_buckets.hpp).
+// Both read the rows the range's search starts from (SequenceRows), formed
+// once per plan: the plan memo hands them on to the range and the run.
 #include <lorafgc/lora/problem.hpp>
 
-#include "lora/common/norm_buckets.hpp"
-#include "lora/common/thin_factors.hpp"
+#include "lora/common/certified_range.hpp"
 
-#include <array>
 #include <vector>
 
 namespace lorafgc::lora::detail {
 
-struct RangeFloor {
-  double spread = 0;  // <= T_used (for the same centring, any range_rows)
-  // Per sequence: of Q, and of K - c (c the certified range's centre, or 0).
-  std::vector<NormBuckets> queries, keys;
-};
-
-// `rows` longest queries and keys sampled: O(L d (d + rows)).
+// <= T_used of the certified range on the same rows (any range_rows): the
+// exact scores of the first `sample` rows of each side in norm order against
+// every row of the other, less their rounding. O(L d sample).
 template <class T>
-RangeFloor range_floor(const Problem<T>& problem, const std::array<Matrix<T>, 3>& W, bool centre, Index rows = 8);
+double range_floor(const std::vector<SequenceRows<T>>& rows, double beta, Eigen::Index sample = 8);
 
 }  // namespace lorafgc::lora::detail
