@@ -4,6 +4,7 @@
 #include <lorafgc/core/eigen.hpp>
 #include <lorafgc/core/errors.hpp>
 
+#include <cmath>
 #include <string>
 
 namespace lorafgc {
@@ -20,10 +21,15 @@ void require_shape(const std::string& name, const Eigen::EigenBase<Derived>& m, 
                                   std::to_string(m.rows()) + ", " + std::to_string(m.cols()) + ")");
 }
 
-// InvalidArgument(name) if any entry is NaN or infinite.
+// InvalidArgument(name) if any entry is NaN or infinite. x * 0 is 0 for every
+// finite x and NaN otherwise, so one vectorised sum decides: Eigen's
+// allFinite() tests entry by entry, about 1.5 ns each, and validating an
+// L = 8192, d = 8 problem took 100 us (every call of every algorithm pays it).
 template <class Derived>
 void require_finite(const std::string& name, const Eigen::DenseBase<Derived>& m) {
-  if (!m.allFinite()) throw InvalidArgument(name, "contains NaN or infinite entries");
+  using Scalar = typename Derived::Scalar;
+  if (m.size() > 0 && std::isnan((m.derived().array() * Scalar(0)).sum()))
+    throw InvalidArgument(name, "contains NaN or infinite entries");
 }
 
 }  // namespace lorafgc
