@@ -5,6 +5,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+#include <vector>
+
 #include <cmath>
 #include <random>
 
@@ -57,6 +60,21 @@ TEST_CASE("rank is the binomial of d + g over g and overflow is an error", "[fea
   CHECK(MonomialFeatures(8, 5).rank() == 1287);
   CHECK(MonomialFeatures(3, 0).rank() == 1);
   CHECK(monomial_rank(64, 200) == -1);
+  // Against Pascal's triangle (C(n, g) = C(n-1, g-1) + C(n-1, g), saturating past
+  // 2^63 - 1), across the 64-bit products' overflow into 128-bit steps.
+  constexpr int N = 140;
+  std::vector<std::vector<unsigned __int128>> pascal(N + 1, std::vector<unsigned __int128>(N + 1, 0));
+  const unsigned __int128 cap = static_cast<unsigned __int128>(std::numeric_limits<long long>::max()) + 1;
+  for (int n = 0; n <= N; ++n) {
+    pascal[n][0] = 1;
+    for (int g = 1; g <= n; ++g) pascal[n][g] = std::min(cap, pascal[n - 1][g - 1] + pascal[n - 1][g]);
+  }
+  for (int d = 0; d <= 70; ++d)
+    for (int g = 0; d + g <= N; ++g) {
+      INFO("d = " << d << " g = " << g);
+      const unsigned __int128 truth = pascal[d + g][g];
+      CHECK(monomial_rank(d, g) == (truth >= cap ? -1 : static_cast<long long>(truth)));
+    }
   CHECK_THROWS_WITH(MonomialFeatures(64, 200), Catch::Contains("degree") && Catch::Contains("overflows"));
 }
 

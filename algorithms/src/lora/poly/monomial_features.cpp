@@ -11,11 +11,20 @@ namespace lorafgc::lora {
 
 long long monomial_rank(long long d, long long g) {
   if (d < 0 || g < 0) return -1;
-  // C(d+g, g) = prod_{i=1..g} (d + i) / i, exact at every step; checked in 128 bits.
-  __int128 c = 1;
+  // C(d+g, g) = prod_{i=1..g} (d + i) / i, exact at every step; in 64 bits
+  // while the product fits, else in 128 (dividing in 128 bits every step was
+  // a twelfth of auto's plan, which asks for a rank per outlier-count pair).
+  unsigned long long c = 1;
   for (long long i = 1; i <= g; ++i) {
-    c = c * (d + i) / i;
-    if (c > std::numeric_limits<long long>::max()) return -1;
+    unsigned long long product = 0;
+    if (__builtin_mul_overflow(c, static_cast<unsigned long long>(d + i), &product)) {
+      const __int128 wide = static_cast<__int128>(c) * (d + i) / i;
+      if (wide > std::numeric_limits<long long>::max()) return -1;
+      c = static_cast<unsigned long long>(wide);
+    } else {
+      c = product / static_cast<unsigned long long>(i);
+    }
+    if (c > static_cast<unsigned long long>(std::numeric_limits<long long>::max())) return -1;
   }
   return static_cast<long long>(c);
 }
