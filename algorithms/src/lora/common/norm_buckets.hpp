@@ -1,9 +1,9 @@
 #pragma once
 // Rows ordered by norm without sorting: each norm falls in a bucket of
 // relative width 2^-7 (the exponent and 7 leading mantissa bits of the
-// double, so a bucket's edges are exact doubles), 1024 buckets below the
-// largest norm (8 octaves; shorter rows share the last bucket). One counting
-// pass, O(L + 1024), orders the rows by bucket, longest first; every order
+// double, so a bucket's edges are exact doubles), as many buckets as the
+// norms span but at most 1024 below the largest (8 octaves; shorter rows share
+// the last bucket). One counting pass, O(L + 1024), orders the rows by bucket, longest first; every order
 // statistic is then known to within 0.8%, and the rows above any threshold are
 // a prefix. The certified range's search (certified_range.cpp) and the cost
 // floors (range_floor.hpp) use it in place of selection and sorting: at
@@ -40,6 +40,7 @@ class NormBuckets {
   double top_ = 0;
   unsigned long long top_key_ = 0;
   Index buckets_ = 1;
+  bool clamped_ = false;  // norms over 1024 buckets below the largest share the last
   std::vector<Index> order_;
   std::vector<Index> start_;  // start_[b]: where bucket b (0 the longest) begins in order_; start_[buckets_] = size
 };

@@ -180,17 +180,16 @@ Cost poly_instance_cost(const Problem<T>& p, const ProblemShape& problem_shape, 
 
 namespace {
 
-// The degree certified on the coarse grid value 2^(j/8) at or below T: no more
-// than a range >= T needs (a wider interval needs no smaller degree;
+// The degree certified on the coarse grid value 2^(j/8): no more than a range
+// at or above it needs (a wider interval needs no smaller degree;
 // test_cost_floors.cpp checks it on the grid), certified once per grid value
 // for the process, and kept per thread by (kind, eps, j): poly-hybrid's floors
 // ask for 50-170 ranges per plan, and copying the certified polynomial out of
 // the shared cache each time was most of their 13 us at L = 512. -1: no
 // degree meets eps there (nor on any wider range).
-int degree_floor(const PolyConfig& c, double T) {
+int degree_at_grid(const PolyConfig& c, int j) {
   if (c.degree >= 0) return c.degree;
-  if (!(T > 0)) return 0;
-  const int j = static_cast<int>(std::floor(8 * std::log2(T)));
+  if (j == std::numeric_limits<int>::min()) return 0;  // a range of 0
   thread_local std::map<std::tuple<int, double, int>, int> degrees;
   const auto key = std::make_tuple(static_cast<int>(c.kind), c.eps, j);
   if (const auto it = degrees.find(key); it != degrees.end()) return it->second;
@@ -202,46 +201,76 @@ int degree_floor(const PolyConfig& c, double T) {
   return degrees[key] = g;
 }
 
+// The grid index at or below a range given by its log2, nudged down so that
+// rounding in forming log2 never lifts the grid value above the range.
+int grid_at_or_below(double log2_range) {
+  return log2_range > -1e300 ? static_cast<int>(std::floor(8 * log2_range - 1e-9)) : std::numeric_limits<int>::min();
+}
+
 }  // namespace
 
 template <class T>
 std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& problem_shape, const PolyConfig& c) {
   const ProblemShape shape = run_shape(problem_shape, c);
-  const auto at = [&](double range) {
-    const int g = degree_floor(c, range);
+  const auto cost_at = [&](int g) {
     if (g < 0) throw InvalidArgument("eps", "no degree meets eps on the floor's range");
     return poly_cost(shape, monomial_rank(shape.width, g), sizeof(T), c);
   };
-  if (c.degree >= 0) return {at(0)};  // the rank does not depend on the data (the pairs only add)
+  if (c.degree >= 0) return {cost_at(c.degree)};  // the rank does not depend on the data (the pairs only add)
   const auto W = detail::effective_weights(p);
   const auto rows = memoized_rows(p, W, c.centre);
-  const double spread = *memo_get_or<double>(&p, "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre),
-                                             [&] { return detail::range_floor(*rows, p.beta); });
+  const double spread =
+      *memo_get_or<double>(&p, "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre),
+                           [&] { return detail::range_floor(*rows, p.beta); });
+  const double log_spread = spread > 0 ? std::log2(spread) : -std::numeric_limits<double>::infinity();
   try {
-    if (!c.hybrid) return {at(spread)};
-    // plan_instance's bulk range for counts (m_q, m_k): max(min(T_used,
-    // |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), with T_used >= spread.
-    const auto bulk = [&](Index mq, Index mk) {
-      double product = 0;
-      for (const detail::SequenceRows<T>& r : *rows)
-        product = std::max(product, r.queries.at_least_at(mq) * r.keys.at_least_at(mk));
-      return std::max(std::min(spread, std::abs(p.beta) * product), std::min(spread, 1e-3));
+    if (!c.hybrid) return {cost_at(degree_at_grid(c, grid_at_or_below(log_spread)))};
+    // The outlier counts the floors try, and log2 of the norms they leave per
+    // sequence, q(m_q) and k(m_k): a bucket search and a log2 per pair were
+    // half of the floors at L = 512, d = 4 (49 pairs).
+    const std::vector<Index> counts =
+        c.outliers > 0   ? std::vector<Index>{0, std::min<Index>(c.outliers, shape.length)}
+        : c.outliers < 0 ? detail::outlier_counts(shape.length, detail::kMaxOutliers)
+                         : std::vector<Index>{0};
+    const std::size_t n = counts.size();
+    std::vector<double> log_q, log_k;  // [sequence * n + count index]
+    for (const detail::SequenceRows<T>& r : *rows)
+      for (Index m : counts) {
+        log_q.push_back(std::log2(r.queries.at_least_at(m)));
+        log_k.push_back(std::log2(r.keys.at_least_at(m)));
+      }
+    const double log_beta = std::log2(std::abs(p.beta)), log_least = std::min(log_spread, std::log2(1e-3));
+    // The degree floor of plan_instance's bulk range for counts (m_q, m_k):
+    // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread.
+    auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b) mutable {
+      double log_bulk = log_spread;
+      if (a + b) {
+        double log_product = -std::numeric_limits<double>::infinity();
+        for (std::size_t r = 0; r < rows->size(); ++r)
+          log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
+        log_bulk = std::max(std::min(log_spread, log_beta + log_product), log_least);
+      }
+      const int j = grid_at_or_below(log_bulk);
+      if (last_degree == -2 || j != last_grid) last_grid = j, last_degree = degree_at_grid(c, j);
+      return last_degree;
     };
-    const auto floor = [&](Index mq, Index mk) {
-      Cost x = at(mq + mk > 0 ? bulk(mq, mk) : spread);
-      add_exact_pairs(x, exact_pairs_cost(shape, mq, mk, c));
+    const auto floor = [&](std::size_t a, std::size_t b, int g) {
+      Cost x = cost_at(g);
+      add_exact_pairs(x, exact_pairs_cost(shape, counts[a], counts[b], c));
       return x;
     };
-    std::vector<Cost> out{floor(0, 0)};
-    if (c.outliers > 0) {
-      const Index m = std::min<Index>(c.outliers, shape.length);
-      out = {floor(m, m)};
-    } else if (c.outliers < 0) {
-      const std::vector<Index> counts = detail::outlier_counts(shape.length, detail::kMaxOutliers);
-      for (Index mq : counts)
-        for (Index mk : counts)
-          if (mq + mk > 0) out.push_back(floor(mq, mk));
-    }
+    if (c.outliers > 0) return {floor(1, 1, degree(1, 1))};
+    std::vector<Cost> out{floor(0, 0, degree(0, 0))};
+    // A pair whose degree floor a pair with one count fewer reaches as well is
+    // no floor: the same polynomial, more exact pairs. With the logs above, the
+    // floors at L = 512, d = 4 (49 pairs) took 7.6 -> 3.3 us warm (5 costed).
+    std::vector<int> degrees(n * n);
+    for (std::size_t a = 0; a < n; ++a)
+      for (std::size_t b = 0; b < n; ++b) {
+        const int g = degrees[a * n + b] = degree(a, b);
+        if (a + b && (a == 0 || g < degrees[(a - 1) * n + b]) && (b == 0 || g < degrees[a * n + b - 1]))
+          out.push_back(floor(a, b, g));
+      }
     return out;
   } catch (const InvalidArgument&) {  // no degree meets eps even on the floor's range: nor on T_used
     const double inf = std::numeric_limits<double>::infinity();
