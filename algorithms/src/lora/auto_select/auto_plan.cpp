@@ -6,6 +6,7 @@
 #include <lorafgc/lora/registry.hpp>
 
 #include "lora/auto_select/calibration_cache.hpp"
+#include "lora/common/certified_range.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -173,7 +174,10 @@ template <class T>
 AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   validate(o);
   const PlanMemoScope memo(&p);  // the candidates share their common work on p
-  const ProblemShape shape = shape_of(p);
+  // The score bound from the rows the polynomial's floors and range start from
+  // (shape_of would form Q and K a second time).
+  ProblemShape shape = shape_of(p, false);
+  shape.score_bound = detail::cauchy_schwarz_bound(*detail::memoized_rows(p, true), p.beta);
   return plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
       [&](const Algorithm& a) { return a.cost_floors(p, shape); }, true);

@@ -1,12 +1,15 @@
 #include "lora/common/certified_range.hpp"
 
 #include "lora/common/norm_buckets.hpp"
+#include "lora/common/thin_factors.hpp"
 
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/plan_memo.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace lorafgc::lora::detail {
 
@@ -179,6 +182,23 @@ std::vector<SequenceRows<T>> sequence_rows(const std::vector<Matrix<T>>& X, cons
 }
 
 template <class T>
+std::shared_ptr<const std::vector<SequenceRows<T>>> memoized_rows(const Problem<T>& p, bool centre) {
+  return memo_get_or<std::vector<SequenceRows<T>>>(&p, "rows|" + std::to_string(sizeof(T)) + "|" + std::to_string(centre),
+                                                   [&] {
+                                                     const auto W = effective_weights(p);
+                                                     return sequence_rows(p.X, W[index(Projection::Q)],
+                                                                          W[index(Projection::K)], centre);
+                                                   });
+}
+
+template <class T>
+double cauchy_schwarz_bound(const std::vector<SequenceRows<T>>& rows, double beta) {
+  double query = 0, key = 0;
+  for (const SequenceRows<T>& r : rows) query = std::max(query, r.queries.max_norm()), key = std::max(key, r.key_norm);
+  return std::abs(beta) * query * key;
+}
+
+template <class T>
 CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
                                double beta, const ScoreRangeOptions& options) {
   return certified_range(sequence_rows(X, Wq, Wk, options.centre), beta, options);
@@ -226,6 +246,10 @@ template std::vector<SequenceRows<float>> sequence_rows(const std::vector<Matrix
                                                         const Matrix<float>&, bool);
 template std::vector<SequenceRows<double>> sequence_rows(const std::vector<Matrix<double>>&, const Matrix<double>&,
                                                          const Matrix<double>&, bool);
+template std::shared_ptr<const std::vector<SequenceRows<float>>> memoized_rows(const Problem<float>&, bool);
+template std::shared_ptr<const std::vector<SequenceRows<double>>> memoized_rows(const Problem<double>&, bool);
+template double cauchy_schwarz_bound(const std::vector<SequenceRows<float>>&, double);
+template double cauchy_schwarz_bound(const std::vector<SequenceRows<double>>&, double);
 template CertifiedRange certified_range(const std::vector<SequenceRows<float>>&, double, const ScoreRangeOptions&);
 template CertifiedRange certified_range(const std::vector<SequenceRows<double>>&, double, const ScoreRangeOptions&);
 template double max_abs_product(const Eigen::Ref<const Matrix<float>>&, const Eigen::Ref<const Matrix<float>>&);

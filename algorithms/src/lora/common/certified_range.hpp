@@ -22,6 +22,7 @@
 
 #include "lora/common/norm_buckets.hpp"
 
+#include <memory>
 #include <vector>
 
 namespace lorafgc::lora::detail {
@@ -58,6 +59,18 @@ struct SequenceRows {
 template <class T>
 std::vector<SequenceRows<T>> sequence_rows(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq,
                                            const Matrix<T>& Wk, bool centre);
+
+// sequence_rows of p with its effective weights, formed once inside a plan memo
+// (plan_memo.hpp): auto's plan (its shape's score bound, the polynomial's
+// floors and range) and the run of its choice share them.
+template <class T>
+std::shared_ptr<const std::vector<SequenceRows<T>>> memoized_rows(const Problem<T>& p, bool centre);
+
+// |beta| max_i ||Q_i|| max_j ||K_j|| over the batch (Problem::score_bound, the
+// Cauchy-Schwarz bound) from rows already formed: at L = 1024, d = 32 forming
+// Q and K again for shape_of was a third of auto's plan.
+template <class T>
+double cauchy_schwarz_bound(const std::vector<SequenceRows<T>>& rows, double beta);
 
 // Over the batch X_b, with queries X_b W_q and keys X_b W_k (formed one
 // sequence at a time).

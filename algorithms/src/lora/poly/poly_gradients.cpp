@@ -26,17 +26,6 @@ namespace {
 using detail::Index;
 using detail::memo_get_or;
 
-// Q, the centred keys and their norm buckets, formed once inside a plan memo:
-// the cost floors, the certified range's search and the run all start there.
-template <class T>
-std::shared_ptr<const std::vector<detail::SequenceRows<T>>> memoized_rows(const Problem<T>& p,
-                                                                          const std::array<Matrix<T>, 3>& W,
-                                                                          bool centre) {
-  return memo_get_or<std::vector<detail::SequenceRows<T>>>(
-      &p, "poly-rows|" + std::to_string(sizeof(T)) + "|" + std::to_string(centre),
-      [&] { return detail::sequence_rows(p.X, W[index(Projection::Q)], W[index(Projection::K)], centre); });
-}
-
 // Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
 // terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
 // |Q^_ia K^_ja| over the pairs the features serve, 1 without the adaptive
@@ -135,7 +124,7 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
                                 std::to_string(c.range_rows);
   out.data_range = *memo_get_or<detail::CertifiedRange>(&p, range_key, [&] {
-    return detail::certified_range(*memoized_rows(p, W, c.centre), p.beta, {c.centre, c.range_rows});
+    return detail::certified_range(*detail::memoized_rows(p, c.centre), p.beta, {c.centre, c.range_rows});
   });
   // poly-hybrid: the polynomial covers only the pairs the outliers leave.
   if (c.hybrid) out.outliers = find_outliers(p, W, out.data_range, shape, c);
@@ -217,8 +206,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     return poly_cost(shape, monomial_rank(shape.width, g), sizeof(T), c);
   };
   if (c.degree >= 0) return {cost_at(c.degree)};  // the rank does not depend on the data (the pairs only add)
-  const auto W = detail::effective_weights(p);
-  const auto rows = memoized_rows(p, W, c.centre);
+  const auto rows = detail::memoized_rows(p, c.centre);
   const double spread =
       *memo_get_or<double>(&p, "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre),
                            [&] { return detail::range_floor(*rows, p.beta); });
@@ -280,7 +268,9 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
 
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
-  const ProblemShape shape = run_shape(shape_of(p), c);
+  // No Cauchy-Schwarz bound: the degree follows the certified range (forming Q
+  // and K for it again took 66 us at L = 1024, d = 32).
+  const ProblemShape shape = run_shape(shape_of(p, false), c);
   const auto W = detail::effective_weights(p);
   InstancePlan<T> planned = memoized_plan(p, shape, W, c);
   const detail::CertifiedRange& data_range = planned.data_range;

@@ -1,8 +1,8 @@
 #include "lora/poly/range_floor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
-#include <numeric>
 
 namespace lorafgc::lora::detail {
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""poly-cheb's gradient error against its certificate, degree by degree.
+
+docs/auto.md, "Why Chebyshev's gradient error exceeds its certificate".
+
+For each instance: the degree eps = 1e-3 picks (marked *), two below and two above,
+each run as `poly-cheb:degree=g` in float64 (so rounding plays no part); printed is the
+gradients' max_rel against exact, the certified entry error, and their ratio.
+
+    PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/degree_parity.py
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+
+import lorafgc  # noqa: E402
+from auto_regret import max_rel  # noqa: E402
+from command_line import guarded  # noqa: E402
+
+INSTANCES = [  # family, mode, L, T (the generator's Cauchy-Schwarz bound), d
+    ("gaussian", "partial", 8192, 0.5, 4),
+    ("gaussian", "full", 8192, 2.0, 4),
+    ("gaussian", "partial", 2048, 1.0, 4),
+    ("gaussian", "full", 16384, 0.25, 4),
+    ("gaussian", "partial", 8192, 2.0, 8),
+    ("adversarial", "partial", 8192, 0.25, 4),
+    ("llm", "partial", 8192, 1.0, 4),
+]
+
+
+def main(argv=None):
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    for family, mode, L, T, d in INSTANCES:
+        inst = lorafgc.lora.generate(L=L, d=d, r=4, gamma=1.0, mode=mode, dtype="float64", seed=1, score_bound=T,
+                                     family=family)
+        truth = lorafgc.lora.gradients(**inst, algorithm="exact")
+        picked = lorafgc.lora.gradients(**inst, algorithm="poly-cheb:eps=1e-3")["info"]
+        row = [f"{family} {mode} L={L} T={T} d={d} T_poly={picked['T']:.3g}"]
+        for g in range(max(1, int(picked["degree"]) - 2), int(picked["degree"]) + 3):
+            run = lorafgc.lora.gradients(**inst, algorithm=f"poly-cheb:degree={g}")
+            error, certified = max_rel(run, truth), run["info"]["poly_error"]
+            star = "*" if g == picked["degree"] else ""
+            row.append(f"g={g}{star}: max_rel {error:.2e} certified {certified:.2e} ratio {error / certified:.2f}")
+        print(" | ".join(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(guarded("degree_parity.py", main))
