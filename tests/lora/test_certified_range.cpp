@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 
 using namespace lorafgc;
 using namespace lorafgc::lora;
@@ -95,6 +96,28 @@ TEST_CASE("the plain range is the Cauchy-Schwarz bound", "[range]") {
   CHECK(range.T_cauchy_schwarz == Approx(p.score_bound()).epsilon(1e-13));
   CHECK(range.T_used == Approx(p.score_bound()).epsilon(1e-13));
   CHECK(range.T_used >= range.T_cauchy_schwarz);
+}
+
+// auto's plan takes the shape's score bound from the rows it forms for the
+// range (cauchy_schwarz_bound): the same as the problem's, over the whole batch
+// (the largest query and key norms from different sequences), with either
+// centring (the key norms are taken before it) and a negative beta. Both form
+// the same products in T; their row norms may accumulate in different
+// precisions, d u each, so 4 d u covers the product of two.
+TEMPLATE_TEST_CASE("the bound from the shared rows is the problem's Cauchy-Schwarz bound", "[range]", float, double) {
+  lora::GeneratorConfig c = test::config(200, 5, 2, Adaptation::Full, 1.0, 11);
+  c.batch = 3;
+  c.beta = -0.7;
+  Problem<TestType> p = generate<TestType>(c);
+  p.X[1] *= TestType(1.5);  // this sequence holds the largest norms
+  add_common_key_component(p, 2.0);
+  const double tolerance = 4 * 5 * std::numeric_limits<TestType>::epsilon();
+  for (bool centre : {false, true}) {
+    const double bound = detail::cauchy_schwarz_bound(detail::sequence_rows(p.X, p.effective_weight(Projection::Q),
+                                                                            p.effective_weight(Projection::K), centre),
+                                                      p.beta);
+    CHECK(bound == Approx(p.score_bound()).epsilon(tolerance));
+  }
 }
 
 // Centring removes a common key component; the extreme rows tighten the rest.
