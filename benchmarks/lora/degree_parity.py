@@ -5,7 +5,11 @@ docs/auto.md, "Why Chebyshev's gradient error exceeds its certificate".
 
 For each instance: the degree eps = 1e-3 picks (marked *), two below and two above,
 each run as `poly-cheb:degree=g` in float64 (so rounding plays no part); printed is the
-gradients' max_rel against exact, the certified entry error, and their ratio.
+gradients' max_rel against exact, the certified entry error, and their ratio. At even g
+also the first-order prediction of that ratio, (g + 1) / T_poly * s_beta: the error's
+slope at the centre, (g + 1) / T_poly times the certified error, acts as a relative
+change of beta, which moves the gradients by s_beta = max_rel(G(beta (1 + h)), G(beta)) / h
+(exact, h = 1e-6) per unit.
 
     PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/degree_parity.py
 """
@@ -37,12 +41,16 @@ def main(argv=None):
                                      family=family)
         truth = lorafgc.lora.gradients(**inst, algorithm="exact")
         picked = lorafgc.lora.gradients(**inst, algorithm="poly-cheb:eps=1e-3")["info"]
-        row = [f"{family} {mode} L={L} T={T} d={d} T_poly={picked['T']:.3g}"]
+        h = 1e-6
+        s_beta = max_rel(lorafgc.lora.gradients(**dict(inst, beta=inst["beta"] * (1 + h)), algorithm="exact"), truth) / h
+        row = [f"{family} {mode} L={L} T={T} d={d} T_poly={picked['T']:.3g} s_beta={s_beta:.3g}"]
         for g in range(max(1, int(picked["degree"]) - 2), int(picked["degree"]) + 3):
             run = lorafgc.lora.gradients(**inst, algorithm=f"poly-cheb:degree={g}")
             error, certified = max_rel(run, truth), run["info"]["poly_error"]
             star = "*" if g == picked["degree"] else ""
-            row.append(f"g={g}{star}: max_rel {error:.2e} certified {certified:.2e} ratio {error / certified:.2f}")
+            predicted = f" predicted {(g + 1) / picked['T'] * s_beta:.2f}" if g % 2 == 0 else ""
+            row.append(f"g={g}{star}: max_rel {error:.2e} certified {certified:.2e} ratio {error / certified:.2f}"
+                       f"{predicted}")
         print(" | ".join(row), flush=True)
     return 0
 
