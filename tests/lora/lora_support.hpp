@@ -23,4 +23,15 @@ inline lora::GeneratorConfig config(long long L, long long d, long long r, lora:
   return c;
 }
 
+// auto's target: max |G~ - G| over all returned adapter gradients, over
+// max |G| over them (compare_gradients' max_rel is per matrix).
+template <class T, class U>
+double global_max_rel(const lora::Gradients<T>& approx, const lora::Gradients<U>& truth) {
+  double scale = 0;
+  for (const auto& a : truth.adapter)
+    if (a) scale = std::max({scale, static_cast<double>(a->dB.cwiseAbs().maxCoeff()),
+                             static_cast<double>(a->dA.cwiseAbs().maxCoeff())});
+  return lora::compare_gradients(approx, truth).max_abs / scale;
+}
+
 }  // namespace lorafgc::test

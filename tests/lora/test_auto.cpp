@@ -3,6 +3,7 @@
 
 #include <lorafgc/lora/auto_plan.hpp>
 
+#include "lora/auto_select/beta_sensitivity.hpp"
 #include "lora/common/error_models.hpp"
 
 #include <catch2/catch.hpp>
@@ -162,6 +163,60 @@ TEST_CASE("the error models say what meets a target and why not", "[auto][model]
   // Outside the score bound it was measured at.
   s.score_bound = 3.0;
   CHECK(registration("poly-sketch").error_model(0.05, s, 4).reason.find("T <= 1") != std::string::npos);
+}
+
+// The Chebyshev models pass the instance's s_beta on, with its margin, rounded
+// up to a power of 2^(1/4), to the run only (not to the calibration's options);
+// Taylor has no slope at the centre, and an unknown s_beta passes nothing.
+TEST_CASE("the Chebyshev models pass the beta sensitivity to the run", "[auto][model]") {
+  ProblemShape s = d8_shape(4096, 1.0);
+  CHECK(registration("poly-cheb").error_model(1e-3, s, 4).instance_options.empty());  // unknown (-1)
+  s.beta_sensitivity = 0.3;  // x 2 = 0.6 -> 2^(-1/2), the power of 2^(1/4) above (2^(-3/4) = 0.595)
+  for (const char* name : {"poly-cheb", "poly-hybrid"}) {
+    const TargetOptions t = registration(name).error_model(1e-3, s, 4);
+    CHECK(t.options == "eps=0.001");
+    REQUIRE(t.instance_options.rfind("beta_sensitivity=", 0) == 0);
+    const auto run = make_algorithm(std::string(name) + ":" + t.options + "," + t.instance_options);
+    const double w = run->options().real("beta_sensitivity");
+    CHECK(w == Approx(std::sqrt(0.5)).epsilon(1e-15));
+    CHECK(w >= detail::kBetaSensitivityMargin * s.beta_sensitivity);
+    CHECK(run->options().real("score_rms") == 0);  // the slope at the centre
+  }
+  CHECK(registration("poly-taylor").error_model(1e-3, s, 4).instance_options.empty());
+  s.beta_sensitivity = 0;
+  CHECK(registration("poly-cheb").error_model(1e-3, s, 4).instance_options.empty());
+}
+
+// The points where auto missed the target (docs/auto.md, "How much the
+// temperature term costs"; interleaved-d4-zen4-975b619): poly-cheb's even
+// degree met its certificate but not the gradients' target. With the
+// instance's first-order s_beta (and the models' margin) the degree it picks
+// meets the target; without it, it did not.
+TEST_CASE("the beta sensitivity keeps poly-cheb's gradients within the target", "[auto][model]") {
+  struct Point {
+    InstanceFamily family;
+    Adaptation mode;
+    long long L;
+    double T;
+  };
+  for (const Point& x : {Point{InstanceFamily::Gaussian, Adaptation::Partial, 2048, 0.25},
+                         Point{InstanceFamily::Gaussian, Adaptation::Full, 2048, 1.0},
+                         Point{InstanceFamily::Adversarial, Adaptation::Partial, 8192, 0.25}}) {
+    auto c = test::config(x.L, 4, 4, x.mode, 1.0, 1);
+    c.score_bound = x.T;
+    c.family = x.family;
+    const auto p = generate<float>(c);
+    const auto truth = make_algorithm("exact")->compute(to_float64(p));
+    const double s_beta = detail::first_order_beta_sensitivity(p);
+    INFO(family_name(x.family) << " L = " << x.L << " T = " << x.T << " s_beta " << s_beta);
+    const auto with = make_algorithm("poly-cheb:eps=1e-3,beta_sensitivity=" +
+                                     std::to_string(detail::kBetaSensitivityMargin * s_beta))
+                          ->compute(p);
+    const auto without = make_algorithm("poly-cheb:eps=1e-3")->compute(p);
+    CHECK(static_cast<int>(without.info.at("degree")) % 2 == 0);
+    CHECK(test::global_max_rel(without, truth) > 1e-3);
+    CHECK(test::global_max_rel(with, truth) <= 1e-3);
+  }
 }
 
 // On a shape, poly-hybrid (its outliers need the data) is left out, and the

@@ -52,3 +52,59 @@ TEST_CASE("an eps below the monomial form's cancellation limit is refused naming
   CHECK_THROWS_AS(exp_polynomial(PolynomialKind::Taylor, -1, 1.0), InvalidArgument);
   CHECK_THROWS_AS(parse_polynomial_kind("legendre"), InvalidArgument);
 }
+
+// The temperature term: at the centre, r'(0) of r(s) = P(s) e^-s - 1 (against
+// a central difference in long double, truncation d^2 / 6 times the third
+// derivative, about 1e-10 relative); over a narrow Gaussian it tends to r'(0)
+// (the regression's excess is sigma^2 / 2 times the third derivative over the
+// first, about (g + 1)^2 / 5000 at sigma = T / 50).
+TEST_CASE("the temperature slope is the relative error's slope at the centre", "[polynomial]") {
+  for (double T : {0.25, 1.0, 3.0})
+    for (int g : {2, 3, 4, 6}) {
+      const ExpPolynomial p = exp_polynomial(PolynomialKind::Chebyshev, g, T);
+      const auto r = [&](long double s) { return p.evaluate(s) * std::exp(-s) - 1; };
+      const long double h = 1e-5L * T;
+      const double central = static_cast<double>((r(h) - r(-h)) / (2 * h));
+      INFO("T = " << T << " g = " << g << ": central difference " << central);
+      // The difference's long-double rounding, 1e-19 / h, is 1e-13 here: within a
+      // margin far below any slope that matters (a thousandth of the certificate).
+      const double margin = 1e-3 * p.certified_error / T;
+      CHECK(temperature_slope(p, 0) == Approx(central).epsilon(1e-6).margin(margin));
+      CHECK(temperature_slope(p, T / 50) == Approx(central).epsilon(2e-2).margin(margin));
+    }
+}
+
+// With a beta sensitivity w, an even Chebyshev degree must certify eps over
+// gradient_error_factor = max(1, |slope| w / certified error); odd degrees and
+// Taylor are unchanged. The degree is the smallest that meets that: the plain
+// one or the next.
+TEST_CASE("a beta sensitivity holds even Chebyshev degrees to their slope", "[polynomial]") {
+  const ExpPolynomial even = exp_polynomial(PolynomialKind::Chebyshev, 4, 0.5);
+  CHECK(gradient_error_factor(even, 1.0, 0) == Approx(std::abs(temperature_slope(even, 0)) / even.certified_error));
+  CHECK(gradient_error_factor(even, 1e-6, 0) == 1.0);
+  CHECK(gradient_error_factor(exp_polynomial(PolynomialKind::Chebyshev, 5, 0.5), 1.0, 0) == 1.0);
+  CHECK(gradient_error_factor(exp_polynomial(PolynomialKind::Taylor, 4, 0.5), 1.0, 0) == 1.0);
+  for (double T : {0.1, 0.25, 1.0, 2.0, 4.0})
+    for (double eps : {1e-2, 1e-3, 1e-6})
+      for (double w : {1e-3, 0.5, 2.0})
+        for (double rms : {0.0, T / 4}) {
+          const auto plain = smallest_exp_polynomial(PolynomialKind::Chebyshev, eps, T);
+          const auto p = smallest_exp_polynomial(PolynomialKind::Chebyshev, eps, T, w, rms);
+          const auto meets = [&](const ExpPolynomial& q) {
+            return q.certified_error * gradient_error_factor(q, w, rms) <= eps;
+          };
+          INFO("T=" << T << " eps=" << eps << " w=" << w << " rms=" << rms << ": plain g=" << plain.degree
+                    << ", g=" << p.degree);
+          CHECK(meets(p));
+          if (p.degree > 0) CHECK(!meets(exp_polynomial(PolynomialKind::Chebyshev, p.degree - 1, T)));
+          CHECK((p.degree == plain.degree || (p.degree == plain.degree + 1 && plain.degree % 2 == 0)));
+          CHECK(smallest_exp_polynomial(PolynomialKind::Taylor, eps, T, w, rms).degree ==
+                smallest_exp_polynomial(PolynomialKind::Taylor, eps, T).degree);
+        }
+  for (double bad : {-1.0, std::nan(""), HUGE_VAL}) {
+    CHECK_THROWS_WITH(smallest_exp_polynomial(PolynomialKind::Chebyshev, 1e-3, 1.0, bad),
+                      Catch::Contains("beta_sensitivity"));
+    CHECK_THROWS_WITH(certified_exp_polynomial(PolynomialKind::Chebyshev, 1e-3, -1, 1.0, 1.0, bad),
+                      Catch::Contains("score_rms"));
+  }
+}

@@ -46,6 +46,7 @@ struct AutoPlan {
   int chosen = -1;            // the fastest row that meets the target; -1: none does
   int closest = -1;           // the row with the smallest expected error
   double seconds = 0;         // planning time, calibrations included
+  double beta_sensitivity = -1;  // the shape's s_beta (estimated on an instance; -1: unknown)
   // "no registered algorithm meets ...; the closest is ..."; empty when one does.
   std::string unmet() const;
 };

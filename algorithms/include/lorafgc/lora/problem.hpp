@@ -50,6 +50,10 @@ struct ProblemShape {
   std::array<bool, 3> adapted{true, false, true};
   bool weights = false;  // full d x d weight gradients requested
   double score_bound = -1;  // Problem::score_bound(), or -1 when unknown
+  // s_beta, the gradients' max_rel per relative change of beta (auto's
+  // estimate on an instance, lora/auto_select/beta_sensitivity.hpp), or -1
+  // when unknown.
+  double beta_sensitivity = -1;
   int adapted_count() const { return adapted[index(Projection::Q)] + adapted[index(Projection::K)] + adapted[index(Projection::V)]; }
 };
 

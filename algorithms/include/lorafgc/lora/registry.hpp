@@ -55,6 +55,10 @@ struct Accuracy {
 // docs/auto.md states each model and what it rests on.
 struct TargetOptions {
   std::string options;        // added to the spec ("eps=0.001"); empty: the defaults
+  // Added to the spec that runs, not to the one calibrated: what the instance
+  // decides ("beta_sensitivity=1.41"), and would otherwise cost a calibration
+  // per value.
+  std::string instance_options;
   double expected_error = 0;  // the model's max_rel at those options
   std::string reason;         // non-empty: the target is out of the model's reach, and why
   // The registration whose calibration (with `options`) predicts this one's

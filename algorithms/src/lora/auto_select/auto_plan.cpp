@@ -5,6 +5,7 @@
 #include <lorafgc/lora/plan_memo.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include "lora/auto_select/beta_sensitivity.hpp"
 #include "lora/auto_select/calibration_cache.hpp"
 #include "lora/common/certified_range.hpp"
 
@@ -62,6 +63,8 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   AutoPlan plan;
   plan.options = o;
   plan.scalar_bytes = scalar_bytes;
+  plan.beta_sensitivity = shape.beta_sensitivity;
+
   const double goal = o.target_error / o.margin;
   const MachineRates rates = detail::cached_rates(scalar_bytes, o.threads);
   std::vector<Candidate> candidates;
@@ -74,7 +77,10 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     row.reason = t.reason;
     Candidate c;
     if (row.reason.empty()) {
-      row.spec = spec_with(r, t.options, o.threads);
+      row.spec = spec_with(r, t.instance_options.empty() || t.options.empty()
+                                  ? t.options + t.instance_options
+                                  : t.options + "," + t.instance_options,
+                           o.threads);
       try {
         // Calibrated first, so that a plan on a shape also prepares what the
         // data decides (prepare_auto).
@@ -178,9 +184,14 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   // (shape_of would form Q and K a second time).
   ProblemShape shape = shape_of(p, false);
   shape.score_bound = detail::cauchy_schwarz_bound(*detail::memoized_rows(p, true), p.beta);
-  return plan_rows(
+  const auto start = std::chrono::steady_clock::now();
+  shape.beta_sensitivity = detail::first_order_beta_sensitivity(p);
+
+  AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
       [&](const Algorithm& a) { return a.cost_floors(p, shape); }, true);
+  plan.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return plan;
 }
 
 AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {

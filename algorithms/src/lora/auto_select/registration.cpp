@@ -62,6 +62,8 @@ class Auto final : public detail::Registered<Auto> {
     const PlanRow& chosen = plan.rows[static_cast<std::size_t>(plan.chosen)];
     info["target_error"] = plan.options.target_error;
     info["planning_seconds"] = plan.seconds;
+    info["beta_sensitivity"] = plan.beta_sensitivity;
+
     info["predicted_seconds"] = chosen.predicted_seconds;
     info["expected_error"] = chosen.expected_error;
     info["chosen[" + chosen.spec + "]"] = 1;

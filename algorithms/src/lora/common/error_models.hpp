@@ -22,8 +22,18 @@ ErrorModel rounding_error_model();
 // certified entry error has median 0.14-0.5 and 90th percentile 0.5-5.7 over
 // the three families' grids). In float, targets below kFloatPolyFloor are out
 // of reach (the features' rounding). calibration_algorithm: see TargetOptions.
+// With `slope_at_centre` (Chebyshev: an even degree's error has a slope at the
+// centre, exp_polynomial.hpp) and the shape's beta_sensitivity known, the run
+// also gets beta_sensitivity = kBetaSensitivityMargin s_beta rounded up to a
+// power of 2^(1/4) (so that instances share specs; below 2^-30, none) as an
+// instance option, and no score_rms: the factor is then the slope at the
+// centre, above every measured ratio, where the slope fitted over the scores'
+// spread fell below one (adversarial, g = 4: 1.00 against 7.04, docs/auto.md).
+// The margin: the shape's s_beta is auto's first-order estimate
+// (beta_sensitivity.hpp), up to 2x low on the gaussian and llm grids.
 inline constexpr double kFloatPolyFloor = 1e-5;
-ErrorModel certified_entry_error_model(std::string calibration_algorithm = "");
+inline constexpr double kBetaSensitivityMargin = 2;
+ErrorModel certified_entry_error_model(std::string calibration_algorithm = "", bool slope_at_centre = false);
 
 // A random estimate whose error was measured as max_rel <= a w^-b over 20
 // seeds (w the option `option`, at most `max_value`) at one score bound,

@@ -115,7 +115,7 @@ double exact_pairs_workspace_bytes(const ProblemShape& s, long long outlier_quer
 PolyPlan plan_poly(const ProblemShape& s, double score_bound, int scalar_bytes, const PolyConfig& c) {
   PolyPlan plan;
   // Certified on the grid value just above score_bound (cached across runs).
-  plan.polynomial = certified_exp_polynomial(c.kind, c.eps, c.degree, score_bound);
+  plan.polynomial = certified_exp_polynomial(c.kind, c.eps, c.degree, score_bound, c.beta_sensitivity, c.score_rms);
   plan.score_bound = plan.polynomial.score_bound;
   const int g = plan.polynomial.degree;
   plan.rank = monomial_rank(s.width, g);

@@ -139,8 +139,40 @@ ExpPolynomial exp_polynomial(PolynomialKind kind, int degree, double score_bound
   return kind == PolynomialKind::Taylor ? taylor_exp(degree, score_bound) : chebyshev_exp(degree, score_bound);
 }
 
-ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double score_bound, int max_degree) {
-  if (!(eps > 0) || !(eps < 1)) throw InvalidArgument("eps", "must lie in (0, 1)");
+double temperature_slope(const ExpPolynomial& p, double score_rms) {
+  const long double T = p.score_bound;
+  if (!(T > 0)) return 0;
+  if (!(score_rms >= T / 50)) {  // r'(0) = P'(0) - P(0), from P(T x) = sum scaled[j] x^j
+    const long double first = p.degree >= 1 ? p.scaled[1] / T : 0.0L;
+    return static_cast<double>(first - p.scaled[0]);
+  }
+  // e^-s and the Gaussian weight by running products (ratios e^-h, and
+  // q_i = w_{i+1} / w_i falling by e^{-h^2 / sigma^2}): three exp calls, not 802.
+  constexpr int points = 401;
+  const long double h = 2 * T / (points - 1), v = static_cast<long double>(score_rms) * score_rms;
+  long double num = 0, den = 0, decay = std::exp(T), weight = std::exp(-T * T / (2 * v)),
+              ratio = std::exp((2 * T * h - h * h) / (2 * v));
+  const long double step = std::exp(-h), fall = std::exp(-h * h / v);
+  for (int i = 0; i < points; ++i) {
+    const long double s = -T + h * i;
+    num += weight * (p.evaluate(s) * decay - 1) * s;
+    den += weight * s * s;
+    decay *= step, weight *= ratio, ratio *= fall;
+  }
+  return static_cast<double>(num / den);
+}
+
+double gradient_error_factor(const ExpPolynomial& p, double beta_sensitivity, double score_rms) {
+  if (p.kind != PolynomialKind::Chebyshev || p.degree % 2 != 0 || !(beta_sensitivity > 0) || !(p.certified_error > 0))
+    return 1;
+  return std::max(1.0, std::abs(temperature_slope(p, score_rms)) * beta_sensitivity / p.certified_error);
+}
+
+namespace {
+
+// The smallest degree certifying eps for the entries (below it none does for
+// the gradients either: gradient_error_factor is >= 1).
+ExpPolynomial smallest_certified(PolynomialKind kind, double eps, double score_bound, int max_degree) {
   // The coefficient-rounding term alone approaches u e^{2T} at high degree.
   const bool cancellation_bound = std::ldexp(1.0, -53) * std::exp(2 * score_bound) > eps;
   if (!cancellation_bound && kind == PolynomialKind::Chebyshev) {
@@ -172,6 +204,41 @@ ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double sc
   throw InvalidArgument("eps", text);
 }
 
+}  // namespace
+
+namespace {
+
+void check_temperature(double beta_sensitivity, double score_rms) {
+  if (!(beta_sensitivity >= 0) || !std::isfinite(beta_sensitivity))
+    throw InvalidArgument("beta_sensitivity", "must be finite and >= 0");
+  if (!(score_rms >= 0) || !std::isfinite(score_rms)) throw InvalidArgument("score_rms", "must be finite and >= 0");
+}
+
+// Above the smallest certified degree p, the first whose factor lets it through:
+// the next (odd) one, unless the coefficients' rounding stalls the certificate.
+template <class Next>
+ExpPolynomial first_meeting(ExpPolynomial p, double eps, double beta_sensitivity, double score_rms, int max_degree,
+                            Next next) {
+  while (p.certified_error * gradient_error_factor(p, beta_sensitivity, score_rms) > eps) {
+    if (p.degree >= max_degree)
+      throw InvalidArgument("eps", "no " + std::string(to_string(p.kind)) + " polynomial of degree <= " +
+                                       std::to_string(max_degree) + " meets eps with beta_sensitivity " +
+                                       std::to_string(beta_sensitivity));
+    p = next(p.degree + 1);
+  }
+  return p;
+}
+
+}  // namespace
+
+ExpPolynomial smallest_exp_polynomial(PolynomialKind kind, double eps, double score_bound, double beta_sensitivity,
+                                      double score_rms, int max_degree) {
+  if (!(eps > 0) || !(eps < 1)) throw InvalidArgument("eps", "must lie in (0, 1)");
+  check_temperature(beta_sensitivity, score_rms);
+  return first_meeting(smallest_certified(kind, eps, score_bound, max_degree), eps, beta_sensitivity, score_rms,
+                       max_degree, [&](int g) { return exp_polynomial(kind, g, score_bound); });
+}
+
 double grid_relative_error(const ExpPolynomial& p, int points) {
   if (points < 2) throw InvalidArgument("points", "need at least 2 grid points");
   // e^{-s} by a running product, re-anchored with exp() every 64 points: the
@@ -196,18 +263,37 @@ double certification_grid(double score_bound) {
   return std::nextafter(std::exp2((j + 1) / 64), HUGE_VAL);
 }
 
-ExpPolynomial certified_exp_polynomial(PolynomialKind kind, double eps, int degree, double score_bound) {
+ExpPolynomial certified_exp_polynomial(PolynomialKind kind, double eps, int degree, double score_bound,
+                                       double beta_sensitivity, double score_rms) {
   static std::mutex mutex;
   static std::map<std::tuple<int, double, int, double>, ExpPolynomial> cache;
   const double grid = certification_grid(score_bound);
-  const auto key = std::make_tuple(static_cast<int>(kind), degree >= 0 ? 0.0 : eps, degree, grid);
+  const auto cached = [&](double e, int g) {
+    const auto key = std::make_tuple(static_cast<int>(kind), g >= 0 ? 0.0 : e, g, grid);
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (const auto it = cache.find(key); it != cache.end()) return it->second;
+    }
+    ExpPolynomial p = g >= 0 ? exp_polynomial(kind, g, grid) : smallest_exp_polynomial(kind, e, grid);
+    const std::lock_guard<std::mutex> lock(mutex);
+    return cache.emplace(key, std::move(p)).first->second;
+  };
+  check_temperature(beta_sensitivity, score_rms);
+  if (beta_sensitivity == 0) return cached(eps, degree);
+  // The factor's slope takes 401 long-double evaluations: kept too.
+  static std::map<std::tuple<int, double, int, double, double, double>, ExpPolynomial> chosen;
+  const auto key = std::make_tuple(static_cast<int>(kind), degree >= 0 ? 0.0 : eps, degree, grid, beta_sensitivity,
+                                   score_rms);
   {
     const std::lock_guard<std::mutex> lock(mutex);
-    if (const auto it = cache.find(key); it != cache.end()) return it->second;
+    if (const auto it = chosen.find(key); it != chosen.end()) return it->second;
   }
-  ExpPolynomial p = degree >= 0 ? exp_polynomial(kind, degree, grid) : smallest_exp_polynomial(kind, eps, grid);
+  ExpPolynomial p = degree >= 0 ? cached(eps, degree)
+                                : first_meeting(cached(eps, -1), eps, beta_sensitivity, score_rms, 120,
+                                                [&](int g) { return cached(eps, g); });
+  p.gradient_factor = gradient_error_factor(p, beta_sensitivity, score_rms);
   const std::lock_guard<std::mutex> lock(mutex);
-  return cache.emplace(key, std::move(p)).first->second;
+  return chosen.emplace(key, std::move(p)).first->second;
 }
 
 }  // namespace lorafgc::lora

@@ -150,10 +150,12 @@ OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double u
     const Cost exact = exact_pairs_cost(shape, mq, mk, c);
     return poly_flops(shape, k, c) + kGatheredFlopWeight * (exact.flops + kExpFlops * exact.exps);
   };
+  // Predicted without the temperature term (at most one degree lower: the
+  // ranking's estimate); the chosen counts' degree is certified with it.
   const auto predicted = [&](double T) { return predicted_degree(c.kind, c.eps, T); };
   const auto certified = [&](double T) {
     try {
-      return certified_exp_polynomial(c.kind, c.eps, -1, T).degree;
+      return certified_exp_polynomial(c.kind, c.eps, -1, T, c.beta_sensitivity, c.score_rms).degree;
     } catch (const InvalidArgument&) {  // no degree meets eps on this range
       return -1;
     }

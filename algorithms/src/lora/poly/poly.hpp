@@ -25,6 +25,11 @@ namespace lorafgc::lora {
 struct PolyConfig {
   PolynomialKind kind = PolynomialKind::Chebyshev;
   double eps = 1e-3;             // relative error of P against exp on [-T, T]
+  // s_beta and the scores' rms: s_beta > 0 holds even Chebyshev degrees to
+  // eps / gradient_error_factor (exp_polynomial.hpp); auto passes its
+  // estimate of s_beta (lora/auto_select/beta_sensitivity.hpp), no rms.
+  double beta_sensitivity = 0;
+  double score_rms = 0;
   int degree = -1;               // fixed degree; -1: the smallest meeting eps
   bool contract = true;
   bool weights = false;          // also return the d x d weight gradients

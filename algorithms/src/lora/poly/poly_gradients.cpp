@@ -184,6 +184,8 @@ int degree_at_grid(const PolyConfig& c, int j) {
   if (const auto it = degrees.find(key); it != degrees.end()) return it->second;
   int g = -1;
   try {
+    // Without the temperature term (beta_sensitivity): it can only raise the
+    // degree, and a floor must stay below the cost.
     g = certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(j / 8.0)).degree;
   } catch (const InvalidArgument&) {
   }
@@ -332,6 +334,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   g.info["T_centred"] = range.T_centred;
   g.info["T_used"] = data_range.T_used;
   g.info["poly_error"] = plan.polynomial.certified_error;
+  // What of poly_error the gradients are expected to feel (exp_polynomial.hpp).
+  g.info["gradient_error_factor"] = plan.polynomial.gradient_factor;
   g.info["eval_error"] = eval_error;
   g.info["certified"] = certified;
   if (certified) g.info["error_bound"] = bound;

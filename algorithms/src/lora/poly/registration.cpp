@@ -23,6 +23,8 @@ class Poly final : public detail::Registered<Poly> {
   Poly(const std::string& name, PolynomialKind kind, bool hybrid, const OptionValues& o) : Registered(name, o) {
     c_.kind = kind;
     c_.eps = o.real("eps");
+    c_.beta_sensitivity = o.real("beta_sensitivity");
+    c_.score_rms = o.real("score_rms");
     c_.degree = static_cast<int>(o.integer("degree"));
     c_.contract = o.boolean("contract");
     c_.weights = o.boolean("weights");
@@ -72,7 +74,8 @@ class Poly final : public detail::Registered<Poly> {
     if (c_.outliers < 0) return -1;
     if (c_.degree >= 0) return monomial_rank(s.width, c_.degree);
     if (s.score_bound < 0) return -1;
-    return monomial_rank(s.width, certified_exp_polynomial(c_.kind, c_.eps, -1, s.score_bound).degree);
+    return monomial_rank(
+        s.width, certified_exp_polynomial(c_.kind, c_.eps, -1, s.score_bound, c_.beta_sensitivity, c_.score_rms).degree);
   }
 
   PolyConfig c_;
@@ -86,6 +89,12 @@ class Poly final : public detail::Registered<Poly> {
 std::vector<OptionSpec> poly_options() {
   return {
       real_option("eps", 1e-3, open_interval(0, 1), "relative error of P against exp on [-T, T]; picks the degree"),
+      real_option("beta_sensitivity", 0, at_least(0),
+                  "s_beta, the gradients' max_rel per relative change of beta: > 0 holds an even Chebyshev degree's "
+                  "error slope at the centre, times s_beta, to eps (docs/auto.md); auto sets it"),
+      real_option("score_rms", 0, at_least(0),
+                  "root mean square of the centred scores, over which that slope is fitted (0: the slope at the "
+                  "centre, which auto uses: the fitted one can fall below the gradients' error, docs/auto.md)"),
       integer_option("degree", -1, between(-1, 200), "fixed polynomial degree (-1: the smallest meeting eps)"),
       boolean_option("contract", true, "contract with A^T, B^T before the Kronecker step: O(L k d r); false: O(L k d^2)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
@@ -118,7 +127,7 @@ Registration poly_registration(PolynomialKind kind, std::string description) {
   r.accuracy = {Accuracy::Guarantee::a_priori_bound, 1e-4, 1e-12, "eps=1e-12"};
   r.options = poly_options();
   r.make = [kind](const OptionValues& o) { return make_poly(algorithm_name(kind), kind, o); };
-  r.error_model = detail::certified_entry_error_model();
+  r.error_model = detail::certified_entry_error_model("", kind == PolynomialKind::Chebyshev);
   return r;
 }
 

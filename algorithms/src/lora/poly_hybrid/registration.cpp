@@ -30,7 +30,7 @@ std::vector<Registration> poly_hybrid() {
   r.make = [](const OptionValues& o) { return make_poly("poly-hybrid", PolynomialKind::Chebyshev, o, true); };
   // Predicted with poly-cheb's calibration (its sweeps are poly-cheb's); the
   // pairs' cost enters as gathered flops (cost_model.hpp).
-  r.error_model = detail::certified_entry_error_model("poly-cheb");
+  r.error_model = detail::certified_entry_error_model("poly-cheb", true);
   return {r};
 }
 

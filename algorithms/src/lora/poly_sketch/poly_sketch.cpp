@@ -14,7 +14,9 @@ namespace {
 int degree_for(const ProblemShape& s, const PolySketchConfig& c) {
   if (c.poly.degree >= 0) return c.poly.degree;
   if (s.score_bound < 0) return -1;
-  return certified_exp_polynomial(c.poly.kind, c.poly.eps, -1, s.score_bound).degree;
+  return certified_exp_polynomial(c.poly.kind, c.poly.eps, -1, s.score_bound, c.poly.beta_sensitivity,
+                                  c.poly.score_rms)
+      .degree;
 }
 
 }  // namespace
@@ -46,7 +48,9 @@ Gradients<T> poly_sketch_gradients(const Problem<T>& p, const PolySketchConfig& 
   const auto W = detail::effective_weights(p);
   detail::CertifiedRange range = detail::certified_range(p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta,
                                                          {c.poly.centre, c.poly.range_rows});
-  const ExpPolynomial P = certified_exp_polynomial(c.poly.kind, c.poly.eps, c.poly.degree, range.T_used);
+  const ExpPolynomial P =
+      certified_exp_polynomial(c.poly.kind, c.poly.eps, c.poly.degree, range.T_used, c.poly.beta_sensitivity,
+                               c.poly.score_rms);
   const double T_used = range.T_used;
   range.T_used = P.score_bound;
   const detail::SketchFeatures<T> features(static_cast<int>(p.width()), P.scaled, c.sketch, c.seed);

@@ -16,6 +16,8 @@ class PolySketch final : public detail::Registered<PolySketch> {
  public:
   explicit PolySketch(const OptionValues& o) : Registered("poly-sketch", o) {
     c_.poly.eps = o.real("eps");
+    c_.poly.beta_sensitivity = o.real("beta_sensitivity");
+    c_.poly.score_rms = o.real("score_rms");
     c_.poly.degree = static_cast<int>(o.integer("degree"));
     c_.poly.weights = o.boolean("weights");
     c_.poly.contract = o.boolean("contract");

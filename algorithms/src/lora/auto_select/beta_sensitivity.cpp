@@ -1,0 +1,75 @@
+// first_order_beta_sensitivity (beta_sensitivity.hpp). With F = 1/L + O(beta),
+// Vc, Kc the centred values and keys, R = 1 V-bar^T - Y the residual at F = 1/L
+// (column sums 1^T R = v - y, v = L V-bar) and M = Vc^T Kc / L:
+//   dW_q = beta X^T R M,  dW_k = beta X^T Vc (R^T Q) / L,
+//   dW_v = X^T 1 (1^T R) / L + beta X^T Kc (Q^T R) / L + beta X^T 1 (M Q^T 1)^T / L,
+// the last two (dW_v's change through F, and through O) and dW_q, dW_k being
+// what d/d log beta returns to first order.
+#include "lora/auto_select/beta_sensitivity.hpp"
+
+#include "lora/common/certified_range.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace lorafgc::lora::detail {
+
+namespace {
+
+// max |dB|, |dA| over the adapted projections for weight gradients dW.
+template <class T>
+double max_adapter_entry(const Problem<T>& p, const std::array<Matrix<double>, 3>& dW) {
+  double m = 0;
+  for (Projection k : kProjections)
+    if (const auto& a = p.adapter[index(k)]) {
+      const Matrix<double> A = a->A.template cast<double>(), B = a->B.template cast<double>();
+      m = std::max({m, (dW[index(k)] * A.transpose()).cwiseAbs().maxCoeff(),
+                    (B.transpose() * dW[index(k)]).cwiseAbs().maxCoeff()});
+    }
+  return m * p.scale();
+}
+
+}  // namespace
+
+template <class T>
+double first_order_beta_sensitivity(const Problem<T>& p) {
+  const auto rows = memoized_rows(p, true);  // Q and the keys less a constant row
+  const Matrix<double> Wv = p.effective_weight(Projection::V).template cast<double>();
+  const Eigen::Index d = p.width();
+  std::array<Matrix<double>, 3> G, dG;  // the gradients and their derivatives in log beta
+  for (auto* m : {&G, &dG})
+    for (auto& w : *m) w = Matrix<double>::Zero(d, d);
+  // Only d x d products of the matrices at hand, centred afterwards in double:
+  // L x d temporaries (V, R, the centred keys) cost more in first touches of
+  // fresh pages than in arithmetic (ten products with them: 357 us at
+  // L = 4096, d = 4, twice the poly run they decide on).
+  const auto product = [](const Matrix<T>& a, const Matrix<T>& b) -> Matrix<double> {
+    return (a.transpose() * b).template cast<double>();
+  };
+  const auto sum = [](const Matrix<T>& a) -> Eigen::VectorXd {
+    return a.colwise().sum().transpose().template cast<double>();
+  };
+  for (std::size_t b = 0; b < rows->size(); ++b) {
+    const Matrix<T>&X = p.X[b], &Y = p.Y[b], &Q = (*rows)[b].Q, &K = (*rows)[b].Kc;
+    const double L = static_cast<double>(X.rows());
+    const Eigen::VectorXd x = sum(X), y = sum(Y), q = sum(Q), k = sum(K), v = Wv.transpose() * x;  // column sums
+    const Eigen::VectorXd v_mean = v / L, k_mean = k / L;
+    const Matrix<double> XtK = product(X, K);
+    const Matrix<double> XtR = x * v_mean.transpose() - product(X, Y), QtR = q * v_mean.transpose() - product(Q, Y);
+    const Matrix<double> XtVc = product(X, X) * Wv - x * v_mean.transpose(), XtKc = XtK - x * k_mean.transpose();
+    const Matrix<double> M = (Wv.transpose() * XtK - v * k_mean.transpose()) / L;  // Vc^T Kc / L
+    const Matrix<double> dWq = p.beta * XtR * M, dWk = p.beta * XtVc * QtR.transpose() / L,
+                         dWv = p.beta * (XtKc * QtR + x * (M * q).transpose()) / L;
+    G[index(Projection::Q)] += dWq, dG[index(Projection::Q)] += dWq;
+    G[index(Projection::K)] += dWk, dG[index(Projection::K)] += dWk;
+    G[index(Projection::V)] += x * (v - y).transpose() / L + dWv, dG[index(Projection::V)] += dWv;
+  }
+  const double scale = max_adapter_entry(p, G);
+  return scale > 0 ? max_adapter_entry(p, dG) / scale : -1;
+}
+
+template double first_order_beta_sensitivity(const Problem<float>&);
+template double first_order_beta_sensitivity(const Problem<double>&);
+
+}  // namespace lorafgc::lora::detail
