@@ -6,16 +6,21 @@ docs/auto.md, "Why Chebyshev's gradient error exceeds its certificate".
 For each instance: the degree eps = 1e-3 picks (marked *), two below and two above,
 each run as `poly-cheb:degree=g` in float64 (so rounding plays no part); printed is the
 gradients' max_rel against exact, the certified entry error, and their ratio. At even g
-also the first-order prediction of that ratio, (g + 1) / T_poly * s_beta: the error's
-slope at the centre, (g + 1) / T_poly times the certified error, acts as a relative
-change of beta, which moves the gradients by s_beta = max_rel(G(beta (1 + h)), G(beta)) / h
-(exact, h = 1e-6) per unit.
+also three predictions of that ratio: (g + 1) / T_poly * s_beta, from the slope of the
+error's leading term at the centre, (g + 1) / T_poly times the certified error, and
+poly's own gradient_error_factor (docs/auto.md) twice: with the slope at the centre
+(what auto asks for) and with the error's least-squares slope over the instance's
+scores (score_rms, keys centred by their mean), each times s_beta over the certified
+error. A slope h acts as a relative change h of beta, which moves the gradients by
+s_beta = max_rel(G(beta (1 + h)), G(beta)) / h (exact, h = 1e-6) per unit.
 
     PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/degree_parity.py
 """
 import argparse
 import os
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 
@@ -34,6 +39,16 @@ INSTANCES = [  # family, mode, L, T (the generator's Cauchy-Schwarz bound), d
 ]
 
 
+def score_rms(inst):
+    """The rms of beta Q_i . (K_j - mean K) over all pairs: beta sqrt(tr(Q^T Q Kc^T Kc)) / L."""
+    r = next(iter(inst["adapters"].values()))[0].shape[1]
+    W = {m: inst["W" + m] + (inst["alpha"] / r) * (inst["adapters"][m][0] @ inst["adapters"][m][1])
+         if m in inst["adapters"] else inst["W" + m] for m in "qk"}
+    Q, K = inst["X"] @ W["q"], inst["X"] @ W["k"]
+    K = K - K.mean(axis=0)
+    return abs(inst["beta"]) * np.sqrt(np.sum((Q.T @ Q) * (K.T @ K))) / Q.shape[0]
+
+
 def main(argv=None):
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     for family, mode, L, T, d in INSTANCES:
@@ -43,12 +58,17 @@ def main(argv=None):
         picked = lorafgc.lora.gradients(**inst, algorithm="poly-cheb:eps=1e-3")["info"]
         h = 1e-6
         s_beta = max_rel(lorafgc.lora.gradients(**dict(inst, beta=inst["beta"] * (1 + h)), algorithm="exact"), truth) / h
-        row = [f"{family} {mode} L={L} T={T} d={d} T_poly={picked['T']:.3g} s_beta={s_beta:.3g}"]
+        rms = score_rms(inst)
+        row = [f"{family} {mode} L={L} T={T} d={d} T_poly={picked['T']:.3g} s_beta={s_beta:.3g} rms={rms:.3g}"]
         for g in range(max(1, int(picked["degree"]) - 2), int(picked["degree"]) + 3):
-            run = lorafgc.lora.gradients(**inst, algorithm=f"poly-cheb:degree={g}")
+            spec = f"poly-cheb:degree={g},beta_sensitivity={s_beta!r}"
+            run = lorafgc.lora.gradients(**inst, algorithm=spec)
+            spread = lorafgc.lora.gradients(**inst, algorithm=f"{spec},score_rms={rms!r}")["info"]
             error, certified = max_rel(run, truth), run["info"]["poly_error"]
             star = "*" if g == picked["degree"] else ""
-            predicted = f" predicted {(g + 1) / picked['T'] * s_beta:.2f}" if g % 2 == 0 else ""
+            predicted = (f" predicted {(g + 1) / picked['T'] * s_beta:.2f} (leading term),"
+                         f" {run['info']['gradient_error_factor']:.2f} (factor),"
+                         f" {spread['gradient_error_factor']:.2f} (factor over the spread)") if g % 2 == 0 else ""
             row.append(f"g={g}{star}: max_rel {error:.2e} certified {certified:.2e} ratio {error / certified:.2f}"
                        f"{predicted}")
         print(" | ".join(row), flush=True)
