@@ -187,6 +187,18 @@ TEST_CASE("the Chebyshev models pass the beta sensitivity to the run", "[auto][m
   CHECK(registration("poly-cheb").error_model(1e-3, s, 4).instance_options.empty());
 }
 
+// On an instance the plan estimates s_beta and the Chebyshev rows run with it
+// (the calibrations without); Taylor's and exact's specs carry none.
+TEST_CASE("auto's plan passes the instance's beta sensitivity to the Chebyshev rows", "[auto][model]") {
+  const auto p = generate<float>(instance(2048, 1.0));
+  const AutoPlan plan = plan_auto(p, uncalibrated(1e-3));
+  CHECK(plan.beta_sensitivity == detail::first_order_beta_sensitivity(p));
+  REQUIRE(plan.beta_sensitivity > 0);
+  CHECK(row_of(plan, "poly-cheb").spec.find(",beta_sensitivity=") != std::string::npos);
+  CHECK(row_of(plan, "poly-taylor").spec.find("beta_sensitivity") == std::string::npos);
+  CHECK(row_of(plan, "exact").spec.find("beta_sensitivity") == std::string::npos);
+}
+
 // The points where auto missed the target (docs/auto.md, "How much the
 // temperature term costs"; interleaved-d4-zen4-975b619): poly-cheb's even
 // degree met its certificate but not the gradients' target. With the

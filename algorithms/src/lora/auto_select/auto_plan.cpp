@@ -64,7 +64,6 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   plan.options = o;
   plan.scalar_bytes = scalar_bytes;
   plan.beta_sensitivity = shape.beta_sensitivity;
-
   const double goal = o.target_error / o.margin;
   const MachineRates rates = detail::cached_rates(scalar_bytes, o.threads);
   std::vector<Candidate> candidates;
@@ -186,7 +185,6 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   shape.score_bound = detail::cauchy_schwarz_bound(*detail::memoized_rows(p, true), p.beta);
   const auto start = std::chrono::steady_clock::now();
   shape.beta_sensitivity = detail::first_order_beta_sensitivity(p);
-
   AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
       [&](const Algorithm& a) { return a.cost_floors(p, shape); }, true);

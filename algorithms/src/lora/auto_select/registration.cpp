@@ -63,7 +63,6 @@ class Auto final : public detail::Registered<Auto> {
     info["target_error"] = plan.options.target_error;
     info["planning_seconds"] = plan.seconds;
     info["beta_sensitivity"] = plan.beta_sensitivity;
-
     info["predicted_seconds"] = chosen.predicted_seconds;
     info["expected_error"] = chosen.expected_error;
     info["chosen[" + chosen.spec + "]"] = 1;
