@@ -63,6 +63,10 @@ TEST_CASE("bad option values are errors naming the option", "[options]") {
   rejects("weights=maybe", "weights");
   rejects("schedule=diagonal", "schedule");
   rejects("blok=3", "blok");            // not declared
+  rejects("block=9007199254740993", "block");  // 2^53 + 1: no longer exact as the double it is kept in
+  rejects("block=9223372036854775807", "block");
+  rejects("degree=-9223372036854775808", "degree");
+  CHECK(parse("block=9007199254740992").integer("block") == 9007199254740992LL);
 }
 
 TEST_CASE("ranges print as intervals and the help lists every option with its default", "[options]") {

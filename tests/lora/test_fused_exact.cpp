@@ -124,3 +124,17 @@ TEST_CASE("auto runs fused up to d = 48, and panel for wider heads up to L = 204
   s.length = 4096;
   CHECK(make_algorithm("exact")->cost(s, 4).bytes == make_algorithm("exact:schedule=fused")->cost(s, 4).bytes);
 }
+
+TEST_CASE("a tile wider than the sequence is clamped to it, not allocated", "[exact][fused]") {
+  // Fuzz finding: tile=887841875 made the fused scratch ask for 28 GB. 2^53 is
+  // the largest integer option accepted; unclamped, the column loops overflow.
+  const Problem<double> p = generate<double>(test::config(70, 4, 2, Adaptation::Full, 1.0, 9));
+  const auto truth = make_algorithm("exact-reference")->compute(p);
+  for (const char* tile : {"887841875", "9007199254740992"})
+    for (const char* schedule : {"fused", "stream"}) {
+      const std::string spec = std::string("exact:block=2,schedule=") + schedule + ",tile=" + tile;
+      INFO(spec);
+      const ErrorMetrics e = compare_gradients(make_algorithm(spec)->compute(p), truth);
+      CHECK(e.max_rel <= registration("exact").accuracy.tolerance(sizeof(double)));
+    }
+}

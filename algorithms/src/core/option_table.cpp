@@ -33,6 +33,8 @@ std::string choices_text(const std::vector<std::string>& choices) {
   return out;
 }
 
+constexpr long long kLargestExactInteger = 1LL << 53;
+
 // The canonical text of one option's value, and its number for integer/real.
 std::string parse_value(const OptionSpec& o, const Options& given, double& number) {
   const std::string what = "option '" + o.name + "'";
@@ -46,9 +48,16 @@ std::string parse_value(const OptionSpec& o, const Options& given, double& numbe
         if (c == v) return v;
       throw InvalidArgument(what, "expected " + choices_text(o.choices) + ", got '" + v + "'");
     }
-    case OptionType::integer:
-      number = static_cast<double>(given.get_int(o.name, 0));
+    case OptionType::integer: {
+      // Values are kept as doubles: beyond 2^53 they would round, and near
+      // LLONG_MAX convert back out of range (undefined; a fuzz finding).
+      const long long v = given.get_int(o.name, 0);
+      if (v > kLargestExactInteger || v < -kLargestExactInteger)
+        throw InvalidArgument(what, "must lie in " + o.range.text() + " and within +-2^53, got " +
+                                        given.get_string(o.name, ""));
+      number = static_cast<double>(v);
       break;
+    }
     case OptionType::real:
       number = given.get_double(o.name, 0);
       break;

@@ -63,6 +63,10 @@ RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFacto
   RowBlockSums<T> total(f.widths, L);
   const int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
   const bool keep_exp = fused_keeps_exp(c, rows, L, sizeof(T));
+  // A tile wider than the sequence buys nothing; unclamped, tile=887841875 made
+  // the fused scratch ask for 28 GB and tiles near LLONG_MAX overflow the column
+  // loops (fuzz findings).
+  const Index tile = std::min<Index>(static_cast<Index>(c.tile_cols), std::max<Index>(L, 1));
   const std::optional<FusedKeys<T>> keys =
       c.schedule == ExactSchedule::Fused ? std::optional<FusedKeys<T>>(std::in_place, f) : std::nullopt;
 #pragma omp parallel num_threads(threads)
@@ -77,9 +81,9 @@ RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFacto
       if (c.schedule == ExactSchedule::Panel)
         panel_rows(X, p.Y[b], f, beta, block, panel, sums);
       else if (c.schedule == ExactSchedule::Stream)
-        stream_rows(X, p.Y[b], f, beta, block, static_cast<Index>(c.tile_cols), stream, sums);
+        stream_rows(X, p.Y[b], f, beta, block, tile, stream, sums);
       else
-        fused_rows(X, p.Y[b], f, *keys, beta, block, static_cast<Index>(c.tile_cols), keep_exp, fused, sums);
+        fused_rows(X, p.Y[b], f, *keys, beta, block, tile, keep_exp, fused, sums);
     }
     fused_finish(fused, f.widths, sums);
 #pragma omp critical(lorafgc_exact_reduce)
