@@ -9,7 +9,9 @@ error (max_rel against exact in float64). One sample is the mean of k calls, k
 chosen so that a sample lasts about 2 ms. Calls go through the Python bindings, so
 every time includes the same argument conversion (tens of microseconds). A contender
 that missed the target, or whose first call took over 3x the fastest one that met
-it, is not timed further (it cannot be the best).
+it, is not timed further (it cannot be the best). auto's choice is also timed alone, by its
+spec with the plan's instance options: choice_regret is its median over the best,
+overhead auto's median over its (the plan, and what auto adds to the call).
 
     PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/auto_regret.py \\
         --family gaussian llm adversarial --d 8 --json out.json
@@ -81,6 +83,12 @@ def point(family, mode, d, L, T, target, rounds, rng):
     # first call was within 3x of the fastest such (the rest cannot be the best).
     fastest = min((first[s] for s in CONTENDERS if error[s] <= target), default=math.inf)
     timed = [s for s in specs if s.startswith("auto") or (error[s] <= target and first[s] <= 3 * fastest)]
+    # auto's choice run bare (its spec, with the plan's instance options), to split the regret into the choice's
+    # and the plan's overhead.
+    auto = specs[-1]
+    if chose not in timed:
+        timed.append(chose)
+        calls[chose] = calls[auto]
     samples = {s: [] for s in timed}
     for _ in range(rounds):
         order = timed[:]
@@ -93,12 +101,11 @@ def point(family, mode, d, L, T, target, rounds, rng):
     median = {s: statistics.median(v) for s, v in samples.items()}
     met = [s for s in CONTENDERS if s in median]
     best = min(met, key=median.get) if met else None
-    auto = specs[-1]
     regret = median[auto] / median[best] if best else math.nan
-    alone = next((s for s in CONTENDERS if s in median and s.partition(":")[0] == chose.partition(":")[0]), None)
     return dict(family=family, mode=mode, d=d, L=L, T=T, target=target, chose=chose, best=best,
                 auto_s=median[auto], best_s=median[best] if best else None, auto_error=error[auto],
-                regret=regret, choice_regret=median[alone] / median[best] if best and alone else math.nan,
+                regret=regret, choice_regret=median[chose] / median[best] if best else math.nan,
+                overhead=median[auto] / median[chose],
                 met=bool(error[auto] <= target), passed=bool(best and error[auto] <= target and regret <= 1.25),
                 medians=median, errors={k: (v if math.isfinite(v) else None) for k, v in error.items()})
 
@@ -127,13 +134,15 @@ def main(argv=None):
                         print(f"{family} {mode} d={d} L={L} T={T:g}: auto {r['auto_s'] * 1e3:.3f} ms "
                               f"({r['chose']}), best {r['best']} "
                               f"{(r['best_s'] or math.nan) * 1e3:.3f} ms, regret {r['regret']:.2f}, "
-                              f"choice {r['choice_regret']:.2f}, error {r['auto_error']:.1e}", flush=True)
+                              f"choice {r['choice_regret']:.2f}, overhead {r['overhead']:.2f}, "
+                              f"error {r['auto_error']:.1e}", flush=True)
     for family in args.family:
         rs = [r for r in rows if r["family"] == family]
         passed = sum(r["passed"] for r in rs)
         good = sum(1 for r in rs if r["choice_regret"] <= 1.25)
         print(f"{family}: {passed}/{len(rs)} pass; choice within 1.25x at {good}/{len(rs)}; "
-              f"median regret {statistics.median(r['regret'] for r in rs if not math.isnan(r['regret'])):.2f}")
+              f"median regret {statistics.median(r['regret'] for r in rs if not math.isnan(r['regret'])):.2f}; "
+              f"median overhead {statistics.median(r['overhead'] for r in rs):.2f}")
     if args.json:  # written whole, then moved over the old file: never a torn one
         text = json.dumps({"args": vars(args), "system": lorafgc.system_info(), "points": rows}, indent=1)
         with open(args.json + ".tmp", "w") as f:

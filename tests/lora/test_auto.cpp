@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 
 using namespace lorafgc;
 using namespace lorafgc::lora;
@@ -194,7 +195,13 @@ TEST_CASE("auto's plan passes the instance's beta sensitivity to the Chebyshev r
   const AutoPlan plan = plan_auto(p, uncalibrated(1e-3));
   CHECK(plan.beta_sensitivity == detail::first_order_beta_sensitivity(p));
   REQUIRE(plan.beta_sensitivity > 0);
-  CHECK(row_of(plan, "poly-cheb").spec.find(",beta_sensitivity=") != std::string::npos);
+  const std::string& spec = row_of(plan, "poly-cheb").spec;
+  const std::size_t at = spec.find(",beta_sensitivity=");
+  REQUIRE(at != std::string::npos);
+  // Its text reads back as exactly the rounded value, kBetaSensitivityMargin s_beta up to a power of 2^(1/4).
+  const std::string text = spec.substr(at + 18, spec.find(',', at + 1) - at - 18);
+  const double w = detail::kBetaSensitivityMargin * plan.beta_sensitivity;
+  CHECK(std::strtod(text.c_str(), nullptr) == std::exp2(std::ceil(4 * std::log2(w)) / 4));
   CHECK(row_of(plan, "poly-taylor").spec.find("beta_sensitivity") == std::string::npos);
   CHECK(row_of(plan, "exact").spec.find("beta_sensitivity") == std::string::npos);
 }

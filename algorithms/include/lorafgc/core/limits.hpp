@@ -39,7 +39,8 @@ const CountLimit& limit(Quantity q);
 void require_count(const std::string& name, long long value, Quantity q);
 
 // What one request may plan to allocate: half of the smallest of physical
-// memory, the address-space limit (RLIMIT_AS) and the cgroup's memory.max.
+// memory, the address-space limit (RLIMIT_AS) and the cgroup's memory.max,
+// read at most once a second per thread.
 double memory_budget_bytes();
 // InvalidArgument(name) when `bytes` exceed the budget; `what` says what needs them.
 void require_memory(const std::string& name, double bytes, const std::string& what);

@@ -1,6 +1,8 @@
 // The registrations' error models (error_models.hpp).
 #include "lora/common/error_models.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,23 +23,32 @@ std::string text(const char* format, A... args) {
   return buffer;
 }
 
-// The shortest text that reads back as v.
+// The shortest text that reads back as v, with at least six digits (%g's).
+// to_chars (shortest round trip) gives the digit count first: the search from
+// six digits up was a fifth of a plan at L = 512, d = 4 (beta_sensitivity's
+// powers of 2^(1/4) need 16 or 17), and now ends at its first try.
 std::string shortest_text(double v) {
-  for (int digits = 6; digits < 17; ++digits) {
+  char shortest[32];
+  const auto end = std::to_chars(shortest, shortest + sizeof shortest, v, std::chars_format::scientific).ptr;
+  const auto digits_end = std::find(shortest, end, 'e');
+  const int shortest_digits =
+      static_cast<int>(std::count_if(shortest, digits_end, [](char c) { return c >= '0' && c <= '9'; }));
+  for (int digits = std::max(6, shortest_digits); digits < 17; ++digits) {
     const std::string t = text("%.*g", digits, v);
     if (std::strtod(t.c_str(), nullptr) == v) return t;
   }
   return text("%.17g", v);
 }
 
-// shortest_text, the last one per thread kept (a
-// plan asks three times for the same target, and formatting the models' texts
-// was a tenth of a plan at L = 512, d = 4).
+// shortest_text, the last two per thread kept (a plan asks three times for the
+// same target and beta sensitivity, and formatting the models' texts was a
+// tenth of a plan at L = 512, d = 4).
 std::string exact_text(double v) {
-  thread_local std::pair<double, std::string> last{std::nan(""), ""};
-  if (last.first == v) return last.second;
-  last = {v, shortest_text(v)};
-  return last.second;
+  thread_local std::pair<double, std::string> last[2] = {{std::nan(""), ""}, {std::nan(""), ""}};
+  if (last[0].first == v) return last[0].second;
+  if (last[1].first == v) std::swap(last[0], last[1]);
+  else last[1] = std::move(last[0]), last[0] = {v, shortest_text(v)};
+  return last[0].second;
 }
 
 double unit_roundoff(int scalar_bytes) {
@@ -65,7 +76,7 @@ ErrorModel certified_entry_error_model(std::string calibration_algorithm, bool s
     t.expected_error = target;
     t.calibration_algorithm = calibration_algorithm;
     if (const double w = kBetaSensitivityMargin * s.beta_sensitivity; slope_at_centre && w > 0x1p-30)
-      t.instance_options = "beta_sensitivity=" + shortest_text(std::exp2(std::ceil(4 * std::log2(w)) / 4));
+      t.instance_options = "beta_sensitivity=" + exact_text(std::exp2(std::ceil(4 * std::log2(w)) / 4));
     if (scalar_bytes == 4 && target < kFloatPolyFloor) {
       t.expected_error = kFloatPolyFloor;
       t.reason = text("in float32 the features' rounding reaches %g; use float64", kFloatPolyFloor);
