@@ -6,6 +6,7 @@
 //
 //   build/fuzz/tests/fuzz/fuzz_algorithm_spec -max_total_time=600 CORPUS_COPY tests/fuzz/corpus/algorithm_spec
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/options.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/registry.hpp>
 
@@ -49,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // process and thread count: about 2 s natively, over the 10 s timeout under
   // ASan (a finding that is only the sanitiser's slowdown). Its planning and
   // choice run with calibrated=false; test_auto.cpp runs the calibrated one.
-  if (algorithm->spec().rfind("auto:", 0) == 0 && algorithm->spec().find("calibrated=true") != std::string::npos)
+  if (const AlgorithmSpec s = parse_algorithm_spec(algorithm->spec());
+      s.name == "auto" && s.options.get_bool("calibrated", true))
     return 0;
   try {
     const Gradients<double> g = algorithm->compute(tiny());
