@@ -8,6 +8,7 @@
 #include "lora/auto_select/beta_sensitivity.hpp"
 
 #include "lora/common/certified_range.hpp"
+#include "lora/common/thin_products.hpp"
 
 #include <algorithm>
 #include <array>
@@ -34,34 +35,32 @@ double max_adapter_entry(const Problem<T>& p, const std::array<Matrix<double>, 3
 
 template <class T>
 double first_order_beta_sensitivity(const Problem<T>& p) {
-  const auto rows = memoized_rows(p, true);  // Q and the keys less a constant row
-  const Matrix<double> Wv = p.effective_weight(Projection::V).template cast<double>();
+  const auto rows = memoized_rows(p, true);  // the key centres c
+  const auto weight = [&](Projection k) -> Matrix<double> { return p.effective_weight(k).template cast<double>(); };
+  const Matrix<double> Wq = weight(Projection::Q), Wk = weight(Projection::K), Wv = weight(Projection::V);
   const Eigen::Index d = p.width();
   std::array<Matrix<double>, 3> G, dG;  // the gradients and their derivatives in log beta
   for (auto* m : {&G, &dG})
     for (auto& w : *m) w = Matrix<double>::Zero(d, d);
-  // Only d x d products of the matrices at hand, centred afterwards in double:
-  // L x d temporaries (V, R, the centred keys) cost more in first touches of
-  // fresh pages than in arithmetic (ten products with them: 357 us at
-  // L = 4096, d = 4, twice the poly run they decide on).
-  // Eigen's coefficient-wise product up to d = 8: a^T b through BLAS was 1.2 /
-  // 9.4 / 38 us at L = 512 / 4096 / 16384, d = 4, lazily 0.3 / 2.9 / 12 (Zen 5,
-  // one thread); even at d = 8, lazy at L <= 16384; BLAS from d = 16 on.
-  const auto product = [](const Matrix<T>& a, const Matrix<T>& b) -> Matrix<double> {
-    if (a.cols() <= 8 && b.cols() <= 8) return a.transpose().lazyProduct(b).template cast<double>();
-    return (a.transpose() * b).template cast<double>();
-  };
+  // Q = X W_q, K = X W_k - 1 c^T and V = X W_v: every product with them is a
+  // d x d one from X^T X and X^T Y, the only two over the sequence (four before,
+  // through BLAS: 170 of a 270 us plan at L = 2048, d = 16 on Zen 5), formed by
+  // thin_cross_product. L x d temporaries (V, R, the centred keys) would cost
+  // more in first touches of fresh pages than in arithmetic (ten products with
+  // them: 357 us at L = 4096, d = 4).
   const auto sum = [](const Matrix<T>& a) -> Eigen::VectorXd {
     return a.colwise().sum().transpose().template cast<double>();
   };
   for (std::size_t b = 0; b < rows->size(); ++b) {
-    const Matrix<T>&X = p.X[b], &Y = p.Y[b], &Q = (*rows)[b].Q, &K = (*rows)[b].Kc;
+    const Matrix<T>&X = p.X[b], &Y = p.Y[b];
+    const Eigen::VectorXd& c = (*rows)[b].centre;
     const double L = static_cast<double>(X.rows());
-    const Eigen::VectorXd x = sum(X), y = sum(Y), q = sum(Q), k = sum(K), v = Wv.transpose() * x;  // column sums
-    const Eigen::VectorXd v_mean = v / L, k_mean = k / L;
-    const Matrix<double> XtK = product(X, K);
-    const Matrix<double> XtR = x * v_mean.transpose() - product(X, Y), QtR = q * v_mean.transpose() - product(Q, Y);
-    const Matrix<double> XtVc = product(X, X) * Wv - x * v_mean.transpose(), XtKc = XtK - x * k_mean.transpose();
+    const Matrix<double> XtX = thin_cross_product(X, X), XtY = thin_cross_product(X, Y);
+    const Eigen::VectorXd x = sum(X), y = sum(Y), q = Wq.transpose() * x, v = Wv.transpose() * x;  // column sums
+    const Eigen::VectorXd k = Wk.transpose() * x - L * c, v_mean = v / L, k_mean = k / L;
+    const Matrix<double> XtK = XtX * Wk - x * c.transpose();  // X^T K, K centred by c
+    const Matrix<double> XtR = x * v_mean.transpose() - XtY, QtR = q * v_mean.transpose() - Wq.transpose() * XtY;
+    const Matrix<double> XtVc = XtX * Wv - x * v_mean.transpose(), XtKc = XtK - x * k_mean.transpose();
     const Matrix<double> M = (Wv.transpose() * XtK - v * k_mean.transpose()) / L;  // Vc^T Kc / L
     const Matrix<double> dWq = p.beta * XtR * M, dWk = p.beta * XtVc * QtR.transpose() / L,
                          dWv = p.beta * (XtKc * QtR + x * (M * q).transpose()) / L;

@@ -2,6 +2,7 @@
 
 #include "lora/common/norm_buckets.hpp"
 #include "lora/common/thin_factors.hpp"
+#include "lora/common/thin_products.hpp"
 
 #include <lorafgc/core/errors.hpp>
 #include <lorafgc/lora/plan_memo.hpp>
@@ -164,7 +165,7 @@ double CertifiedRange::centring_error(double unit_roundoff) const {
 
 template <class T>
 SequenceRows<T>::SequenceRows(const Matrix<T>& x, const Matrix<T>& Wq, const Matrix<T>& Wk, bool centre)
-    : Q(x * Wq), Kc(x * Wk), queries(row_norms(Q)) {
+    : Q(thin_times_small(x, Wq)), Kc(thin_times_small(x, Wk)), queries(row_norms(Q)) {
   // The keys centred in place (a second L x d buffer was page faults at L = 8192).
   this->centre = centre && Kc.rows() ? key_centre(Kc) : Eigen::VectorXd::Zero(Kc.cols());
   key_norm = Kc.rows() ? row_norms(Kc).maxCoeff() : 0.0;
