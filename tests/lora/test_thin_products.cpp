@@ -48,7 +48,7 @@ void on_each_target(Check check) {
 }
 
 const Eigen::Index kLengths[] = {1, 7, 17, 33, 1000, 4099};
-const std::pair<int, int> kWidths[] = {{1, 1}, {3, 5}, {4, 4}, {5, 16}, {16, 16}, {17, 9}, {64, 64}};
+const std::pair<int, int> kWidths[] = {{1, 1}, {3, 5}, {4, 4}, {5, 16}, {16, 16}, {17, 9}, {32, 29}, {64, 64}};
 
 }  // namespace
 
