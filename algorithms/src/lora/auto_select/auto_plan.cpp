@@ -178,12 +178,12 @@ AutoPlan plan_auto(const Problem<T>& p, const AutoOptions& o) {
 template <class T>
 AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   validate(o);
+  const auto start = std::chrono::steady_clock::now();  // planning_seconds: all of the plan's work on p
   const PlanMemoScope memo(&p);  // the candidates share their common work on p
   // The score bound from the rows the polynomial's floors and range start from
   // (shape_of would form Q and K a second time).
   ProblemShape shape = shape_of(p, false);
   shape.score_bound = detail::cauchy_schwarz_bound(*detail::memoized_rows(p, true), p.beta);
-  const auto start = std::chrono::steady_clock::now();
   shape.beta_sensitivity = detail::first_order_beta_sensitivity(p);
   AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },

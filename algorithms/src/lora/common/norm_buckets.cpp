@@ -34,11 +34,15 @@ NormBuckets::NormBuckets(const Eigen::VectorXd& norms) {
   const Index n = norms.size();
   // Vectorised (a scalar max_element was a quarter of this at L = 8192); GCC 12
   // warns falsely that Eigen's AVX-512 reduction reads an uninitialised lane.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning, and warns of the unknown name
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
   top_ = n ? norms.maxCoeff() : 0.0;
   const double bottom = n ? norms.minCoeff() : 0.0;
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
   top_key_ = key(top_);
   // Bucket b holds the keys top_key_ - b, only as many as the norms span: at
   // L = 512 counting into all 1024 took 3 us, most of a plan's bucketing.
