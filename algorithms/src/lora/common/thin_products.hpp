@@ -20,7 +20,7 @@
 
 namespace lorafgc::lora::detail {
 
-// A^T B, accumulated in T per lane and in double across lanes.
+// A^T B: the lanes and their sum in T, the ragged tail and the result in double.
 template <class T>
 Matrix<double> thin_cross_product(const Matrix<T>& A, const Matrix<T>& B) {
   if (A.rows() != B.rows())
