@@ -1,6 +1,7 @@
 // The extension module lorafgc._lorafgc, one submodule per workload (core,
 // lora, looped, icl); the Python package lorafgc (python/lorafgc/) re-exports
 // them as lorafgc.lora, lorafgc.looped, lorafgc.icl.
+#include "attention_bindings.hpp"
 #include "core_bindings.hpp"
 #include "icl_bindings.hpp"
 #include "looped_bindings.hpp"
@@ -15,6 +16,7 @@ PYBIND11_MODULE(_lorafgc, m) {
   auto icl = m.def_submodule("icl", "In-context deep learning: the explicit ICGD transformer.");
   bind_core(core);
   bind_lora(lora);
+  bind_attention(lora);
   bind_looped(looped);
   bind_icl(icl);
 }

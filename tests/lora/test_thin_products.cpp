@@ -7,7 +7,7 @@
 // out of the sum is off by whole terms: far above the bound in double, and in
 // float wherever n is small (A W always; A^T B at L <= 17).
 #include "lora/common/thin_products.hpp"
-#include "lora/exact/fused_kernel.hpp"
+#include "lora/simd_targets.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -29,23 +29,7 @@ double excess(const Matrix<double>& computed, const Matrix<double>& exact, const
   return ((computed - exact).cwiseAbs() - gamma * magnitude).maxCoeff();
 }
 
-struct RestoreTargets {
-  ~RestoreTargets() { lora::detail::fused_force_targets(0); }
-};
-
-// check() on every SIMD target this machine runs (the dispatch is shared with
-// exact's fused kernel); every target again afterwards, even on a throw.
-template <class Check>
-void on_each_target(Check check) {
-  const RestoreTargets restore;
-  const std::int64_t all = lora::detail::fused_supported_targets();
-  for (int bit = 0; bit < 63; ++bit)
-    if (all & (std::int64_t{1} << bit)) {
-      lora::detail::fused_force_targets(std::int64_t{1} << bit);
-      INFO("target " << lora::detail::fused_target_name());
-      check();
-    }
-}
+using test::on_each_target;
 
 const Eigen::Index kLengths[] = {1, 7, 17, 33, 1000, 4099};
 const std::pair<int, int> kWidths[] = {{1, 1}, {3, 5}, {4, 4}, {5, 16}, {16, 16}, {17, 9}, {32, 29}, {64, 64}};

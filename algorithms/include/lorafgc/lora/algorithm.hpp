@@ -12,6 +12,12 @@
 
 namespace lorafgc::lora {
 
+struct AttentionShape;  // lorafgc/lora/attention.hpp
+template <class T>
+struct AttentionForwardIO;
+template <class T>
+struct AttentionBackwardIO;
+
 class Algorithm {
  public:
   virtual ~Algorithm() = default;
@@ -49,6 +55,14 @@ class Algorithm {
   virtual void prepare(const ProblemShape&, int /*scalar_bytes*/) const {}
   // Bytes allocated beyond the inputs and the returned gradients.
   virtual double workspace_bytes(const ProblemShape& shape, int scalar_bytes) const = 0;
+
+  // Attention on Q, K, V with an upstream gradient (lorafgc/lora/attention.hpp,
+  // whose free functions validate the arguments first). Default: refused,
+  // naming the algorithm.
+  virtual void attention_forward(const AttentionShape& shape, const AttentionForwardIO<float>& io) const;
+  virtual void attention_forward(const AttentionShape& shape, const AttentionForwardIO<double>& io) const;
+  virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<float>& io) const;
+  virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<double>& io) const;
 
  protected:
   Algorithm(std::string name, OptionValues options) : name_(std::move(name)), options_(std::move(options)) {}

@@ -15,6 +15,7 @@
 //            (fused_kernel.hpp: scores, exp and every product while the tile
 //            is in cache; Highway, dispatched at run time) instead of a chain
 //            of BLAS calls and Eigen passes over the tile.
+#include <lorafgc/lora/attention.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
@@ -44,6 +45,16 @@ ExactConfig resolved(ExactConfig config, long long width, long long length);
 // `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
+
+// Attention on Q, K, V (lorafgc/lora/attention.hpp; validated by the caller):
+// the fused kernels for every width, OpenMP over (sequence, row block) in the
+// forward; the backward gives whole sequences to threads while there are at
+// least as many as threads, else row blocks with per-thread key sums.
+template <class T>
+void exact_attention_forward(const AttentionShape& shape, const AttentionForwardIO<T>& io, const ExactConfig& config);
+template <class T>
+void exact_attention_backward(const AttentionShape& shape, const AttentionBackwardIO<T>& io,
+                              const ExactConfig& config);
 
 // The cost model. Sum of the right-hand widths of the L x L products the
 // schedule performs (panel and fused: 3d + 4r partial, 3d + 6r full; stream and

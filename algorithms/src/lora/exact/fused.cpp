@@ -10,7 +10,6 @@
 #include <lorafgc/core/errors.hpp>
 
 #include <algorithm>
-#include <new>
 
 namespace lorafgc::lora::detail {
 
@@ -23,25 +22,11 @@ Matrix<T> padded(const Matrix<T>& M, Index ld) {
   return out;
 }
 
-// At least `elements` of 64-byte aligned storage in `buffer`, kept across blocks.
-template <class T>
-T* aligned(std::unique_ptr<T[], void (*)(void*)>& buffer, std::size_t& size, std::size_t elements) {
-  if (size < elements) {
-    const std::size_t bytes = (elements * sizeof(T) + 63) / 64 * 64;
-    buffer.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
-    if (!buffer) throw std::bad_alloc();
-    size = elements;
-  }
-  return buffer.get();
-}
-
 }  // namespace
 
 template <class T>
 FusedKeys<T>::FusedKeys(const SequenceFactors<T>& f)
-    // One padding more than needed: with ld a power of two (L = 16384) the
-    // columns of a tile fall in the same L1 sets and evict each other.
-    : L(f.K.rows()), ld((f.K.rows() + kFusedPadding - 1) / kFusedPadding * kFusedPadding + kFusedPadding) {
+    : L(f.K.rows()), ld(fused_leading_dimension(f.K.rows())) {
   K = padded(f.K, ld);
   V = padded(f.V, ld);
   N_F = padded(f.N_F, ld);
@@ -56,7 +41,7 @@ void fused_rows(const Matrix<T>& X, const Matrix<T>& Y, const SequenceFactors<T>
   FusedBlock<T> k;
   k.L = keys.L;
   k.ld = keys.ld;
-  k.tile = std::max<Index>(kFusedPadding, (tile_cols + kFusedPadding - 1) / kFusedPadding * kFusedPadding);
+  k.tile = fused_tile(tile_cols, keys.L);
   k.b = b.n;
   k.d = wd.d;
   k.n_F = f.N_F.cols();

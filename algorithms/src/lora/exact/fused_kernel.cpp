@@ -128,6 +128,20 @@ HWY_INLINE void rows_times_keys(D d, const T* HWY_RESTRICT rows, const T* HWY_RE
   }
 }
 
+// One past the last key row i0 + r of the block sees: L, or causal_row0 + i0 + r + 1.
+template <class T>
+HWY_INLINE Index visible_end(const FusedBlock<T>& k, Index i) {
+  return k.causal_row0 < 0 ? k.L : std::min(k.L, k.causal_row0 + i + 1);
+}
+
+// x with the lanes of keys [j, j + N) at or past `end` replaced by `masked`.
+template <class D>
+HWY_INLINE hn::Vec<D> mask_keys(D d, hn::Vec<D> x, Index j, Index end, hn::Vec<D> masked) {
+  const Index N = static_cast<Index>(hn::Lanes(d));
+  if (j + N <= end) return x;
+  return hn::IfThenElse(hn::FirstN(d, static_cast<size_t>(std::max<Index>(0, end - j))), x, masked);
+}
+
 // f(Width<U>, v) over vectors [v, v + U) covering [0, nv): chunks of U, then single vectors.
 template <int U, class F>
 HWY_INLINE void for_chunks(Index nv, F&& f) {
@@ -164,21 +178,23 @@ void forward(const FusedBlock<T>& k) {
   const Index e_stride = k.E_panel ? k.ld : k.tile;
   for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
     const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
-    const Index last = j0 + (nv - 1) * N;  // masked when it runs past L
-    const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
     const Index t = j0 / k.tile;
     for_row_groups(k.b, [&](auto rows, Index i0) {
       constexpr int R = decltype(rows)::value;
       T* const e = k.E_panel ? k.E_panel + i0 * k.ld + j0 : tile_e;  // row r at e + r * e_stride
       V vmax[R];
-      for (int r = 0; r < R; ++r) vmax[r] = hn::Set(d, neg_inf);
+      Index end[R];  // the lanes of keys past L (or past the row, causal) are masked
+      for (int r = 0; r < R; ++r) {
+        vmax[r] = hn::Set(d, neg_inf);
+        end[r] = visible_end(k, i0 + r);
+      }
       for_chunks<kKeyVectors<R>>(nv, [&](auto U, Index v0) {
         constexpr int kU = decltype(U)::value;
         V sv[R][kU];
         rows_times_keys<R, kU>(d, k.beta_Q + i0 * k.d, k.K, k.ld, k.d, j0 + v0 * N, sv);
         for (int r = 0; r < R; ++r)
           for (int u = 0; u < kU; ++u) {
-            if (j0 + (v0 + u) * N == last) sv[r][u] = hn::IfThenElse(valid, sv[r][u], hn::Set(d, neg_inf));
+            sv[r][u] = mask_keys(d, sv[r][u], j0 + (v0 + u) * N, end[r], hn::Set(d, neg_inf));
             hn::Store(sv[r][u], d, e + r * e_stride + (v0 + u) * N);
             vmax[r] = hn::Max(vmax[r], sv[r][u]);
           }
@@ -203,7 +219,7 @@ void forward(const FusedBlock<T>& k) {
         auto sum = hn::Load(d, lane_sums + i * N);
         for (Index v = 0; v < nv; ++v) {
           auto ev = hn::Exp(d, hn::Sub(hn::Load(d, er + v * N), m));
-          if (j0 + v * N == last) ev = hn::IfThenElseZero(valid, ev);
+          ev = mask_keys(d, ev, j0 + v * N, end[r], hn::Zero(d));
           hn::Store(ev, d, er + v * N);
           sum = hn::Add(sum, ev);
         }
@@ -263,10 +279,10 @@ void backward(const FusedBlock<T>& k) {
     for (Index i = 0; i < k.b; ++i) exp_shifted(d, k.tile_max + i * tiles, tiles, k.row_max[i], rescales + i * tiles);
   for (Index j0 = 0; j0 < k.L; j0 += k.tile) {
     const Index nv = (std::min(k.tile, k.L - j0) + N - 1) / N;
-    const Index last = j0 + (nv - 1) * N;
-    const auto valid = hn::FirstN(d, static_cast<size_t>(k.L - last));
     for_row_groups(k.b, [&](auto rows, Index i0) {
       constexpr int R = decltype(rows)::value;
+      Index end[R];
+      for (int r = 0; r < R; ++r) end[r] = visible_end(k, i0 + r);
       // The forward's E of this tile, relative to its running max then.
       const T* const kept = k.E_panel ? k.E_panel + i0 * k.ld + j0 : nullptr;
       T scale[R];  // dS = E o (R V^T - delta) x scale: 1 / D, and the rescale of a kept tile
@@ -292,10 +308,8 @@ void backward(const FusedBlock<T>& k) {
         for (int r = 0; r < R; ++r)
           for (int u = 0; u < kU; ++u) {
             g[r][u] = hn::Mul(hn::Mul(e[r][u], hn::Set(d, scale[r])), hn::Sub(g[r][u], hn::Set(d, k.delta[i0 + r])));
-            if (j0 + (v0 + u) * N == last) {
-              e[r][u] = hn::IfThenElseZero(valid, e[r][u]);
-              g[r][u] = hn::IfThenElseZero(valid, g[r][u]);
-            }
+            e[r][u] = mask_keys(d, e[r][u], j0 + (v0 + u) * N, end[r], hn::Zero(d));
+            g[r][u] = mask_keys(d, g[r][u], j0 + (v0 + u) * N, end[r], hn::Zero(d));
             if (!kept) hn::Store(e[r][u], d, F + (i0 + r) * k.tile + (v0 + u) * N);
             hn::Store(g[r][u], d, dS + (i0 + r) * k.tile + (v0 + u) * N);
           }

@@ -11,6 +11,9 @@
 // loaded; the kernels mask the lanes past L. Row-side arrays are row-major.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
 
 namespace lorafgc::lora::detail {
 
@@ -44,10 +47,42 @@ struct FusedBlock {
   T *E_panel = nullptr, *tile_max = nullptr;
 
   T* scratch = nullptr;  // fused_scratch_elements(*this) elements, 64-byte aligned
+
+  // Causal masking (-1: none): row i of the block is query causal_row0 + i and
+  // sees the keys j <= causal_row0 + i only. The caller sets L to at most
+  // causal_row0 + b, so that the tiles no row of the block sees are skipped.
+  Index causal_row0 = -1;
 };
 
 template <class T>
 std::size_t fused_scratch_elements(const FusedBlock<T>& block);
+
+// At least `elements` of 64-byte aligned storage in `buffer` (whose size is
+// `size`), kept across blocks.
+template <class T>
+T* aligned(std::unique_ptr<T[], void (*)(void*)>& buffer, std::size_t& size, std::size_t elements) {
+  if (size < elements) {
+    const std::size_t bytes = (elements * sizeof(T) + 63) / 64 * 64;
+    buffer.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) throw std::bad_alloc();
+    size = elements;
+  }
+  return buffer.get();
+}
+
+// The tile the kernels take for a requested width: a multiple of
+// kFusedPadding, no wider than the padded sequence.
+inline std::ptrdiff_t fused_tile(std::ptrdiff_t requested, std::ptrdiff_t length) {
+  const std::ptrdiff_t t = requested < length ? requested : length;
+  return t <= kFusedPadding ? kFusedPadding : (t + kFusedPadding - 1) / kFusedPadding * kFusedPadding;
+}
+
+// The leading dimension of a sequence's padded key side: one padding more than
+// needed, since with a power of two (L = 16384) the columns of a tile fall in
+// the same L1 sets and evict each other.
+inline std::ptrdiff_t fused_leading_dimension(std::ptrdiff_t length) {
+  return (length + kFusedPadding - 1) / kFusedPadding * kFusedPadding + kFusedPadding;
+}
 
 void fused_forward(const FusedBlock<float>& block);
 void fused_forward(const FusedBlock<double>& block);

@@ -1,0 +1,79 @@
+// The checks every attention call passes before it reaches an algorithm, and
+// the refusal of algorithms that do not compute attention.
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/attention.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace lorafgc::lora {
+
+namespace {
+
+void require_positive(const char* field, long long value) {
+  if (value < 1) throw InvalidArgument(field, "must be at least 1, got " + std::to_string(value));
+}
+
+template <class P>
+void require_pointer(const char* field, const P* p) {
+  if (p == nullptr) throw InvalidArgument(field, "no data");
+}
+
+[[noreturn]] void refuse(const Algorithm& a) {
+  throw InvalidArgument("algorithm", "'" + a.name() +
+                                         "' does not compute attention on Q, K, V (yet); use 'exact' or "
+                                         "'exact-reference'");
+}
+
+}  // namespace
+
+void AttentionShape::validate() const {
+  require_positive("batch", batch);
+  require_positive("heads", heads);
+  require_positive("length", length);
+  require_positive("head_dim", head_dim);
+  if (!std::isfinite(scale)) throw InvalidArgument("scale", "must be finite, got " + std::to_string(scale));
+  // Every index of a tensor must fit a ptrdiff_t with room for the kernels' padding.
+  const double n = static_cast<double>(batch) * heads * length * head_dim;
+  if (n > static_cast<double>(std::numeric_limits<long long>::max() / 16))
+    throw InvalidArgument("length", "batch x heads x length x head_dim = " + std::to_string(n) + " is too large");
+}
+
+// What the forward's and the backward's arguments share.
+template <class IO>
+void require_operands(const AttentionShape& s, const IO& io) {
+  s.validate();
+  require_pointer("q", io.q);
+  require_pointer("k", io.k);
+  require_pointer("v", io.v);
+  require_pointer("out", io.out);
+  require_pointer("lse", io.lse);
+}
+
+template <class T>
+void attention_forward(const Algorithm& a, const AttentionShape& s, const AttentionForwardIO<T>& io) {
+  require_operands(s, io);
+  a.attention_forward(s, io);
+}
+
+template <class T>
+void attention_backward(const Algorithm& a, const AttentionShape& s, const AttentionBackwardIO<T>& io) {
+  require_operands(s, io);
+  require_pointer("d_out", io.d_out);
+  require_pointer("dq", io.dq);
+  require_pointer("dk", io.dk);
+  require_pointer("dv", io.dv);
+  a.attention_backward(s, io);
+}
+
+void Algorithm::attention_forward(const AttentionShape&, const AttentionForwardIO<float>&) const { refuse(*this); }
+void Algorithm::attention_forward(const AttentionShape&, const AttentionForwardIO<double>&) const { refuse(*this); }
+void Algorithm::attention_backward(const AttentionShape&, const AttentionBackwardIO<float>&) const { refuse(*this); }
+void Algorithm::attention_backward(const AttentionShape&, const AttentionBackwardIO<double>&) const { refuse(*this); }
+
+template void attention_forward(const Algorithm&, const AttentionShape&, const AttentionForwardIO<float>&);
+template void attention_forward(const Algorithm&, const AttentionShape&, const AttentionForwardIO<double>&);
+template void attention_backward(const Algorithm&, const AttentionShape&, const AttentionBackwardIO<float>&);
+template void attention_backward(const Algorithm&, const AttentionShape&, const AttentionBackwardIO<double>&);
+
+}  // namespace lorafgc::lora

@@ -1,0 +1,214 @@
+// Attention on Q, K, V with an upstream gradient (lorafgc/lora/attention.hpp).
+// exact-reference is checked against central finite differences of
+// <dO, O(Q, K, V)> and against the causal mask's meaning; exact against
+// exact-reference at every tile and block edge, causal and not, float and
+// double, on every SIMD target, with both of its thread layouts.
+#include "lora_support.hpp"
+#include "lora/simd_targets.hpp"
+
+#include <lorafgc/lora/attention.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace lorafgc;
+using namespace lorafgc::lora;
+
+namespace {
+
+template <class T>
+struct Tensors {
+  AttentionShape shape;
+  std::vector<T> q, k, v, d_out, out, lse, dq, dk, dv;
+
+  Tensors(AttentionShape s, std::uint64_t seed, double spread = 1.0) : shape(s) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> normal(0.0, spread);
+    const auto n = static_cast<std::size_t>(s.elements());
+    for (auto* x : {&q, &k, &v, &d_out}) {
+      x->resize(n);
+      for (T& e : *x) e = static_cast<T>(normal(rng));
+    }
+    for (auto* x : {&out, &dq, &dk, &dv}) x->assign(n, T(0));
+    lse.assign(static_cast<std::size_t>(s.sequences() * s.length), T(0));
+  }
+  AttentionForwardIO<T> forward_io() { return {q.data(), k.data(), v.data(), out.data(), lse.data()}; }
+  AttentionBackwardIO<T> backward_io() {
+    return {q.data(), k.data(), v.data(), out.data(), lse.data(), d_out.data(), dq.data(), dk.data(), dv.data()};
+  }
+  void run(const Algorithm& a) {
+    attention_forward(a, shape, forward_io());
+    attention_backward(a, shape, backward_io());
+  }
+};
+
+AttentionShape shape(long long batch, long long heads, long long L, long long d, bool causal, double scale) {
+  AttentionShape s;
+  s.batch = batch;
+  s.heads = heads;
+  s.length = L;
+  s.head_dim = d;
+  s.causal = causal;
+  s.scale = scale;
+  return s;
+}
+
+template <class T>
+double max_abs(const std::vector<T>& x) {
+  double m = 0;
+  for (T e : x) m = std::max(m, std::abs(static_cast<double>(e)));
+  return m;
+}
+
+template <class T>
+double squared_norm(const std::vector<T>& x) {
+  double m = 0;
+  for (T e : x) m += static_cast<double>(e) * e;
+  return m;
+}
+
+// max |a - b| / max |b|: the suite's max_rel, over one output tensor.
+template <class T, class U>
+double max_rel(const std::vector<T>& a, const std::vector<U>& b) {
+  double diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  return diff / std::max(max_abs(b), 1e-300);
+}
+
+// <dO, O(q, k, v)> by exact-reference in double.
+double objective(Tensors<double>& t) {
+  attention_forward(*make_algorithm("exact-reference"), t.shape, t.forward_io());
+  double sum = 0;
+  for (std::size_t i = 0; i < t.out.size(); ++i) sum += t.d_out[i] * t.out[i];
+  return sum;
+}
+
+// exact (spec) in T against exact-reference in double on the same (rounded) inputs.
+template <class T>
+void check_exact(const AttentionShape& s, const std::string& spec, std::uint64_t seed, double spread = 1.0) {
+  Tensors<T> got(s, seed, spread);
+  Tensors<double> truth(s, seed, spread);
+  // The same inputs: truth takes got's values, rounded to T.
+  truth.q.assign(got.q.begin(), got.q.end());
+  truth.k.assign(got.k.begin(), got.k.end());
+  truth.v.assign(got.v.begin(), got.v.end());
+  truth.d_out.assign(got.d_out.begin(), got.d_out.end());
+  got.run(*make_algorithm(spec));
+  truth.run(*make_algorithm("exact-reference"));
+  // As for the LoRA gradients (registration "exact"): each entry is a sum of
+  // O(L) products whose forward error is about c L u relative to the sizes of
+  // its terms; with entries of order 1 and L <= 512 that is < 1e-13 in double
+  // and < 2e-5 in float relative to max|result|. A wrong mask, tile or lane is
+  // off at order 1.
+  const double tol = registration("exact").accuracy.tolerance(sizeof(T));
+  INFO(spec << " " << dtype_name<T>() << " batch " << s.batch << " heads " << s.heads << " L " << s.length << " d "
+            << s.head_dim << (s.causal ? " causal" : "") << " scale " << s.scale);
+  CHECK(max_rel(got.out, truth.out) <= tol);
+  CHECK(max_rel(got.lse, truth.lse) <= tol);
+  CHECK(max_rel(got.dv, truth.dv) <= tol);
+  if (s.length > 1) {
+    CHECK(max_rel(got.dq, truth.dq) <= tol);
+    CHECK(max_rel(got.dk, truth.dk) <= tol);
+    return;
+  }
+  // One key: F = 1, dS = dO.V - dO.O = 0, so dQ = dK = 0 up to the rounding
+  // of the two dot products, relative to scale |dO| |V| |K| (or |Q|).
+  const auto norm = [&](const std::vector<T>& x) { return std::sqrt(squared_norm(x)); };
+  const double terms = std::abs(s.scale) * norm(got.d_out) * norm(got.v);
+  CHECK(max_abs(got.dq) <= tol * terms * norm(got.k));
+  CHECK(max_abs(got.dk) <= tol * terms * norm(got.q));
+}
+
+}  // namespace
+
+TEST_CASE("exact-reference's attention backward is the derivative of <dO, O>", "[attention]") {
+  for (bool causal : {false, true}) {
+    Tensors<double> t(shape(1, 2, 9, 3, causal, 0.7), 5);
+    t.run(*make_algorithm("exact-reference"));
+    // Central differences: truncation O(h^2 |f'''|), rounding O(u |f| / h);
+    // with h = 1e-5 and O(1) entries both are below 1e-9.
+    const double h = 1e-5;
+    double worst = 0;
+    for (auto [x, grad] : {std::pair{&t.q, &t.dq}, std::pair{&t.k, &t.dk}, std::pair{&t.v, &t.dv}})
+      for (std::size_t i = 0; i < x->size(); ++i) {
+        const double keep = (*x)[i];
+        (*x)[i] = keep + h;
+        const double up = objective(t);
+        (*x)[i] = keep - h;
+        const double down = objective(t);
+        (*x)[i] = keep;
+        worst = std::max(worst, std::abs((up - down) / (2 * h) - (*grad)[i]));
+      }
+    INFO((causal ? "causal" : "full") << ": worst |finite difference - gradient| " << worst);
+    CHECK(worst < 1e-8);
+  }
+}
+
+TEST_CASE("exact-reference's causal mask: query i sees keys j <= i only", "[attention]") {
+  Tensors<double> t(shape(1, 1, 6, 2, true, 1.0), 3);
+  objective(t);
+  const std::vector<double> before = t.out;
+  // Row 0 sees key 0 alone: its output is v_0 and its lse the one score.
+  CHECK(t.out[0] == Approx(t.v[0]).epsilon(1e-15));
+  CHECK(t.lse[0] == Approx(t.q[0] * t.k[0] + t.q[1] * t.k[1]).epsilon(1e-14));
+  // The last key and value change only the last row.
+  t.k[10] += 3, t.v[11] -= 2;
+  objective(t);
+  for (std::size_t i = 0; i < 10; ++i) CHECK(t.out[i] == before[i]);
+  CHECK(t.out[11] != before[11]);
+}
+
+TEST_CASE("exact's attention matches exact-reference on every supported SIMD target", "[attention]") {
+  const int targets = test::on_each_target([] {
+    // L around the tile (64 keys) and the block (16 rows): smaller than a
+    // tile, a multiple, one past, several tiles with a ragged end, and L = 1.
+    for (long long L : {1LL, 5LL, 63LL, 64LL, 65LL, 200LL})
+      for (long long d : {1LL, 3LL, 8LL, 13LL})
+        for (bool causal : {false, true}) {
+          const AttentionShape s = shape(1, 2, L, d, causal, 0.6);
+          check_exact<float>(s, "exact:tile=64,block=16,threads=2", L * 31 + d);
+          check_exact<double>(s, "exact:tile=64,block=16,threads=2", L * 31 + d);
+        }
+  });
+  CHECK(targets >= 1);
+}
+
+TEST_CASE("exact's attention: wide heads, large scores, batches and both thread layouts", "[attention]") {
+  for (bool causal : {false, true}) {
+    for (long long d : {16LL, 33LL, 64LL, 128LL}) check_exact<float>(shape(1, 1, 70, d, causal, 0.3), "exact", d);
+    // One sequence, two threads: row blocks over threads and key sums reduced.
+    check_exact<double>(shape(1, 1, 300, 8, causal, 0.5), "exact:threads=2,block=16", 2);
+    // Six sequences: whole sequences per thread.
+    check_exact<double>(shape(2, 3, 129, 5, causal, 0.5), "exact:threads=2", 3);
+    check_exact<float>(shape(3, 1, 257, 16, causal, 0.25), "exact:threads=1", 4);
+    // Scores up to about 1e4: each row's max is subtracted before exp, in the
+    // forward's running max and through lse in the backward.
+    check_exact<double>(shape(1, 2, 300, 4, causal, 2000.0), "exact", 5);
+    check_exact<float>(shape(1, 2, 300, 4, causal, 300.0), "exact", 6);
+  }
+}
+
+TEST_CASE("attention refuses bad shapes, a non-finite scale and algorithms without it", "[attention]") {
+  Tensors<float> t(shape(1, 1, 4, 2, false, 1.0), 1);
+  const auto exact = make_algorithm("exact");
+  auto refused = [&](AttentionShape s, const std::string& argument) {
+    test::require_invalid_argument(argument, [&] { attention_forward(*exact, s, t.forward_io()); });
+    test::require_invalid_argument(argument, [&] { attention_backward(*exact, s, t.backward_io()); });
+  };
+  refused(shape(0, 1, 4, 2, false, 1.0), "batch");
+  refused(shape(1, 0, 4, 2, false, 1.0), "heads");
+  refused(shape(1, 1, 0, 2, false, 1.0), "length");
+  refused(shape(1, 1, 4, -1, false, 1.0), "head_dim");
+  refused(shape(1, 1, 4, 2, false, std::numeric_limits<double>::quiet_NaN()), "scale");
+  refused(shape(1, 1, 4, 2, false, std::numeric_limits<double>::infinity()), "scale");
+  refused(shape(1LL << 40, 1LL << 20, 4, 2, false, 1.0), "length");
+  AttentionForwardIO<float> io = t.forward_io();
+  io.v = nullptr;
+  test::require_invalid_argument("v", [&] { attention_forward(*exact, t.shape, io); });
+  test::require_invalid_argument("algorithm",
+                                 [&] { attention_forward(*make_algorithm("poly-cheb"), t.shape, t.forward_io()); });
+}

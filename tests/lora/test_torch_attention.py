@@ -1,0 +1,111 @@
+"""lorafgc.torch.attention: gradcheck in float64, agreement with PyTorch's own
+autograd of softmax(scale q k^T + mask) v (an oracle independent of the C++
+code) in float32 and float64, causal and not, and bad input as ValueError."""
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import lorafgc.torch as lt  # noqa: E402
+
+# As for the LoRA gradients (the registry's `exact` rounding tolerances): each
+# entry is a sum of O(L) products, rounding about c L u relative to the terms;
+# for L <= 300 and O(1) entries far below these. A wrong mask or tile is off
+# at order one.
+TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-12}
+
+
+def leaves(shape, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=g, dtype=dtype).requires_grad_() for _ in range(3)]
+
+
+def gradients(fn, q, k, v, d_out):
+    out = fn(q, k, v)
+    q.grad = k.grad = v.grad = None
+    out.backward(d_out)
+    return out.detach(), q.grad, k.grad, v.grad
+
+
+def max_rel(got, want):
+    return ((got - want).abs().max() / want.abs().max().clamp_min(1e-300)).item()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("algorithm", ["exact", "exact-reference"])
+def test_gradcheck_float64(causal, algorithm):
+    q, k, v = leaves((2, 2, 7, 3), torch.float64, 1)
+    assert torch.autograd.gradcheck(lambda a, b, c: lt.attention(a, b, c, causal=causal, algorithm=algorithm),
+                                    (q, k, v))
+
+
+SHAPES = [(1, 1, 2, 1), (2, 3, 17, 5), (1, 4, 65, 16), (3, 2, 130, 7), (1, 1, 300, 33), (5, 33, 8), (40, 4)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_agrees_with_torch_autograd(shape, causal, dtype):
+    q, k, v = leaves(shape, dtype, sum(shape))
+    d_out = torch.randn(*shape, dtype=dtype)
+    scale = 0.8 / math.sqrt(shape[-1])
+    want = gradients(lambda a, b, c: lt.reference_attention(a.double(), b.double(), c.double(), causal, scale),
+                     q, k, v, d_out.double())
+    got = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal, scale=scale), q, k, v, d_out)
+    for name, g, w in zip(("out", "dq", "dk", "dv"), got, want):
+        assert g.dtype == dtype and g.shape == w.shape, name
+        assert max_rel(g.double(), w) <= TOLERANCE[dtype], name
+
+
+def test_default_scale_options_and_noncontiguous_input():
+    q, k, v = leaves((2, 3, 40, 8), torch.float64, 3)
+    d_out = torch.randn(2, 3, 40, 8, dtype=torch.float64)
+    want = gradients(lambda a, b, c: lt.reference_attention(a, b, c, True, 1 / math.sqrt(8)), q, k, v, d_out)
+    got = gradients(lambda a, b, c: lt.attention(a, b, c, causal=True, tile=64, block=8), q, k, v, d_out)
+    for g, w in zip(got, want):
+        assert max_rel(g, w) <= 1e-12
+    # Transposed views (not contiguous) give the same values as their copies.
+    qt = q.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()
+    assert not qt.is_contiguous()
+    got_t = gradients(lambda a, b, c: lt.attention(a, b, c, causal=True), qt, k, v, d_out)
+    for g, w in zip(got_t, want):
+        assert max_rel(g, w) <= 1e-12
+
+
+def test_drop_in_for_an_attention_core():
+    """Used inside a module: the gradients reach the parameters before it."""
+    torch.manual_seed(0)
+    proj = torch.nn.Linear(12, 3 * 12, dtype=torch.float64)
+    x = torch.randn(2, 10, 12, dtype=torch.float64)
+
+    def run(core):
+        proj.zero_grad()
+        q, k, v = proj(x).view(2, 10, 3, 3, 4).permute(2, 0, 3, 1, 4)  # (3, batch, heads, L, 4)
+        core(q, k, v).square().sum().backward()
+        return proj.weight.grad.clone()
+
+    want = run(lambda q, k, v: lt.reference_attention(q, k, v, True, 0.5))
+    got = run(lambda q, k, v: lt.attention(q, k, v, causal=True))
+    assert max_rel(got, want) <= 1e-12
+
+
+@pytest.mark.parametrize("bad, argument", [
+    (dict(k=torch.zeros(1, 1, 5, 4)), "k"),
+    (dict(v=torch.zeros(1, 1, 4, 4, dtype=torch.float64)), "v"),
+    (dict(q=torch.zeros(1, 1, 4, 4, dtype=torch.int32)), "q"),
+    (dict(q=torch.zeros(1, 1, 4, 4, device="meta")), "q"),
+    (dict(q=torch.zeros(4)), "q"),
+    (dict(q=[[1.0]]), "q"),
+    (dict(scale=float("nan")), "scale"),
+    (dict(scale=float("inf")), "scale"),
+    (dict(scale="1"), "scale"),
+    (dict(causal=1), "causal"),
+    (dict(algorithm="poly-cheb"), "algorithm"),
+    (dict(algorithm="no-such-algorithm"), "no-such-algorithm"),
+    (dict(algorithm="exact", tile=0), "tile"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(bad, argument):
+    args = dict(q=torch.zeros(1, 1, 4, 4), k=torch.zeros(1, 1, 4, 4), v=torch.zeros(1, 1, 4, 4))
+    args.update(bad)
+    with pytest.raises(ValueError, match=argument):
+        lt.attention(**args)
