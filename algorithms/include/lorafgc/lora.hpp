@@ -11,6 +11,7 @@
 // internals live in algorithms/src/lora/<family>/ and are not part of this API.
 #include <lorafgc/core.hpp>
 #include <lorafgc/lora/algorithm.hpp>
+#include <lorafgc/lora/attention.hpp>
 #include <lorafgc/lora/error_metrics.hpp>
 #include <lorafgc/lora/generator.hpp>
 #include <lorafgc/lora/kernels.hpp>
