@@ -10,6 +10,8 @@
 #include "arguments.hpp"
 #include "numpy_conversions.hpp"
 
+#include <pybind11/stl.h>
+
 #include <cmath>
 #include <vector>
 
@@ -65,12 +67,13 @@ py::tuple forward(const py::array& q_in, const py::handle& k, const py::handle& 
   const CArray<T> q = operand<T>(q_in, "q", shape), kk = operand<T>(k, "k", shape), vv = operand<T>(v, "v", shape);
   const auto algo = make_algorithm(algorithm);
   CArray<T> out(shape), lse(std::vector<py::ssize_t>(shape.begin(), shape.end() - 1));
-  AttentionForwardIO<T> io{q.data(), kk.data(), vv.data(), out.mutable_data(), lse.mutable_data()};
+  AttentionInfo info;
+  AttentionForwardIO<T> io{q.data(), kk.data(), vv.data(), out.mutable_data(), lse.mutable_data(), &info};
   {
     py::gil_scoped_release release;
     attention_forward(*algo, s, io);
   }
-  return py::make_tuple(out, lse);
+  return py::make_tuple(out, lse, info);
 }
 
 template <class T>
@@ -85,13 +88,15 @@ py::tuple backward(const py::array& q_in, const py::handle& k, const py::handle&
                   dO = operand<T>(d_out, "d_out", shape);
   const auto algo = make_algorithm(algorithm);
   CArray<T> dq(shape), dk(shape), dv(shape);
-  AttentionBackwardIO<T> io{q.data(),          kk.data(),          vv.data(),         o.data(), l.data(),
-                            dO.data(),         dq.mutable_data(), dk.mutable_data(), dv.mutable_data()};
+  AttentionInfo info;
+  AttentionBackwardIO<T> io{q.data(),          kk.data(),         vv.data(),         o.data(),
+                            l.data(),          dO.data(),         dq.mutable_data(), dk.mutable_data(),
+                            dv.mutable_data(), &info};
   {
     py::gil_scoped_release release;
     attention_backward(*algo, s, io);
   }
-  return py::make_tuple(dq, dk, dv);
+  return py::make_tuple(dq, dk, dv, info);
 }
 
 }  // namespace
@@ -107,8 +112,9 @@ void bind_attention(py::module_& m) {
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("causal") = false, py::arg("scale") = py::none(),
       py::arg("algorithm") = "exact",
-      "(out, lse) of softmax(scale q k^T) v for arrays of shape (batch, heads, L, head_dim); lse (batch, heads, L) "
-      "holds each row's log-sum-exp of the scaled scores. scale None: 1/sqrt(head_dim).");
+      "(out, lse, info) of softmax(scale q k^T) v for arrays of shape (batch, heads, L, head_dim); lse (batch, "
+      "heads, L) holds each row's log-sum-exp of the scaled scores; info what the algorithm reports (the "
+      "polynomial's degree, rank, range, error bounds). scale None: 1/sqrt(head_dim).");
   m.def(
       "attention_backward",
       [](const py::handle& q, const py::handle& k, const py::handle& v, const py::handle& out, const py::handle& lse,
@@ -119,7 +125,8 @@ void bind_attention(py::module_& m) {
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("d_out"),
       py::arg("causal") = false, py::arg("scale") = py::none(), py::arg("algorithm") = "exact",
-      "(dq, dk, dv) for an upstream gradient d_out of the output, from attention_forward's out and lse.");
+      "(dq, dk, dv, info) for an upstream gradient d_out of the output, from the same algorithm's "
+      "attention_forward out and lse.");
 }
 
 }  // namespace lorafgc::python

@@ -16,7 +16,7 @@ import torch as _torch
 from ._lorafgc.lora import attention_backward as _backward
 from ._lorafgc.lora import attention_forward as _forward
 
-__all__ = ["attention", "reference_attention"]
+__all__ = ["attention", "reference_attention", "LoRAAttention"]
 
 _DTYPES = (_torch.float32, _torch.float64)
 
@@ -55,10 +55,12 @@ def _as_4d(t):
 
 class _Attention(_torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, causal, scale, spec):
+    def forward(ctx, q, k, v, causal, scale, spec, info):
         q4, k4, v4 = _as_4d(q), _as_4d(k), _as_4d(v)
-        out, lse = _forward(q4, k4, v4, causal, scale, spec)
-        ctx.causal, ctx.scale, ctx.spec, ctx.shape = causal, scale, spec, q.shape
+        out, lse, forward_info = _forward(q4, k4, v4, causal, scale, spec)
+        if info is not None:
+            info.update(forward_info)
+        ctx.causal, ctx.scale, ctx.spec, ctx.shape, ctx.info = causal, scale, spec, q.shape, info
         ctx.save_for_backward(*(_torch.from_numpy(a) for a in (q4, k4, v4, out, lse)))
         return _torch.from_numpy(out).reshape(q.shape)
 
@@ -68,21 +70,27 @@ class _Attention(_torch.autograd.Function):
         saved = ctx.saved_tensors
         q4, k4, v4, out, lse = (t.numpy() for t in saved)
         d4 = _as_4d(d_out.to(saved[0].dtype).reshape(saved[3].shape))
-        dq, dk, dv = _backward(q4, k4, v4, out, lse, d4, ctx.causal, ctx.scale, ctx.spec)
+        dq, dk, dv, backward_info = _backward(q4, k4, v4, out, lse, d4, ctx.causal, ctx.scale, ctx.spec)
+        if ctx.info is not None:
+            ctx.info.update(backward_info)
         shape = ctx.shape
         return (_torch.from_numpy(dq).reshape(shape), _torch.from_numpy(dk).reshape(shape),
-                _torch.from_numpy(dv).reshape(shape), None, None, None)
+                _torch.from_numpy(dv).reshape(shape), None, None, None, None)
 
 
-def attention(q, k, v, causal=False, scale=None, algorithm="exact", **options):
+def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, **options):
     """softmax(scale q k^T) v over the last two dimensions, differentiable in q, k and v.
 
     q, k, v: CPU tensors of one shape (..., L, head_dim) and one dtype (float32 or
     float64); the leading dimensions (batch, heads, ...) are independent
     sequences. causal: query i attends to keys j <= i. scale: None for
     1/sqrt(head_dim). algorithm: a registry spec ("exact", "exact:tile=512",
-    "exact-reference"), with **options appended to it. Bad arguments raise
-    ValueError naming the argument.
+    "exact-reference", "poly-cheb:eps=1e-3", "poly-taylor"), with **options
+    appended to it. info: a dict to fill with what the algorithm reports (the
+    polynomial's degree, rank, certified range T_used, error_bound_out from the
+    forward; error_bound_dq, _dk, _dv from the backward). Bad arguments raise
+    ValueError naming the argument; a non-finite result raises
+    lorafgc.NumericalError.
     """
     _check(q, k, v)
     if not isinstance(causal, bool):
@@ -91,7 +99,9 @@ def attention(q, k, v, causal=False, scale=None, algorithm="exact", **options):
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
         raise ValueError(f"scale: expected a finite real number, got {scale!r}")
-    return _Attention.apply(q, k, v, causal, float(scale), _spec(algorithm, options))
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"info: expected a dict or None, got {type(info).__name__}")
+    return _Attention.apply(q, k, v, causal, float(scale), _spec(algorithm, options), info)
 
 
 def reference_attention(q, k, v, causal=False, scale=None):
@@ -105,3 +115,69 @@ def reference_attention(q, k, v, causal=False, scale=None):
         L = q.shape[-2]
         s = s.masked_fill(_torch.ones(L, L, dtype=_torch.bool, device=q.device).triu(1), float("-inf"))
     return _torch.softmax(s, dim=-1) @ v
+
+
+_PROJECTIONS = ("q", "k", "v")
+
+
+class LoRAAttention(_torch.nn.Module):
+    """Multi-head self-attention with frozen W_q, W_k, W_v (width x width) and LoRA
+    adapters W + (alpha / r) B A (B: width x r, A: r x width) on the chosen
+    projections; the attention core is `attention` (the registry's algorithm).
+
+        m = LoRAAttention(width=64, heads=4, rank=8, adapt=("q", "v"), causal=True)
+        y = m(x)                      # x: (batch, L, width) -> (batch, L, width)
+
+    Only the adapters train (the frozen weights are buffers). Each LoRA branch is
+    evaluated as (x B) A, so autograd's backward of it is the contracted one,
+    dB = s x^T (dY A^T) and dA = s (x B)^T dY: O(L width r), never a width x
+    width weight gradient. B starts at zero and A at N(0, 1/r), so the adapted
+    module starts as the frozen one. weights: optional dict of frozen (width x
+    width) tensors for "q", "k", "v"; others are drawn like nn.Linear's.
+    """
+
+    def __init__(self, width, heads, rank=8, alpha=None, adapt=("q", "v"), causal=False, scale=None,
+                 algorithm="exact", weights=None, dtype=_torch.float32, **options):
+        super().__init__()
+        for name, value in (("width", width), ("heads", heads), ("rank", rank)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if width % heads:
+            raise ValueError(f"heads: {heads} heads do not divide the width {width}")
+        unknown = set(adapt) - set(_PROJECTIONS)
+        if unknown or not adapt:
+            raise ValueError(f"adapt: expected a non-empty subset of {_PROJECTIONS}, got {adapt!r}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype: {dtype} is not torch.float32 or torch.float64")
+        self.width, self.heads, self.rank, self.causal, self.scale = width, heads, rank, causal, scale
+        self.lora_scale = (rank if alpha is None else alpha) / rank
+        self.algorithm, self.options = algorithm, options
+        weights = weights or {}
+        for p in _PROJECTIONS:
+            w = weights.get(p)
+            if w is None:
+                w = _torch.empty(width, width, dtype=dtype)
+                _torch.nn.init.kaiming_uniform_(w.T, a=math.sqrt(5))
+            elif tuple(w.shape) != (width, width):
+                raise ValueError(f"weights['{p}']: shape {tuple(w.shape)} is not ({width}, {width})")
+            self.register_buffer(f"W_{p}", w.detach().to(dtype).clone())
+        self.lora_B = _torch.nn.ParameterDict(
+            {p: _torch.nn.Parameter(_torch.zeros(width, rank, dtype=dtype)) for p in adapt})
+        self.lora_A = _torch.nn.ParameterDict(
+            {p: _torch.nn.Parameter(_torch.randn(rank, width, dtype=dtype) / math.sqrt(rank)) for p in adapt})
+
+    def project(self, x, p):
+        """x W*_p + s (x B_p) A_p, split into heads: (batch, heads, L, width / heads)."""
+        y = x @ getattr(self, f"W_{p}")
+        if p in self.lora_B:
+            y = y + self.lora_scale * (x @ self.lora_B[p]) @ self.lora_A[p]
+        b, L, _ = y.shape
+        return y.view(b, L, self.heads, self.width // self.heads).transpose(1, 2)
+
+    def forward(self, x):
+        if not isinstance(x, _torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.width:
+            raise ValueError(f"x: expected a tensor (batch, L, {self.width}), got "
+                             f"{tuple(x.shape) if isinstance(x, _torch.Tensor) else type(x).__name__}")
+        q, k, v = (self.project(x, p) for p in _PROJECTIONS)
+        out = attention(q, k, v, causal=self.causal, scale=self.scale, algorithm=self.algorithm, **self.options)
+        return out.transpose(1, 2).reshape(x.shape)

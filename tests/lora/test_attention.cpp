@@ -79,6 +79,17 @@ double max_rel(const std::vector<T>& a, const std::vector<U>& b) {
   return diff / std::max(max_abs(b), 1e-300);
 }
 
+// The same inputs in double: t's values, already rounded to T.
+template <class T>
+Tensors<double> widened(const Tensors<T>& t) {
+  Tensors<double> out(t.shape, 0);
+  out.q.assign(t.q.begin(), t.q.end());
+  out.k.assign(t.k.begin(), t.k.end());
+  out.v.assign(t.v.begin(), t.v.end());
+  out.d_out.assign(t.d_out.begin(), t.d_out.end());
+  return out;
+}
+
 // <dO, O(q, k, v)> by exact-reference in double.
 double objective(Tensors<double>& t) {
   attention_forward(*make_algorithm("exact-reference"), t.shape, t.forward_io());
@@ -91,12 +102,7 @@ double objective(Tensors<double>& t) {
 template <class T>
 void check_exact(const AttentionShape& s, const std::string& spec, std::uint64_t seed, double spread = 1.0) {
   Tensors<T> got(s, seed, spread);
-  Tensors<double> truth(s, seed, spread);
-  // The same inputs: truth takes got's values, rounded to T.
-  truth.q.assign(got.q.begin(), got.q.end());
-  truth.k.assign(got.k.begin(), got.k.end());
-  truth.v.assign(got.v.begin(), got.v.end());
-  truth.d_out.assign(got.d_out.begin(), got.d_out.end());
+  Tensors<double> truth = widened(got);
   got.run(*make_algorithm(spec));
   truth.run(*make_algorithm("exact-reference"));
   // As for the LoRA gradients (registration "exact"): each entry is a sum of
@@ -125,27 +131,35 @@ void check_exact(const AttentionShape& s, const std::string& spec, std::uint64_t
 
 }  // namespace
 
-TEST_CASE("exact-reference's attention backward is the derivative of <dO, O>", "[attention]") {
-  for (bool causal : {false, true}) {
-    Tensors<double> t(shape(1, 2, 9, 3, causal, 0.7), 5);
-    t.run(*make_algorithm("exact-reference"));
-    // Central differences: truncation O(h^2 |f'''|), rounding O(u |f| / h);
-    // with h = 1e-5 and O(1) entries both are below 1e-9.
-    const double h = 1e-5;
-    double worst = 0;
-    for (auto [x, grad] : {std::pair{&t.q, &t.dq}, std::pair{&t.k, &t.dk}, std::pair{&t.v, &t.dv}})
-      for (std::size_t i = 0; i < x->size(); ++i) {
-        const double keep = (*x)[i];
-        (*x)[i] = keep + h;
-        const double up = objective(t);
-        (*x)[i] = keep - h;
-        const double down = objective(t);
-        (*x)[i] = keep;
-        worst = std::max(worst, std::abs((up - down) / (2 * h) - (*grad)[i]));
-      }
-    INFO((causal ? "causal" : "full") << ": worst |finite difference - gradient| " << worst);
-    CHECK(worst < 1e-8);
+TEST_CASE("every exact algorithm's attention backward is the derivative of <dO, O>", "[attention]") {
+  int checked = 0;
+  for (const Registration& r : registered_algorithms()) {
+    if (!r.exact) continue;
+    INFO(r.name);
+    const auto algorithm = make_algorithm(r.name);
+    for (bool causal : {false, true}) {
+      Tensors<double> t(shape(1, 2, 9, 3, causal, 0.7), 5);
+      t.run(*algorithm);
+      // Central differences: truncation O(h^2 |f'''|), rounding O(u |f| / h);
+      // with h = 1e-5 and O(1) entries both are below 1e-9.
+      const double h = 1e-5;
+      double worst = 0;
+      for (auto [x, grad] : {std::pair{&t.q, &t.dq}, std::pair{&t.k, &t.dk}, std::pair{&t.v, &t.dv}})
+        for (std::size_t i = 0; i < x->size(); ++i) {
+          const double keep = (*x)[i];
+          (*x)[i] = keep + h;
+          const double up = objective(t);
+          (*x)[i] = keep - h;
+          const double down = objective(t);
+          (*x)[i] = keep;
+          worst = std::max(worst, std::abs((up - down) / (2 * h) - (*grad)[i]));
+        }
+      INFO((causal ? "causal" : "full") << ": worst |finite difference - gradient| " << worst);
+      CHECK(worst < 1e-8);
+    }
+    ++checked;
   }
+  CHECK(checked >= 2);
 }
 
 TEST_CASE("exact-reference's causal mask: query i sees keys j <= i only", "[attention]") {
@@ -192,7 +206,7 @@ TEST_CASE("exact's attention: wide heads, large scores, batches and both thread 
   }
 }
 
-TEST_CASE("attention refuses bad shapes, a non-finite scale and algorithms without it", "[attention]") {
+TEST_CASE("attention refuses bad shapes, a non-finite scale and missing data", "[attention]") {
   Tensors<float> t(shape(1, 1, 4, 2, false, 1.0), 1);
   const auto exact = make_algorithm("exact");
   auto refused = [&](AttentionShape s, const std::string& argument) {
@@ -209,6 +223,111 @@ TEST_CASE("attention refuses bad shapes, a non-finite scale and algorithms witho
   AttentionForwardIO<float> io = t.forward_io();
   io.v = nullptr;
   test::require_invalid_argument("v", [&] { attention_forward(*exact, t.shape, io); });
-  test::require_invalid_argument("algorithm",
-                                 [&] { attention_forward(*make_algorithm("poly-cheb"), t.shape, t.forward_io()); });
+}
+
+namespace {
+
+// The polynomial's attention (spec) in T against exact-reference in double:
+// within the a-priori bounds it reports, plus the rounding allowance of the
+// dtype (the bounds cover exp's approximation, not the products' rounding).
+template <class T>
+AttentionInfo check_poly(const AttentionShape& s, const std::string& spec, std::uint64_t seed, double spread,
+                         double tolerance = -1) {
+  Tensors<T> got(s, seed, spread);
+  Tensors<double> truth = widened(got);
+  AttentionInfo forward, backward;
+  const auto algorithm = make_algorithm(spec);
+  auto io = got.forward_io();
+  io.info = &forward;
+  attention_forward(*algorithm, s, io);
+  auto bio = got.backward_io();
+  bio.info = &backward;
+  attention_backward(*algorithm, s, bio);
+  truth.run(*make_algorithm("exact-reference"));
+  INFO(spec << " " << dtype_name<T>() << " batch " << s.batch << " heads " << s.heads << " L " << s.length << " d "
+            << s.head_dim << (s.causal ? " causal" : "") << " degree " << forward.at("degree") << " T_used "
+            << forward.at("T_used"));
+  const double rounding = registration("exact").accuracy.tolerance(sizeof(T));
+  const auto max_abs_diff = [](const auto& a, const auto& b) { return max_rel(a, b) * max_abs(b); };
+  const auto within = [&](const auto& a, const auto& b, double bound) {
+    INFO("max |error| " << max_abs_diff(a, b) << ", bound " << bound);
+    CHECK(max_abs_diff(a, b) <= bound + rounding * max_abs(b));
+  };
+  REQUIRE(forward.at("certified") == 1);
+  if (tolerance >= 0) {  // a fixed degree far above the need: the formulas, not the bound
+    CHECK(max_rel(got.out, truth.out) <= tolerance);
+    CHECK(max_rel(got.dv, truth.dv) <= tolerance);
+    if (s.length > 1) {  // one key: dQ = dK = 0 exactly, and the bounds below hold them
+      CHECK(max_rel(got.dq, truth.dq) <= tolerance);
+      CHECK(max_rel(got.dk, truth.dk) <= tolerance);
+    }
+  }
+  within(got.out, truth.out, forward.at("error_bound_out"));
+  within(got.dq, truth.dq, backward.at("error_bound_dq"));
+  within(got.dk, truth.dk, backward.at("error_bound_dk"));
+  within(got.dv, truth.dv, backward.at("error_bound_dv"));
+  CHECK(backward.at("degree") == forward.at("degree"));
+  return forward;
+}
+
+}  // namespace
+
+TEST_CASE("the polynomial's attention is exact in structure: degree 14 matches exact-reference", "[attention][poly]") {
+  // exp on [-T, T] with T < 1 by a degree-14 Chebyshev interpolant errs by
+  // about T^15 / 15! / 2^14 < 1e-15: what remains is the formulas (a wrong
+  // chunk, prefix or Kronecker index is off at order one) and rounding.
+  for (bool causal : {false, true})
+    for (long long L : {1LL, 7LL, 40LL, 100LL}) {
+      const AttentionShape s = shape(1, 2, L, 3, causal, 0.5);
+      check_poly<double>(s, "poly-cheb:degree=14,block=16", L + 1, 0.4, 1e-11);
+    }
+}
+
+TEST_CASE("the polynomial's attention stays within its a-priori bounds", "[attention][poly]") {
+  for (bool causal : {false, true}) {
+    for (const std::string spec : {"poly-cheb:eps=1e-3", "poly-taylor:eps=1e-4,block=32", "poly-cheb:eps=1e-2"}) {
+      check_poly<double>(shape(2, 2, 150, 4, causal, 0.5), spec, 21, 0.5);
+      check_poly<float>(shape(2, 2, 150, 4, causal, 0.5), spec, 22, 0.5);
+    }
+    // One sequence, fewer than the threads: BLAS threads inside one sequence.
+    check_poly<double>(shape(1, 1, 300, 8, causal, 0.35), "poly-cheb:eps=1e-3,block=64,threads=2", 23, 0.5);
+    // Keys with a large common component: centring removes it (T_used far below Cauchy-Schwarz).
+    const auto info = check_poly<double>(shape(1, 2, 90, 4, causal, 1.0), "poly-cheb:eps=1e-3", 24, 0.2);
+    CHECK(info.at("T_used") <= info.at("T_cauchy_schwarz"));
+  }
+}
+
+TEST_CASE("poly-hybrid and the random maps refuse attention, naming the algorithm", "[attention][poly]") {
+  Tensors<double> t(shape(1, 1, 8, 2, false, 1.0), 1);
+  for (const std::string spec : {"poly-hybrid", "favor", "poly-sketch", "auto"})
+    test::require_invalid_argument("algorithm",
+                                   [&] { attention_forward(*make_algorithm(spec), t.shape, t.forward_io()); });
+}
+
+TEST_CASE("attention conformance: every registered algorithm computes it or refuses, naming the algorithm",
+          "[attention]") {
+  // Nothing here names an algorithm: exact ones within their rounding
+  // tolerance of the oracle, approximate ones certified and within their
+  // a-priori bounds (check_poly's criterion), the rest refused.
+  for (const Registration& r : registered_algorithms()) {
+    INFO(r.name);
+    const auto algorithm = make_algorithm(r.name);
+    Tensors<double> probe(shape(1, 1, 4, 2, false, 1.0), 1);
+    try {
+      attention_forward(*algorithm, probe.shape, probe.forward_io());
+    } catch (const InvalidArgument& e) {
+      CHECK(e.argument() == "algorithm");
+      continue;
+    }
+    for (bool causal : {false, true}) {
+      const AttentionShape s = shape(2, 1, 70, 4, causal, 0.5);
+      if (r.exact) {
+        check_exact<double>(s, r.name, 31);
+        check_exact<float>(s, r.name, 32);
+      } else {
+        check_poly<double>(s, r.name, 33, 0.5);
+        check_poly<float>(s, r.name, 34, 0.5);
+      }
+    }
+  }
 }

@@ -100,7 +100,9 @@ def test_drop_in_for_an_attention_core():
     (dict(scale=float("inf")), "scale"),
     (dict(scale="1"), "scale"),
     (dict(causal=1), "causal"),
-    (dict(algorithm="poly-cheb"), "algorithm"),
+    (dict(algorithm="favor"), "algorithm"),
+    (dict(algorithm="poly-hybrid"), "algorithm"),
+    (dict(info=[]), "info"),
     (dict(algorithm="no-such-algorithm"), "no-such-algorithm"),
     (dict(algorithm="exact", tile=0), "tile"),
 ])
@@ -109,3 +111,73 @@ def test_bad_input_is_a_value_error_naming_the_argument(bad, argument):
     args.update(bad)
     with pytest.raises(ValueError, match=argument):
         lt.attention(**args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("algorithm", ["poly-cheb:eps=1e-3", "poly-taylor:eps=1e-4,block=48"])
+def test_polynomial_within_its_bounds(algorithm, causal, dtype):
+    """The certified polynomial's attention: every error under the a-priori bound
+    it reports (plus the dtype's rounding allowance), against PyTorch in float64."""
+    shape = (2, 3, 130, 4)
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (0.5 * torch.randn(*shape, generator=g, dtype=dtype) for _ in range(3))
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    d_out = torch.randn(*shape, generator=g, dtype=dtype)
+    want = gradients(lambda a, b, c: lt.reference_attention(a.double(), b.double(), c.double(), causal), q, k, v,
+                     d_out.double())
+    info = {}
+    got = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal, algorithm=algorithm, info=info), q, k, v,
+                    d_out)
+    assert info["certified"] == 1 and info["degree"] >= 1 and info["T_used"] <= info["T_cauchy_schwarz"]
+    for name, g_, w in zip(("out", "dq", "dk", "dv"), got, want):
+        error = (g_.double() - w).abs().max().item()
+        assert error <= info["error_bound_" + name] + TOLERANCE[dtype] * w.abs().max().item(), name
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("adapt", [("q", "v"), ("q", "k", "v")])
+def test_lora_attention_module_matches_pytorch(adapt, causal):
+    """LoRAAttention's output and adapter gradients against the same module with
+    PyTorch's attention, in float64; the frozen weights get no gradient."""
+    torch.manual_seed(2)
+    m = lt.LoRAAttention(width=12, heads=3, rank=2, alpha=4, adapt=adapt, causal=causal, dtype=torch.float64)
+    for p in m.lora_B.values():
+        torch.nn.init.normal_(p)  # B starts at zero; give the adapters something to differentiate
+    x = torch.randn(2, 11, 12, dtype=torch.float64)
+
+    def run(core):
+        m.zero_grad()
+        q, k, v = (m.project(x, p) for p in ("q", "k", "v"))
+        y = core(q, k, v).transpose(1, 2).reshape(x.shape)
+        y.square().sum().backward()
+        return [y.detach()] + [p.grad.clone() for p in list(m.lora_B.values()) + list(m.lora_A.values())]
+
+    want = run(lambda q, k, v: lt.reference_attention(q, k, v, causal))
+    got = run(lambda q, k, v: lt.attention(q, k, v, causal=causal))
+    for g, w in zip(got, want):
+        assert max_rel(g, w) <= 1e-12
+    assert torch.equal(m(x), got[0])
+    assert not any(b.requires_grad for b in m.buffers())
+    assert {n for n, _ in m.named_parameters()} == {f"lora_{s}.{p}" for s in "BA" for p in adapt}
+
+
+@pytest.mark.parametrize("bad, argument", [
+    (dict(heads=5), "heads"),
+    (dict(rank=0), "rank"),
+    (dict(adapt=("o",)), "adapt"),
+    (dict(adapt=()), "adapt"),
+    (dict(dtype=torch.int64), "dtype"),
+    (dict(weights={"q": torch.zeros(3, 3)}), "weights"),
+])
+def test_lora_attention_bad_arguments(bad, argument):
+    args = dict(width=12, heads=3)
+    args.update(bad)
+    with pytest.raises(ValueError, match=argument):
+        lt.LoRAAttention(**args)
+
+
+def test_lora_attention_bad_input():
+    m = lt.LoRAAttention(width=8, heads=2)
+    with pytest.raises(ValueError, match="x"):
+        m(torch.zeros(2, 5, 6))

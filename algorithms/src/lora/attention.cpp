@@ -21,8 +21,27 @@ void require_pointer(const char* field, const P* p) {
 
 [[noreturn]] void refuse(const Algorithm& a) {
   throw InvalidArgument("algorithm", "'" + a.name() +
-                                         "' does not compute attention on Q, K, V (yet); use 'exact' or "
-                                         "'exact-reference'");
+                                         "' does not compute attention on Q, K, V (yet); use exact, exact-reference, "
+                                         "poly-cheb or poly-taylor");
+}
+
+// What the forward's and the backward's arguments share.
+template <class IO>
+void require_operands(const AttentionShape& s, const IO& io) {
+  s.validate();
+  require_pointer("q", io.q);
+  require_pointer("k", io.k);
+  require_pointer("v", io.v);
+  require_pointer("out", io.out);
+  require_pointer("lse", io.lse);
+}
+
+// Throws NumericalError when an output holds a value that is not finite.
+template <class T>
+void require_finite(const Algorithm& a, const char* what, const T* x, long long n) {
+  for (long long i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      throw NumericalError(a.spec() + ": attention " + what + " is not finite (entry " + std::to_string(i) + ")");
 }
 
 }  // namespace
@@ -39,21 +58,12 @@ void AttentionShape::validate() const {
     throw InvalidArgument("length", "batch x heads x length x head_dim = " + std::to_string(n) + " is too large");
 }
 
-// What the forward's and the backward's arguments share.
-template <class IO>
-void require_operands(const AttentionShape& s, const IO& io) {
-  s.validate();
-  require_pointer("q", io.q);
-  require_pointer("k", io.k);
-  require_pointer("v", io.v);
-  require_pointer("out", io.out);
-  require_pointer("lse", io.lse);
-}
-
 template <class T>
 void attention_forward(const Algorithm& a, const AttentionShape& s, const AttentionForwardIO<T>& io) {
   require_operands(s, io);
   a.attention_forward(s, io);
+  require_finite(a, "out", io.out, s.elements());
+  require_finite(a, "lse", io.lse, s.sequences() * s.length);
 }
 
 template <class T>
@@ -64,6 +74,9 @@ void attention_backward(const Algorithm& a, const AttentionShape& s, const Atten
   require_pointer("dk", io.dk);
   require_pointer("dv", io.dv);
   a.attention_backward(s, io);
+  require_finite(a, "dq", io.dq, s.elements());
+  require_finite(a, "dk", io.dk, s.elements());
+  require_finite(a, "dv", io.dv, s.elements());
 }
 
 void Algorithm::attention_forward(const AttentionShape&, const AttentionForwardIO<float>&) const { refuse(*this); }

@@ -11,6 +11,9 @@
 // it never repeats the forward's softmax.
 #include <lorafgc/lora/algorithm.hpp>
 
+#include <map>
+#include <string>
+
 namespace lorafgc::lora {
 
 struct AttentionShape {
@@ -25,22 +28,29 @@ struct AttentionShape {
   void validate() const;
 };
 
+// info (optional): what the algorithm reports (the polynomial's degree, rank,
+// certified range and a-priori error bounds; docs/attention-backend.md).
+using AttentionInfo = std::map<std::string, double>;
+
 template <class T>
 struct AttentionForwardIO {
   const T *q = nullptr, *k = nullptr, *v = nullptr;
   T *out = nullptr, *lse = nullptr;
+  AttentionInfo* info = nullptr;
 };
 
+// out and lse come from the same algorithm's attention_forward on q, k, v.
 template <class T>
 struct AttentionBackwardIO {
   const T *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr, *lse = nullptr, *d_out = nullptr;
   T *dq = nullptr, *dk = nullptr, *dv = nullptr;
+  AttentionInfo* info = nullptr;
 };
 
 // Validate the shape and the pointers, then run the algorithm's attention
 // (Algorithm::attention_forward / attention_backward). Refused, naming
-// "algorithm", for an algorithm that does not compute attention (or not
-// causal attention).
+// "algorithm", for an algorithm that does not compute attention. A result
+// that is not finite throws NumericalError naming the algorithm.
 template <class T>
 void attention_forward(const Algorithm& algorithm, const AttentionShape& shape, const AttentionForwardIO<T>& io);
 template <class T>

@@ -165,7 +165,11 @@ double CertifiedRange::centring_error(double unit_roundoff) const {
 
 template <class T>
 SequenceRows<T>::SequenceRows(const Matrix<T>& x, const Matrix<T>& Wq, const Matrix<T>& Wk, bool centre)
-    : Q(thin_times_small(x, Wq)), Kc(thin_times_small(x, Wk)), queries(row_norms(Q)) {
+    : SequenceRows(thin_times_small(x, Wq), thin_times_small(x, Wk), centre) {}
+
+template <class T>
+SequenceRows<T>::SequenceRows(Matrix<T> queries_in, Matrix<T> keys_in, bool centre)
+    : Q(std::move(queries_in)), Kc(std::move(keys_in)), queries(row_norms(Q)) {
   // The keys centred in place (a second L x d buffer was page faults at L = 8192).
   this->centre = centre && Kc.rows() ? key_centre(Kc) : Eigen::VectorXd::Zero(Kc.cols());
   key_norm = Kc.rows() ? row_norms(Kc).maxCoeff() : 0.0;

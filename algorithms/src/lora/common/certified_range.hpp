@@ -49,6 +49,8 @@ struct CertifiedRange {
 template <class T>
 struct SequenceRows {
   SequenceRows(const Matrix<T>& x, const Matrix<T>& Wq, const Matrix<T>& Wk, bool centre);
+  // From the queries and keys themselves (attention on Q, K, V).
+  SequenceRows(Matrix<T> queries, Matrix<T> keys, bool centre);
   Matrix<T> Q;                 // X W_q
   Eigen::VectorXd centre;      // c (zero without centring), rounded to T
   Matrix<T> Kc;                // X W_k - c, as the features form it

@@ -22,11 +22,6 @@ namespace detail {
 
 namespace {
 
-template <class T>
-using ConstRows = Eigen::Map<const RowMajor<T>>;
-template <class T>
-using Rows = Eigen::Map<RowMajor<T>>;
-
 // One sequence in the kernels' layout and the blocking of its rows.
 template <class T>
 struct AttentionSequence {

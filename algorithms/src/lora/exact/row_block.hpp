@@ -2,6 +2,7 @@
 // Internal to `exact`: what one row block of queries adds to the gradients
 // (per thread, reduced once), and the two schedules' work on a block.
 // Names: docs/lora-gradients.md, "Names in the code".
+#include "lora/common/row_major.hpp"
 #include "lora/common/thin_factors.hpp"
 #include "lora/exact/exact.hpp"
 
@@ -62,9 +63,6 @@ struct StreamScratch {
   Matrix<T> R, Dinv_R_AvT, dS_N_dS;  // as in PanelScratch
   Vector<T> row_max, row_sum, tile_max, rescale, delta;
 };
-
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // The fused schedule's copies of one sequence's key-side factors, shared by
 // all threads: column-major, zero-padded to ld rows (fused_kernel.hpp).

@@ -2,6 +2,7 @@
 // formulas of exact_reference.hpp in their literal order.
 #include <lorafgc/core/limits.hpp>
 
+#include "lora/common/row_major.hpp"
 #include "lora/exact_reference/exact_reference.hpp"
 
 #include <limits>
@@ -10,12 +11,8 @@ namespace lorafgc::lora {
 
 namespace {
 
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using ConstRows = Eigen::Map<const RowMajor<T>>;
-template <class T>
-using Rows = Eigen::Map<RowMajor<T>>;
+using detail::ConstRows;
+using detail::Rows;
 
 // The scaled scores, with -inf above the diagonal when causal.
 template <class T>

@@ -10,12 +10,16 @@
 // or 2r) enter before the row-Kronecker step: O(L k d r) time.
 // contract = false: the paper's route, whole dW (m = d), then dB, dA: O(L k d^2).
 #include <lorafgc/core/option_table.hpp>
+#include <lorafgc/lora/attention.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
 
 #include "lora/poly/exp_polynomial.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +59,23 @@ struct PolyPlan {
   double flops = 0;
 };
 
+// Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
+// terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
+// |Q^_ia K^_ja| over the pairs the features serve, 1 without the adaptive
+// range), relative to e^{-T}: gamma_{k+g+1}(u) sum_j |ct_j| rho^j e^T.
+template <class T>
+inline double feature_rounding(const PolyPlan& plan, double rho) {
+  rho = std::max(1.0, rho);
+  double coeff_sum = 0, power = 1;
+  for (double v : plan.polynomial.scaled) {
+    coeff_sum += std::abs(v) * power;
+    power *= rho;
+  }
+  const double u = std::numeric_limits<T>::epsilon() / 2,
+               n_terms = static_cast<double>(plan.rank + plan.polynomial.degree + 1);
+  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound);
+}
+
 // Throws InvalidArgument naming degree, rank and bytes when over budget.
 PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
@@ -92,6 +113,16 @@ Cost poly_instance_cost(const Problem<T>& problem, const ProblemShape& shape, co
 // rows of scores (range_floor.hpp) and the degrees certified below them.
 template <class T>
 std::vector<Cost> poly_cost_floors(const Problem<T>& problem, const ProblemShape& shape, const PolyConfig& config);
+
+// Attention on Q, K, V (lorafgc/lora/attention.hpp; validated by the caller):
+// one polynomial certified on the certified range of every sequence's scores,
+// O(L k d^2) per sequence, causal by chunks (docs/attention-backend.md).
+// Refused for poly-hybrid.
+template <class T>
+void poly_attention_forward(const AttentionShape& shape, const AttentionForwardIO<T>& io, const PolyConfig& config);
+template <class T>
+void poly_attention_backward(const AttentionShape& shape, const AttentionBackwardIO<T>& io,
+                             const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used

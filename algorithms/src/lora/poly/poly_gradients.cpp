@@ -26,23 +26,6 @@ namespace {
 using detail::Index;
 using detail::memo_get_or;
 
-// Rounding of <phi, psi>: a sum of k + g + 1 products per entry whose degree-j
-// terms add up to at most |ct_j| rho^j in magnitude (rho bounds sum_a
-// |Q^_ia K^_ja| over the pairs the features serve, 1 without the adaptive
-// range), relative to e^{-T}: gamma_{k+g+1}(u) sum_j |ct_j| rho^j e^T.
-template <class T>
-double feature_rounding(const PolyPlan& plan, double rho) {
-  rho = std::max(1.0, rho);
-  double coeff_sum = 0, power = 1;
-  for (double v : plan.polynomial.scaled) {
-    coeff_sum += std::abs(v) * power;
-    power *= rho;
-  }
-  const double u = std::numeric_limits<T>::epsilon() / 2,
-               n_terms = static_cast<double>(plan.rank + plan.polynomial.degree + 1);
-  return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound);
-}
-
 // poly-hybrid's exact entries exp(T Q^_i.K^_j - shift_i): the d-term score and
 // its scaling and shift (|S'| and |shift| <= T_centred) round by at most
 // (d + 4) u T_centred, exp by 4u; a bulk row's features are scaled by one more
