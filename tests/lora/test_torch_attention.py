@@ -100,9 +100,10 @@ def test_drop_in_for_an_attention_core():
     (dict(scale=float("inf")), "scale"),
     (dict(scale="1"), "scale"),
     (dict(causal=1), "causal"),
-    (dict(algorithm="favor"), "algorithm"),
+    (dict(algorithm="auto"), "algorithm"),
     (dict(algorithm="poly-hybrid"), "algorithm"),
     (dict(info=[]), "info"),
+    (dict(v=torch.tensor([[[[0.0] * 4] * 3 + [[float("nan")] * 4]]])), "v"),
     (dict(algorithm="no-such-algorithm"), "no-such-algorithm"),
     (dict(algorithm="exact", tile=0), "tile"),
 ])

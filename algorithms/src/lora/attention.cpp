@@ -25,6 +25,15 @@ void require_pointer(const char* field, const P* p) {
                                          "poly-cheb or poly-taylor");
 }
 
+// Every entry of an input finite: a NaN or an infinity would come out as a
+// non-finite result, or (exp of -inf) silently as a masked key.
+template <class T>
+void require_finite_input(const char* field, const T* x, long long n) {
+  for (long long i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      throw InvalidArgument(field, "entry " + std::to_string(i) + " is not finite (" + std::to_string(x[i]) + ")");
+}
+
 // What the forward's and the backward's arguments share.
 template <class IO>
 void require_operands(const AttentionShape& s, const IO& io) {
@@ -34,6 +43,9 @@ void require_operands(const AttentionShape& s, const IO& io) {
   require_pointer("v", io.v);
   require_pointer("out", io.out);
   require_pointer("lse", io.lse);
+  require_finite_input("q", io.q, s.elements());
+  require_finite_input("k", io.k, s.elements());
+  require_finite_input("v", io.v, s.elements());
 }
 
 // Throws NumericalError when an output holds a value that is not finite.
@@ -73,6 +85,9 @@ void attention_backward(const Algorithm& a, const AttentionShape& s, const Atten
   require_pointer("dq", io.dq);
   require_pointer("dk", io.dk);
   require_pointer("dv", io.dv);
+  require_finite_input("out", io.out, s.elements());
+  require_finite_input("lse", io.lse, s.sequences() * s.length);
+  require_finite_input("d_out", io.d_out, s.elements());
   a.attention_backward(s, io);
   require_finite(a, "dq", io.dq, s.elements());
   require_finite(a, "dk", io.dk, s.elements());

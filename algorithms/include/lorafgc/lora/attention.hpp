@@ -47,7 +47,7 @@ struct AttentionBackwardIO {
   AttentionInfo* info = nullptr;
 };
 
-// Validate the shape and the pointers, then run the algorithm's attention
+// Validate the shape, the pointers and the inputs' finiteness, then run the algorithm's attention
 // (Algorithm::attention_forward / attention_backward). Refused, naming
 // "algorithm", for an algorithm that does not compute attention. A result
 // that is not finite throws NumericalError naming the algorithm.

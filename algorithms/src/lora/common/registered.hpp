@@ -3,14 +3,29 @@
 // `template <class T> Gradients<T> run(const Problem<T>&) const`; this base
 // gives both dtypes, checks the workspace the cost model states against the
 // memory budget before anything is allocated, and refuses non-finite output
-// (a NumericalError, never a NaN passed on).
+// (a NumericalError, never a NaN passed on). A derived class that computes
+// attention on Q, K, V (lorafgc/lora/attention.hpp) provides
+// `template <class IO> void attend(const AttentionShape&, const IO&) const`
+// for AttentionForwardIO<T> and AttentionBackwardIO<T>; without it, attention
+// is refused, naming the algorithm.
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/lora/algorithm.hpp>
+#include <lorafgc/lora/attention.hpp>
 
 #include <cmath>
+#include <type_traits>
+#include <utility>
 
 namespace lorafgc::lora::detail {
+
+// Whether D has attend(shape, io) for this IO.
+template <class D, class IO, class = void>
+struct Attends : std::false_type {};
+template <class D, class IO>
+struct Attends<D, IO, std::void_t<decltype(std::declval<const D&>().attend(std::declval<const AttentionShape&>(),
+                                                                          std::declval<const IO&>()))>>
+    : std::true_type {};
 
 template <class Derived>
 class Registered : public Algorithm {
@@ -18,10 +33,33 @@ class Registered : public Algorithm {
   Gradients<float> compute(const Problem<float>& p) const override { return checked(p); }
   Gradients<double> compute(const Problem<double>& p) const override { return checked(p); }
 
+  void attention_forward(const AttentionShape& s, const AttentionForwardIO<float>& io) const override {
+    attend_or_refuse(s, io);
+  }
+  void attention_forward(const AttentionShape& s, const AttentionForwardIO<double>& io) const override {
+    attend_or_refuse(s, io);
+  }
+  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<float>& io) const override {
+    attend_or_refuse(s, io);
+  }
+  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<double>& io) const override {
+    attend_or_refuse(s, io);
+  }
+
  protected:
   using Algorithm::Algorithm;
 
  private:
+  template <class IO>
+  void attend_or_refuse(const AttentionShape& s, const IO& io) const {
+    if constexpr (Attends<Derived, IO>::value)
+      static_cast<const Derived&>(*this).attend(s, io);
+    else if constexpr (std::is_same_v<IO, AttentionForwardIO<float>> || std::is_same_v<IO, AttentionForwardIO<double>>)
+      Algorithm::attention_forward(s, io);
+    else
+      Algorithm::attention_backward(s, io);
+  }
+
   bool declares_threads() const { return options().canonical().find("threads=") != std::string::npos; }
 
   template <class T>

@@ -29,16 +29,12 @@ class Exact final : public detail::Registered<Exact> {
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return exact_workspace_bytes(s, scalar_bytes, c_);
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<float>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionForwardIO<T>& io) const {
     exact_attention_forward(s, io, c_);
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<double>& io) const override {
-    exact_attention_forward(s, io, c_);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<float>& io) const override {
-    exact_attention_backward(s, io, c_);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<double>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionBackwardIO<T>& io) const {
     exact_attention_backward(s, io, c_);
   }
 

@@ -25,16 +25,12 @@ class ExactReference final : public detail::Registered<ExactReference> {
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return 4.0 * static_cast<double>(s.length) * s.length * scalar_bytes;  // S, F, dF, dS
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<float>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionForwardIO<T>& io) const {
     exact_reference_attention_forward(s, io);
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<double>& io) const override {
-    exact_reference_attention_forward(s, io);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<float>& io) const override {
-    exact_reference_attention_backward(s, io);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<double>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionBackwardIO<T>& io) const {
     exact_reference_attention_backward(s, io);
   }
 

@@ -27,6 +27,10 @@ class Favor final : public detail::Registered<Favor> {
   Gradients<T> run(const Problem<T>& p) const {
     return favor_gradients(p, c_);
   }
+  template <class IO>
+  void attend(const AttentionShape& s, const IO& io) const {
+    favor_attention(s, io, c_);
+  }
   Cost cost(const ProblemShape& s, int scalar_bytes) const override { return favor_cost(s, scalar_bytes, c_); }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return favor_workspace_bytes(s, scalar_bytes, c_);

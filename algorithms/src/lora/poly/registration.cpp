@@ -61,16 +61,12 @@ class Poly final : public detail::Registered<Poly> {
   std::vector<Cost> cost_floors(const Problem<double>& p, const ProblemShape& s) const override {
     return poly_cost_floors(p, s, c_);
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<float>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionForwardIO<T>& io) const {
     poly_attention_forward(s, io, c_);
   }
-  void attention_forward(const AttentionShape& s, const AttentionForwardIO<double>& io) const override {
-    poly_attention_forward(s, io, c_);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<float>& io) const override {
-    poly_attention_backward(s, io, c_);
-  }
-  void attention_backward(const AttentionShape& s, const AttentionBackwardIO<double>& io) const override {
+  template <class T>
+  void attend(const AttentionShape& s, const AttentionBackwardIO<T>& io) const {
     poly_attention_backward(s, io, c_);
   }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {

@@ -5,6 +5,7 @@
 // through the same chained backward pass. info: degree, rank (1 + g m), T,
 // T_used, poly_error (of P against exp), flops, workspace_bytes, seed. No
 // error_bound: the sketch's error is an estimate's.
+#include <lorafgc/lora/attention.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
@@ -27,5 +28,13 @@ double poly_sketch_workspace_bytes(const ProblemShape& shape, int scalar_bytes, 
 
 template <class T>
 Gradients<T> poly_sketch_gradients(const Problem<T>& problem, const PolySketchConfig& config);
+
+// Attention on Q, K, V (lorafgc/lora/attention.hpp; validated by the caller)
+// through the chained low-rank attention (lora/poly/chained_attention.hpp);
+// info: the rank, seed and range (no certificate, no bound).
+template <class T>
+void poly_sketch_attention(const AttentionShape& shape, const AttentionForwardIO<T>& io, const PolySketchConfig& config);
+template <class T>
+void poly_sketch_attention(const AttentionShape& shape, const AttentionBackwardIO<T>& io, const PolySketchConfig& config);
 
 }  // namespace lorafgc::lora

@@ -32,6 +32,10 @@ class PolySketch final : public detail::Registered<PolySketch> {
   Gradients<T> run(const Problem<T>& p) const {
     return poly_sketch_gradients(p, c_);
   }
+  template <class IO>
+  void attend(const AttentionShape& s, const IO& io) const {
+    poly_sketch_attention(s, io, c_);
+  }
   Cost cost(const ProblemShape& s, int scalar_bytes) const override { return poly_sketch_cost(s, scalar_bytes, c_); }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return poly_sketch_workspace_bytes(s, scalar_bytes, c_);
