@@ -7,9 +7,13 @@
     lorafgc.lora.kernel_target()                             # SIMD target of the dispatched kernels
     lorafgc.lora.predict("exact", L=16384, d=8, r=8)         # the cost model's time (docs/cost-model.md)
     lorafgc.lora.plan(inst, target_error=1e-3)               # what auto would run, and why (docs/auto.md)
+    out, lse, info = lorafgc.lora.attention_forward(q, k, v, causal=True)   # (batch, heads, L, head_dim) arrays
+    dq, dk, dv, info = lorafgc.lora.attention_backward(q, k, v, out, lse, d_out, causal=True)
+                                                             # docs/attention-backend.md; lorafgc.torch wraps them
 """
-from ._lorafgc.lora import (algorithms, calibrate, calibrate_algorithm, cost, generate, gradients, kernel_target,
-                            plan_instance, plan_shape, predicted_seconds, score_range)
+from ._lorafgc.lora import (algorithms, attention_backward, attention_forward, calibrate, calibrate_algorithm, cost,
+                            generate, gradients, kernel_target, plan_instance, plan_shape, predicted_seconds,
+                            score_range)
 
 _rates = {}
 

@@ -408,6 +408,21 @@ CASES = [
     Py("py: looped.train learning_rate=nan", "lorafgc.looped.train(d=4, n=8, loops=2, steps=2, learning_rate=float('nan'))", word="learning_rate"),
     Py("py: looped.train eval_tasks=-1", "lorafgc.looped.train(d=4, n=8, loops=2, steps=2, eval_tasks=-1)", word="eval_tasks"),
     Py("py: icl.loss with NaN in Y", "lorafgc.icl.loss(np.zeros(4*3+3), np.ones((5, 4)), np.full(5, np.nan), N=2, K=3)", word="Y"),
+    # -- attention on Q, K, V (issue 15) --
+    Py("py: attention exact-reference at L = 200000", "lorafgc.lora.attention_forward(*[np.zeros((1, 1, 200000, 2), "
+       "np.float32)] * 3, algorithm='exact-reference')", word="length"),
+    Py("py: attention q with NaN", "lorafgc.lora.attention_forward(np.full((1, 2, 8, 4), np.nan), np.zeros((1, 2, 8, 4)), "
+       "np.zeros((1, 2, 8, 4)))", word="q"),
+    Py("py: attention head_dim 70000", "lorafgc.lora.attention_forward(*[np.zeros((1, 1, 1, 70000), np.float32)] * 3)",
+       word="head_dim"),
+    Py("py: attention k of another dtype", "lorafgc.lora.attention_forward(np.zeros((1, 1, 8, 4)), np.zeros((1, 1, 8, 4), "
+       "np.float32), np.zeros((1, 1, 8, 4)))", word="k"),
+    Py("py: attention poly-cheb on scores of about 1e3", "lorafgc.lora.attention_forward(*[np.random.default_rng(1)"
+       ".normal(0, 30, (1, 1, 64, 8))] * 3, algorithm='poly-cheb')", "either", word="degree"),
+    Py("py: torch attention scale=inf", "__import__('lorafgc.torch').torch.attention(*[__import__('torch').zeros(1, 1, 8, 4)] "
+       "* 3, scale=float('inf'))", word="scale"),
+    Py("py: torch attention on a zero-stride view", "__import__('lorafgc.torch').torch.attention(*[__import__('torch')"
+       ".zeros(1).expand(1, 2, 64, 4)] * 3, causal=True).numpy()", "ok"),
     Py("py: a normal gradient call", "lorafgc.lora.gradients(**inst(), algorithm='poly-cheb')", "ok"),
     Py("py: a normal looped training", "lorafgc.looped.train(d=3, n=6, loops=2, steps=5, eval_every=5, eval_tasks=10, test_tasks=10)", "ok"),
 ]

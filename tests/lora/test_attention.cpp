@@ -219,7 +219,9 @@ TEST_CASE("attention refuses bad shapes, a non-finite scale and missing data", "
   refused(shape(1, 1, 4, -1, false, 1.0), "head_dim");
   refused(shape(1, 1, 4, 2, false, std::numeric_limits<double>::quiet_NaN()), "scale");
   refused(shape(1, 1, 4, 2, false, std::numeric_limits<double>::infinity()), "scale");
-  refused(shape(1LL << 40, 1LL << 20, 4, 2, false, 1.0), "length");
+  refused(shape(1LL << 40, 1, 4, 2, false, 1.0), "batch");
+  refused(shape(1, 1, 4, 1LL << 17, false, 1.0), "head_dim");
+  refused(shape(1LL << 30, 1LL << 30, 1LL << 30, 2, false, 1.0), "length");  // each within its limit, the product not
   AttentionForwardIO<float> io = t.forward_io();
   io.v = nullptr;
   test::require_invalid_argument("v", [&] { attention_forward(*exact, t.shape, io); });

@@ -1,6 +1,7 @@
 // The checks every attention call passes before it reaches an algorithm, and
 // the refusal of algorithms that do not compute attention.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/lora/attention.hpp>
 
 #include <cmath>
@@ -9,10 +10,6 @@
 namespace lorafgc::lora {
 
 namespace {
-
-void require_positive(const char* field, long long value) {
-  if (value < 1) throw InvalidArgument(field, "must be at least 1, got " + std::to_string(value));
-}
 
 template <class P>
 void require_pointer(const char* field, const P* p) {
@@ -59,10 +56,10 @@ void require_finite(const Algorithm& a, const char* what, const T* x, long long 
 }  // namespace
 
 void AttentionShape::validate() const {
-  require_positive("batch", batch);
-  require_positive("heads", heads);
-  require_positive("length", length);
-  require_positive("head_dim", head_dim);
+  require_count("batch", batch, Quantity::batch);
+  require_count("heads", heads, Quantity::batch);
+  require_count("length", length, Quantity::length);
+  require_count("head_dim", head_dim, Quantity::width);
   if (!std::isfinite(scale)) throw InvalidArgument("scale", "must be finite, got " + std::to_string(scale));
   // Every index of a tensor must fit a ptrdiff_t with room for the kernels' padding.
   const double n = static_cast<double>(batch) * heads * length * head_dim;

@@ -23,8 +23,9 @@ struct AttentionShape {
 
   long long sequences() const { return batch * heads; }
   long long elements() const { return sequences() * length * head_dim; }
-  // Throws InvalidArgument naming the field: non-positive sizes, a scale that
-  // is not finite, sizes whose element count overflows.
+  // Throws InvalidArgument naming the field: sizes outside the limit table
+  // (lorafgc/core/limits.hpp), a scale that is not finite, sizes whose element
+  // count overflows.
   void validate() const;
 };
 
