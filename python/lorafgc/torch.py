@@ -85,10 +85,12 @@ def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, *
     float64); the leading dimensions (batch, heads, ...) are independent
     sequences. causal: query i attends to keys j <= i. scale: None for
     1/sqrt(head_dim). algorithm: a registry spec ("exact", "exact:tile=512",
-    "exact-reference", "poly-cheb:eps=1e-3", "poly-taylor"), with **options
-    appended to it. info: a dict to fill with what the algorithm reports (the
-    polynomial's degree, rank, certified range T_used, error_bound_out from the
-    forward; error_bound_dq, _dk, _dv from the backward). Bad arguments raise
+    "exact-reference", "poly-cheb:eps=1e-3", "poly-hybrid", "favor",
+    "auto:target_error=1e-3", ...), with **options appended to it. info: a
+    dict to fill with what the algorithm reports (the polynomial's degree,
+    rank, certified range T_used, error_bound_out from the forward;
+    error_bound_dq, _dk, _dv from the backward; poly-hybrid's exact rows;
+    auto's choice, chosen[<spec>] = 1, and predictions). Bad arguments raise
     ValueError naming the argument; a non-finite result raises
     lorafgc.NumericalError.
     """

@@ -39,6 +39,13 @@ struct Tensors {
   AttentionBackwardIO<T> backward_io() {
     return {q.data(), k.data(), v.data(), out.data(), lse.data(), d_out.data(), dq.data(), dk.data(), dv.data()};
   }
+  // Rows i = step/2 (mod step) of Q and K times factor: outliers that set the score range.
+  void stretch_rows(long long step, double factor) {
+    const long long d = shape.head_dim;
+    for (long long row = step / 2; row < shape.sequences() * shape.length; row += step)
+      for (auto* x : {&q, &k})
+        for (long long c = 0; c < d; ++c) (*x)[static_cast<std::size_t>(row * d + c)] *= static_cast<T>(factor);
+  }
   void run(const Algorithm& a) {
     attention_forward(a, shape, forward_io());
     attention_backward(a, shape, backward_io());
@@ -241,8 +248,9 @@ namespace {
 // dtype (the bounds cover exp's approximation, not the products' rounding).
 template <class T>
 AttentionInfo check_poly(const AttentionShape& s, const std::string& spec, std::uint64_t seed, double spread,
-                         double tolerance = -1) {
+                         double tolerance = -1, double outlier_factor = 1) {
   Tensors<T> got(s, seed, spread);
+  if (outlier_factor != 1) got.stretch_rows(25, outlier_factor);
   Tensors<double> truth = widened(got);
   AttentionInfo forward, backward;
   const auto algorithm = make_algorithm(spec);
@@ -308,6 +316,15 @@ TEST_CASE("the polynomial's attention stays within its a-priori bounds", "[atten
 
 namespace {
 
+// max_rel of every output of `got` against `want` within tolerance.
+template <class T>
+void check_close(const Tensors<T>& got, const Tensors<double>& want, double tolerance) {
+  CHECK(max_rel(got.out, want.out) <= tolerance);
+  CHECK(max_rel(got.dq, want.dq) <= tolerance);
+  CHECK(max_rel(got.dk, want.dk) <= tolerance);
+  CHECK(max_rel(got.dv, want.dv) <= tolerance);
+}
+
 // A random map at its tight options (a large rank) in double: max_rel of every
 // output against exact-reference within the registration's estimate tolerance
 // (a sanity check of the chain; no bound exists).
@@ -316,10 +333,7 @@ void check_estimate(const AttentionShape& s, const std::string& spec, double tol
   got.run(*make_algorithm(spec));
   truth.run(*make_algorithm("exact-reference"));
   INFO(spec << (s.causal ? " causal" : ""));
-  CHECK(max_rel(got.out, truth.out) <= tolerance);
-  CHECK(max_rel(got.dq, truth.dq) <= tolerance);
-  CHECK(max_rel(got.dk, truth.dk) <= tolerance);
-  CHECK(max_rel(got.dv, truth.dv) <= tolerance);
+  check_close(got, truth, tolerance);
 }
 
 }  // namespace
@@ -338,18 +352,93 @@ TEST_CASE("the random maps' attention: the same seed gives the same result, anot
   }
 }
 
-TEST_CASE("poly-hybrid and auto refuse attention, naming the algorithm", "[attention][poly]") {
+TEST_CASE("poly-hybrid's attention is exact in structure: degree 14 with exact rows matches exact-reference",
+          "[attention][poly]") {
+  // As the polynomial's case above: an exact entry counted twice or missed, a
+  // zeroed feature row that is not, or a causal pair of the wrong chunk is off
+  // at order one. Three exact rows of each side, in different chunks of 16.
+  for (bool causal : {false, true})
+    for (long long L : {1LL, 7LL, 40LL, 100LL}) {
+      const AttentionShape s = shape(1, 2, L, 3, causal, 0.5);
+      const auto info = check_poly<double>(s, "poly-hybrid:degree=14,block=16,outliers=3", L + 1, 0.4, 1e-11);
+      CHECK(info.at("outlier_queries") == std::min(3LL, L));
+      CHECK(info.at("outlier_keys") == std::min(3LL, L));
+    }
+}
+
+TEST_CASE("poly-hybrid's attention stays within its a-priori bounds, its polynomial on the smaller bulk range",
+          "[attention][poly]") {
+  // Every 25th row of Q and K four times longer: the outliers set T_used.
+  for (bool causal : {false, true}) {
+    for (const std::string spec : {"poly-hybrid:eps=1e-3,outliers=8", "poly-hybrid:eps=1e-3,outliers=8,block=32"}) {
+      const auto info = check_poly<double>(shape(2, 2, 200, 4, causal, 0.5), spec, 41, 0.5, -1, 4.0);
+      CHECK(info.at("T_bulk") < info.at("T_used") / 2);
+      check_poly<float>(shape(2, 2, 200, 4, causal, 0.5), spec, 42, 0.5, -1, 4.0);
+    }
+    check_poly<double>(shape(1, 3, 400, 4, causal, 0.5), "poly-hybrid:eps=1e-4", 43, 0.5, -1, 4.0);
+    // Rows 40 times longer: exact scores of several hundred, past exp's range in
+    // float and double; each row's shift keeps every entry at most 1.
+    const auto info = check_poly<double>(shape(1, 2, 200, 4, causal, 0.5), "poly-hybrid:outliers=8", 44, 0.5, -1, 40.0);
+    CHECK(info.at("T_used") > 710);
+    check_poly<float>(shape(1, 2, 200, 4, causal, 0.5), "poly-hybrid:outliers=8", 44, 0.5, -1, 40.0);
+  }
+}
+
+namespace {
+
+// The spec info names as chosen[spec]; "" when none.
+std::string chosen_spec(const AttentionInfo& info) {
+  for (const auto& [key, value] : info)
+    if (key.rfind("chosen[", 0) == 0 && value == 1) return key.substr(7, key.size() - 8);
+  return "";
+}
+
+// A selector's attention: forward and backward choose the same algorithm, and
+// return what that algorithm returns on the same inputs.
+void check_selector(const AttentionShape& s, const std::string& spec, std::uint64_t seed, double outlier_factor = 1) {
+  Tensors<double> got(s, seed, 0.5);
+  if (outlier_factor != 1) got.stretch_rows(25, outlier_factor);
+  Tensors<double> direct = got;
+  AttentionInfo forward, backward;
+  auto io = got.forward_io();
+  io.info = &forward;
+  const auto selector = make_algorithm(spec);
+  attention_forward(*selector, s, io);
+  auto bio = got.backward_io();
+  bio.info = &backward;
+  attention_backward(*selector, s, bio);
+  const std::string chosen = chosen_spec(forward);
+  INFO(spec << " chose " << chosen << (s.causal ? ", causal" : ""));
+  REQUIRE(!chosen.empty());
+  CHECK(chosen_spec(backward) == chosen);
+  direct.run(*make_algorithm(chosen));
+  // Not bitwise: exact's row sums depend on its buffers' alignment (lse differs
+  // at 1e-15 between two calls); another algorithm would differ at its error.
+  const double rounding = registration("exact").accuracy.tolerance(sizeof(double));
+  check_close(got, direct, rounding);
+  CHECK(max_rel(got.lse, direct.lse) <= rounding);
+}
+
+}  // namespace
+
+TEST_CASE("auto's attention runs its plan's choice, the same forward and backward", "[attention][auto]") {
+  for (bool causal : {false, true}) {
+    check_selector(shape(1, 2, 200, 4, causal, 0.5), "auto:calibrated=false", 51);
+    check_selector(shape(2, 1, 300, 4, causal, 0.5), "auto:calibrated=false,target_error=1e-2", 52, 4.0);
+  }
+  // A target no candidate meets: refused naming it, with the closest candidate.
   Tensors<double> t(shape(1, 1, 8, 2, false, 1.0), 1);
-  for (const std::string spec : {"poly-hybrid", "auto"})
-    test::require_invalid_argument("algorithm",
-                                   [&] { attention_forward(*make_algorithm(spec), t.shape, t.forward_io()); });
+  test::require_invalid_argument("target_error", [&] {
+    attention_forward(*make_algorithm("auto:calibrated=false,target_error=1e-300"), t.shape, t.forward_io());
+  });
 }
 
 TEST_CASE("attention conformance: every registered algorithm computes it or refuses, naming the algorithm",
           "[attention]") {
   // Nothing here names an algorithm: exact ones within their rounding
   // tolerance of the oracle, approximate ones certified and within their
-  // a-priori bounds (check_poly's criterion), the rest refused.
+  // a-priori bounds (check_poly's criterion), a selector exactly its choice,
+  // the rest refused.
   for (const Registration& r : registered_algorithms()) {
     INFO(r.name);
     const auto algorithm = make_algorithm(r.name);
@@ -365,6 +454,8 @@ TEST_CASE("attention conformance: every registered algorithm computes it or refu
       if (r.exact) {
         check_exact<double>(s, r.name, 31);
         check_exact<float>(s, r.name, 32);
+      } else if (r.selector) {
+        check_selector(s, r.variants.empty() ? r.name : r.variants.front(), 36);
       } else if (r.accuracy.guarantee == Accuracy::Guarantee::estimate) {
         check_estimate(s, r.name + ":" + r.accuracy.tight_options, r.accuracy.estimate_tolerance, 35);
       } else {

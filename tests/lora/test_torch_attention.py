@@ -100,8 +100,7 @@ def test_drop_in_for_an_attention_core():
     (dict(scale=float("inf")), "scale"),
     (dict(scale="1"), "scale"),
     (dict(causal=1), "causal"),
-    (dict(algorithm="auto"), "algorithm"),
-    (dict(algorithm="poly-hybrid"), "algorithm"),
+    (dict(algorithm="auto:calibrated=false,target_error=1e-300"), "target_error"),
     (dict(info=[]), "info"),
     (dict(v=torch.tensor([[[[0.0] * 4] * 3 + [[float("nan")] * 4]]])), "v"),
     (dict(algorithm="no-such-algorithm"), "no-such-algorithm"),
@@ -116,7 +115,8 @@ def test_bad_input_is_a_value_error_naming_the_argument(bad, argument):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("causal", [False, True])
-@pytest.mark.parametrize("algorithm", ["poly-cheb:eps=1e-3", "poly-taylor:eps=1e-4,block=48"])
+@pytest.mark.parametrize("algorithm", ["poly-cheb:eps=1e-3", "poly-taylor:eps=1e-4,block=48",
+                                       "poly-hybrid:eps=1e-3,outliers=8"])
 def test_polynomial_within_its_bounds(algorithm, causal, dtype):
     """The certified polynomial's attention: every error under the a-priori bound
     it reports (plus the dtype's rounding allowance), against PyTorch in float64."""
@@ -134,6 +134,24 @@ def test_polynomial_within_its_bounds(algorithm, causal, dtype):
     for name, g_, w in zip(("out", "dq", "dk", "dv"), got, want):
         error = (g_.double() - w).abs().max().item()
         assert error <= info["error_bound_" + name] + TOLERANCE[dtype] * w.abs().max().item(), name
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_auto_returns_what_it_chose(causal):
+    """auto's attention: info names the one algorithm it chose (chosen[spec]),
+    forward and backward, and the output and gradients are that one's."""
+    shape = (1, 2, 150, 4)
+    g = torch.Generator().manual_seed(6)
+    q, k, v = ((0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)).requires_grad_() for _ in range(3))
+    d_out = torch.randn(*shape, generator=g, dtype=torch.float64)
+    info = {}
+    got = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal, algorithm="auto:calibrated=false",
+                                                 info=info), q, k, v, d_out)
+    chosen = [key[len("chosen["):-1] for key, value in info.items() if key.startswith("chosen[") and value == 1]
+    assert len(chosen) == 1
+    want = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal, algorithm=chosen[0]), q, k, v, d_out)
+    for g_, w in zip(got, want):  # exact's sums depend on its buffers' alignment: not bitwise
+        assert max_rel(g_, w) <= 1e-12
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -18,8 +18,8 @@ void require_pointer(const char* field, const P* p) {
 
 [[noreturn]] void refuse(const Algorithm& a) {
   throw InvalidArgument("algorithm", "'" + a.name() +
-                                         "' does not compute attention on Q, K, V (yet); use exact, exact-reference, "
-                                         "poly-cheb or poly-taylor");
+                                         "' does not compute attention on Q, K, V; use exact or another registered "
+                                         "algorithm (docs/attention-backend.md)");
 }
 
 // Every entry of an input finite: a NaN or an infinity would come out as a
@@ -91,11 +91,36 @@ void attention_backward(const Algorithm& a, const AttentionShape& s, const Atten
   require_finite(a, "dv", io.dv, s.elements());
 }
 
+template <class T>
+ProblemShape attention_problem_shape(const AttentionShape& s, const T* q, const T* k) {
+  ProblemShape shape;
+  shape.batch = s.sequences();
+  shape.length = s.length;
+  shape.width = s.head_dim;
+  shape.rank = s.head_dim;  // the chained sweeps' Kronecker products are k d x d: rank-r LoRA's k r x d at r = d
+  shape.adapted = {true, true, true};
+  const auto rows = [&](const T* x) { return Eigen::Map<const Matrix<T>>(x, s.head_dim, s.sequences() * s.length); };
+  shape.score_bound = std::abs(s.scale) * static_cast<double>(rows(q).colwise().norm().maxCoeff()) *
+                      static_cast<double>(rows(k).colwise().norm().maxCoeff());
+  return shape;
+}
+
+Cost Algorithm::attention_cost(const ProblemShape& problem_shape, const AttentionShape&, const float*,
+                               const float*) const {
+  return cost(problem_shape, sizeof(float));
+}
+Cost Algorithm::attention_cost(const ProblemShape& problem_shape, const AttentionShape&, const double*,
+                               const double*) const {
+  return cost(problem_shape, sizeof(double));
+}
+
 void Algorithm::attention_forward(const AttentionShape&, const AttentionForwardIO<float>&) const { refuse(*this); }
 void Algorithm::attention_forward(const AttentionShape&, const AttentionForwardIO<double>&) const { refuse(*this); }
 void Algorithm::attention_backward(const AttentionShape&, const AttentionBackwardIO<float>&) const { refuse(*this); }
 void Algorithm::attention_backward(const AttentionShape&, const AttentionBackwardIO<double>&) const { refuse(*this); }
 
+template ProblemShape attention_problem_shape(const AttentionShape&, const float*, const float*);
+template ProblemShape attention_problem_shape(const AttentionShape&, const double*, const double*);
 template void attention_forward(const Algorithm&, const AttentionShape&, const AttentionForwardIO<float>&);
 template void attention_forward(const Algorithm&, const AttentionShape&, const AttentionForwardIO<double>&);
 template void attention_backward(const Algorithm&, const AttentionShape&, const AttentionBackwardIO<float>&);

@@ -63,6 +63,15 @@ class Algorithm {
   virtual void attention_forward(const AttentionShape& shape, const AttentionForwardIO<double>& io) const;
   virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<float>& io) const;
   virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<double>& io) const;
+  // The cost of attention_forward and attention_backward on these queries and
+  // keys, counted as for the LoRA problem of the same shape (problem_shape:
+  // attention_problem_shape, lorafgc/lora/attention.hpp): cost(problem_shape)
+  // unless the plan depends on the data (the polynomial's certified range,
+  // poly-hybrid's exact rows). auto's attention plan compares these.
+  virtual Cost attention_cost(const ProblemShape& problem_shape, const AttentionShape& shape, const float* q,
+                              const float* k) const;
+  virtual Cost attention_cost(const ProblemShape& problem_shape, const AttentionShape& shape, const double* q,
+                              const double* k) const;
 
  protected:
   Algorithm(std::string name, OptionValues options) : name_(std::move(name)), options_(std::move(options)) {}

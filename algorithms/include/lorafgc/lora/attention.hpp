@@ -48,6 +48,13 @@ struct AttentionBackwardIO {
   AttentionInfo* info = nullptr;
 };
 
+// The LoRA problem whose gradients cost what attention's forward and backward
+// do (docs/attention-backend.md, "auto"): one sequence per (batch, head),
+// width head_dim, rank 1, every projection adapted (dQ, dK, dV), and the
+// scores' bound |scale| max ||q_i|| max ||k_j|| over the sequences (Cauchy-Schwarz).
+template <class T>
+ProblemShape attention_problem_shape(const AttentionShape& shape, const T* q, const T* k);
+
 // Validate the shape, the pointers and the inputs' finiteness, then run the algorithm's attention
 // (Algorithm::attention_forward / attention_backward). Refused, naming
 // "algorithm", for an algorithm that does not compute attention. A result

@@ -5,6 +5,7 @@
 // (Algorithm::instance_cost) and its predicted time (cost_model.hpp, with the
 // algorithm's calibration on this machine). auto runs the fastest;
 // lorafgc.lora.plan returns the table without running.
+#include <lorafgc/lora/attention.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/problem.hpp>
 
@@ -67,6 +68,15 @@ AutoPlan plan_auto_validated(const Problem<T>& problem, const AutoOptions& optio
 // need the data, is left out with that reason.
 AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& options);
 
+// For attention on Q, K, V (lorafgc/lora/attention.hpp, validated by the
+// caller): the plan for the LoRA problem of the same shape
+// (attention_problem_shape), every candidate costed on these queries and keys
+// (Algorithm::attention_cost: the polynomial's certified range, poly-hybrid's
+// rows). The same inputs and calibrations give the same choice, so that
+// auto's backward runs what its forward ran.
+template <class T>
+AutoPlan plan_auto_attention(const AttentionShape& shape, const T* q, const T* k, const AutoOptions& options);
+
 // The calibrations the plan's predictions use, measured once per process and
 // key (calibration_cache.cpp); auto's prepare() fills them before timing.
 void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& options);
@@ -75,5 +85,7 @@ extern template AutoPlan plan_auto(const Problem<float>&, const AutoOptions&);
 extern template AutoPlan plan_auto(const Problem<double>&, const AutoOptions&);
 extern template AutoPlan plan_auto_validated(const Problem<float>&, const AutoOptions&);
 extern template AutoPlan plan_auto_validated(const Problem<double>&, const AutoOptions&);
+extern template AutoPlan plan_auto_attention(const AttentionShape&, const float*, const float*, const AutoOptions&);
+extern template AutoPlan plan_auto_attention(const AttentionShape&, const double*, const double*, const AutoOptions&);
 
 }  // namespace lorafgc::lora

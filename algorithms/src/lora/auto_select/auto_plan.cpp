@@ -55,9 +55,9 @@ struct Candidate {
 // order of their floors, and one whose floor cannot beat the best prediction
 // so far is not costed at all, nor (thrifty, on an instance: `learn`) one that
 // cannot beat it by more than costing it took last time (PlanRow::at_least).
-template <class CostOf, class FloorsOf>
+template <class CostOf, class FloorsOf, class ModelOf>
 AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of,
-                   FloorsOf floors_of, bool learn) {
+                   FloorsOf floors_of, ModelOf model_of, bool learn) {
   validate(o);
   const auto start = std::chrono::steady_clock::now();
   AutoPlan plan;
@@ -71,7 +71,7 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     if (r.oracle || !r.error_model) continue;
     PlanRow row;
     row.algorithm = r.name;
-    const TargetOptions t = r.error_model(goal, shape, scalar_bytes);
+    const TargetOptions t = model_of(r, goal);
     row.expected_error = t.expected_error;
     row.reason = t.reason;
     Candidate c;
@@ -149,6 +149,27 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   return plan;
 }
 
+// The registrations' error models: max_rel of the LoRA gradients.
+auto lora_error_model(const ProblemShape& shape, int scalar_bytes) {
+  return [=](const Registration& r, double goal) { return r.error_model(goal, shape, scalar_bytes); };
+}
+
+// For attention on Q, K, V: an exact algorithm's error is its rounding, the
+// registry's tolerance, whatever the scores (max-subtracted; test_attention.cpp
+// checks it against exact-reference with scores up to 1e4), where the LoRA
+// model adds the adapters' amplification of large scores, which attention
+// does not have. The others as for LoRA: their entry error is the same exp's.
+auto attention_error_model(const ProblemShape& shape, int scalar_bytes) {
+  return [=](const Registration& r, double goal) {
+    if (!r.exact) return r.error_model(goal, shape, scalar_bytes);
+    TargetOptions t;
+    t.expected_error = r.accuracy.tolerance(scalar_bytes);
+    if (t.expected_error > goal)
+      t.reason = "its rounding tolerance " + number(t.expected_error) + " exceeds the target";
+    return t;
+  };
+}
+
 }  // namespace
 
 void validate(const AutoOptions& o) {
@@ -187,7 +208,18 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   shape.beta_sensitivity = detail::first_order_beta_sensitivity(p);
   AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
-      [&](const Algorithm& a) { return a.cost_floors(p, shape); }, true);
+      [&](const Algorithm& a) { return a.cost_floors(p, shape); }, lora_error_model(shape, sizeof(T)), true);
+  plan.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return plan;
+}
+
+template <class T>
+AutoPlan plan_auto_attention(const AttentionShape& s, const T* q, const T* k, const AutoOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const ProblemShape shape = attention_problem_shape(s, q, k);
+  AutoPlan plan = plan_rows(
+      shape, sizeof(T), o, [&](const Algorithm& a) { return a.attention_cost(shape, s, q, k); },
+      [](const Algorithm&) { return std::vector<Cost>{}; }, attention_error_model(shape, sizeof(T)), false);
   plan.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return plan;
 }
@@ -195,7 +227,8 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
 AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {
   const auto cost_of = [&](const Algorithm& a) { return a.cost(shape, scalar_bytes); };
   return plan_rows(
-      shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; }, false);
+      shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; },
+      lora_error_model(shape, scalar_bytes), false);
 }
 
 void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {
@@ -206,5 +239,7 @@ template AutoPlan plan_auto(const Problem<float>&, const AutoOptions&);
 template AutoPlan plan_auto(const Problem<double>&, const AutoOptions&);
 template AutoPlan plan_auto_validated(const Problem<float>&, const AutoOptions&);
 template AutoPlan plan_auto_validated(const Problem<double>&, const AutoOptions&);
+template AutoPlan plan_auto_attention(const AttentionShape&, const float*, const float*, const AutoOptions&);
+template AutoPlan plan_auto_attention(const AttentionShape&, const double*, const double*, const AutoOptions&);
 
 }  // namespace lorafgc::lora

@@ -11,6 +11,7 @@
 #include "lora/common/registered.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 namespace lorafgc::lora {
 
@@ -40,6 +41,19 @@ class Auto final : public detail::Registered<Auto> {
     if (!g.info.count("flops")) g.info["flops"] = row.cost.flops;
     if (!g.info.count("workspace_bytes")) g.info["workspace_bytes"] = chosen->workspace_bytes(shape_of(p, false), sizeof(T));
     return g;
+  }
+  // Attention: the plan on the queries and keys (plan_auto_attention), then the
+  // fastest's attention; the backward plans again and chooses the same.
+  template <class IO>
+  void attend(const AttentionShape& s, const IO& io) const {
+    const AutoPlan plan = plan_auto_attention(s, io.q, io.k, o_);
+    if (plan.chosen < 0) throw InvalidArgument("target_error", plan.unmet());
+    const auto chosen = detail::cached_algorithm(plan.rows[static_cast<std::size_t>(plan.chosen)].spec);
+    if constexpr (std::is_same_v<IO, AttentionForwardIO<float>> || std::is_same_v<IO, AttentionForwardIO<double>>)
+      chosen->attention_forward(s, io);
+    else
+      chosen->attention_backward(s, io);
+    if (io.info) record(plan, *io.info);
   }
   // The choice depends on the data: NaN here, the plan in info.
   Cost cost(const ProblemShape& s, int) const override {

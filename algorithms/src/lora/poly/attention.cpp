@@ -7,6 +7,7 @@
 #include "lora/common/row_major.hpp"
 #include "lora/poly/chained_attention.hpp"
 #include "lora/poly/error_bound.hpp"
+#include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/poly.hpp"
 
 #include <algorithm>
@@ -28,6 +29,11 @@ struct AttentionPlan {
   PolyPlan plan;
   double eval_error = 0, eta = 0;  // eta: relative error of the softmax entries
   bool certified = false;
+  // poly-hybrid: the rows taken exactly per sequence, the choice and the bulk's range.
+  std::vector<detail::ExactRows> exact_rows;
+  detail::OutlierChoice choice;
+  double T_bulk = 0;
+  bool hybrid = false;
   std::unique_ptr<detail::MonomialFeatureMap<T>> features;
   detail::ChainedAttention<T> chained;
 
@@ -38,34 +44,128 @@ struct AttentionPlan {
     info["poly_error"] = plan.polynomial.certified_error;
     info["eval_error"] = eval_error;
     info["certified"] = certified;
+    if (!hybrid) return;
+    info["outlier_queries"] = static_cast<double>(choice.queries);
+    info["outlier_keys"] = static_cast<double>(choice.keys);
+    info["T_bulk"] = T_bulk;
   }
 };
+
+// The rows of a matrix that are not in `exact` (ascending).
+std::vector<Index> rows_besides(Index n, const std::vector<Index>& exact) {
+  std::vector<Index> out;
+  for (Index i = 0, e = 0; i < n; ++i) {
+    if (e < static_cast<Index>(exact.size()) && exact[static_cast<std::size_t>(e)] == i) {
+      ++e;
+      continue;
+    }
+    out.push_back(i);
+  }
+  return out;
+}
+
+template <class T>
+double max_norm(const Matrix<T>& M, const std::vector<Index>& rows) {
+  return rows.empty() ? 0.0 : detail::row_norms<T>(M(rows, Eigen::all)).maxCoeff();
+}
+
+// With the exact rows chosen: every sequence's keys centred on its bulk's
+// centre (the exact keys, far from the rest, pull the centre of all keys away
+// from the bulk and so widen the bulk's range), T_bulk the bulk's
+// Cauchy-Schwarz bound |scale| max ||Q_i|| max ||K_j - c|| with that centre,
+// and T_centred the same over all rows (the rounding bounds read it).
+template <class T>
+void recentre_on_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
+                      const T* k) {
+  const Index L = s.length, d = s.head_dim;
+  double bulk = 0, all = 0;
+  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
+    const detail::ExactRows& x = a.exact_rows[seq];
+    const std::vector<Index> bulk_queries = rows_besides(L, x.queries), bulk_keys = rows_besides(L, x.keys);
+    Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
+    if (!bulk_keys.empty()) a.range.centres[seq] = detail::key_centre<T>(K(bulk_keys, Eigen::all));
+    K.rowwise() -= a.range.centres[seq].template cast<T>().transpose();
+    const Matrix<T>& Q = rows[seq].Q;
+    bulk = std::max(bulk, max_norm(Q, bulk_queries) * max_norm(K, bulk_keys));
+    all = std::max(all, static_cast<double>(detail::row_norms<T>(Q).maxCoeff() * detail::row_norms<T>(K).maxCoeff()));
+  }
+  // The features are formed from rounded K - c and rescaled once: a few roundings of each norm.
+  const double margin = 1 + 3 * std::numeric_limits<T>::epsilon() + 8 * std::numeric_limits<double>::epsilon() * (d + 2);
+  a.T_bulk = std::max(std::abs(s.scale) * bulk * margin, 1e-3);
+  a.range.T_centred = std::abs(s.scale) * all * margin;
+}
+
+// poly-hybrid's rows (outlier_rows.hpp): the longest scaled queries and keys of
+// every sequence, counts chosen with the cost model of the LoRA problem of the
+// same shape (the chained sweeps and pairs it counts are those attention runs).
+template <class T>
+void choose_exact_rows(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
+                       const T* k, const ProblemShape& shape, const PolyConfig& c) {
+  a.T_bulk = a.T_data;
+  if (const auto none = detail::outliers_cannot_pay(shape, a.T_data, c)) {
+    a.choice = *none;
+    return;
+  }
+  const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, s.length / 2);
+  const Index L = s.length, d = s.head_dim;
+  std::vector<detail::LongestRows> queries, keys;
+  // Keys ranked by their distance from their mean: the range's centre (the
+  // bounding box's midpoint, when closer to the farthest key) can sit among
+  // the few far keys, and rank bulk keys above them; the mean moves by their
+  // share only. recentre_on_bulk then bounds the bulk whatever the ranking.
+  detail::CertifiedRange ranking = a.range;
+  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
+    queries.push_back(detail::longest_rows(detail::scaled_queries<T>(rows[seq].Q, a.range), most));
+    const Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
+    if (c.centre) ranking.centres[seq] = K.template cast<double>().colwise().mean().transpose();
+    keys.push_back(detail::longest_rows(detail::scaled_keys<T>(K, ranking, seq), most));
+  }
+  a.choice = detail::choose_outliers(shape, a.T_data, std::numeric_limits<T>::epsilon() / 2, queries, keys, c);
+  if (a.choice.queries + a.choice.keys == 0) return;
+  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
+    detail::ExactRows x{queries[seq].first(a.choice.queries), keys[seq].first(a.choice.keys)};
+    std::sort(x.queries.begin(), x.queries.end());
+    std::sort(x.keys.begin(), x.keys.end());
+    a.exact_rows.push_back(std::move(x));
+  }
+  recentre_on_bulk(a, s, rows, k);
+}
 
 template <class T>
 std::unique_ptr<AttentionPlan<T>> plan_attention(const AttentionShape& s, const T* q, const T* k,
                                                  const PolyConfig& c) {
-  if (c.hybrid)
-    throw InvalidArgument("algorithm", "'poly-hybrid' does not compute attention on Q, K, V (yet); use poly-cheb");
   auto a = std::make_unique<AttentionPlan<T>>();
-  a->range = detail::certified_range(detail::attention_rows(s, q, k, c.centre), s.scale, {c.centre, c.range_rows});
+  const auto rows = detail::attention_rows(s, q, k, c.centre);
+  a->range = detail::certified_range(rows, s.scale, {c.centre, c.range_rows});
   a->T_data = a->range.T_used;
   ProblemShape shape;
   shape.batch = s.sequences();
   shape.length = s.length;
   shape.width = s.head_dim;
-  shape.rank = 1;
+  shape.rank = s.head_dim;  // as attention_problem_shape: the Kronecker products are k d x d
+  shape.adapted = {true, true, true};
   shape.score_bound = a->T_data;
-  a->plan = plan_poly(shape, a->T_data, sizeof(T), c);
-  a->range.T_used = a->plan.score_bound;
+  a->T_bulk = a->T_data;
+  if (c.hybrid) choose_exact_rows(*a, s, rows, k, shape, c);
+  a->hybrid = !a->exact_rows.empty();
+  a->plan = plan_poly(shape, a->T_bulk, sizeof(T), c);
   const double u = std::numeric_limits<T>::epsilon() / 2;
-  a->eval_error = feature_rounding<T>(a->plan, a->range.feature_product_bound()) + a->range.centring_error(u);
+  // The features serve the bulk's pairs only (hybrid): sum_a |Q^_ia K^_ja| <= ||Q^_i|| ||K^_j||.
+  a->range.T_used = a->plan.score_bound;
+  const double rho = a->hybrid ? a->T_bulk / a->plan.score_bound : a->range.feature_product_bound();
+  // Hybrid: each row's features are also scaled by a rounded exp(-shift_i) (3u; chained_attention.cpp).
+  a->eval_error = (a->hybrid ? std::max(feature_rounding<T>(a->plan, rho) + 3 * u,
+                                        exact_pair_rounding<T>(a->range.T_centred, static_cast<double>(s.head_dim)))
+                             : feature_rounding<T>(a->plan, rho)) +
+                  a->range.centring_error(u);
   a->certified = a->plan.polynomial.certified_error + a->eval_error < 1;
   a->eta = softmax_relative_error(a->plan.polynomial.certified_error + a->eval_error);
   a->features = std::make_unique<detail::MonomialFeatureMap<T>>(static_cast<int>(s.head_dim),
                                                                  a->plan.polynomial.degree, a->plan.polynomial.scaled);
   a->chained = {&a->range, a->features.get(), static_cast<Index>(c.block_rows), c.threads,
                 "poly attention (degree " + std::to_string(a->plan.polynomial.degree) + ", T = " +
-                    std::to_string(a->plan.score_bound) + "; raise the degree or use float64)"};
+                    std::to_string(a->plan.score_bound) + "; raise the degree or use float64)",
+                a->hybrid ? &a->exact_rows : nullptr};
   return a;
 }
 
@@ -122,6 +222,19 @@ void poly_attention_backward(const AttentionShape& shape, const AttentionBackwar
   (*io.info)["error_bound_dv"] = bound[2];
 }
 
+template <class T>
+Cost poly_attention_cost(const ProblemShape& problem_shape, const AttentionShape& shape, const T* q, const T* k,
+                         const PolyConfig& c) {
+  const auto a = plan_attention(shape, q, k, c);
+  Cost cost = poly_cost(problem_shape, a->plan.rank, sizeof(T), c);
+  if (a->hybrid) add_exact_pairs(cost, exact_pairs_cost(problem_shape, a->choice.queries, a->choice.keys, c));
+  return cost;
+}
+
+template Cost poly_attention_cost(const ProblemShape&, const AttentionShape&, const float*, const float*,
+                                  const PolyConfig&);
+template Cost poly_attention_cost(const ProblemShape&, const AttentionShape&, const double*, const double*,
+                                  const PolyConfig&);
 template void poly_attention_forward(const AttentionShape&, const AttentionForwardIO<float>&, const PolyConfig&);
 template void poly_attention_forward(const AttentionShape&, const AttentionForwardIO<double>&, const PolyConfig&);
 template void poly_attention_backward(const AttentionShape&, const AttentionBackwardIO<float>&, const PolyConfig&);

@@ -18,6 +18,12 @@ namespace lorafgc::lora::detail {
 
 using Index = Eigen::Index;
 
+// poly-hybrid: one sequence's rows whose every score is taken exactly, exp(S'_ij)
+// itself (docs/attention-backend.md, "The hybrid method"); the map covers the rest.
+struct ExactRows {
+  std::vector<Index> queries, keys;
+};
+
 template <class T>
 struct ChainedAttention {
   const CertifiedRange* range = nullptr;  // T_used: the interval the map is scaled to
@@ -25,6 +31,7 @@ struct ChainedAttention {
   Index block_rows = 512;                 // rows per chunk (causal: each diagonal chunk exactly)
   int threads = 0;                        // 0: the OpenMP default
   std::string method;                     // named when a normaliser is not positive
+  const std::vector<ExactRows>* exact_rows = nullptr;  // per sequence (poly-hybrid), or none
 };
 
 // The queries and keys of every sequence, as certified_range starts from them.

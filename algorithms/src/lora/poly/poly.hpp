@@ -76,6 +76,17 @@ inline double feature_rounding(const PolyPlan& plan, double rho) {
   return n_terms * u / (1 - n_terms * u) * coeff_sum * std::exp(plan.score_bound);
 }
 
+// Relative rounding of poly-hybrid's exact entries exp(S'_ij) (and of the
+// causal diagonal chunks'): the d-term score and its scaling and shift (|S'|
+// and |shift| <= T_centred) round by at most (d + 4) u T_centred, exp by 4u;
+// the LoRA sweeps also scale a bulk row's features by a rounded exp(-shift_i),
+// 3u that poly_gradients adds to their rounding.
+template <class T>
+inline double exact_pair_rounding(double T_centred, double width) {
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  return std::expm1((width + 4) * u * T_centred * (1 + 1e-6)) + 4 * u;
+}
+
 // Throws InvalidArgument naming degree, rank and bytes when over budget.
 PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
@@ -116,13 +127,19 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& problem, const ProblemShape
 
 // Attention on Q, K, V (lorafgc/lora/attention.hpp; validated by the caller):
 // one polynomial certified on the certified range of every sequence's scores,
-// O(L k d^2) per sequence, causal by chunks (docs/attention-backend.md).
-// Refused for poly-hybrid.
+// O(L k d^2) per sequence, causal by chunks; poly-hybrid's exact rows add
+// O(L m d) (docs/attention-backend.md).
 template <class T>
 void poly_attention_forward(const AttentionShape& shape, const AttentionForwardIO<T>& io, const PolyConfig& config);
 template <class T>
 void poly_attention_backward(const AttentionShape& shape, const AttentionBackwardIO<T>& io,
                              const PolyConfig& config);
+// Their cost together on these queries and keys (Algorithm::attention_cost):
+// the plan both make (certified range, degree, poly-hybrid's rows), counted as
+// for problem_shape.
+template <class T>
+Cost poly_attention_cost(const ProblemShape& problem_shape, const AttentionShape& shape, const T* q, const T* k,
+                         const PolyConfig& config);
 
 // Gradients plus info: degree, rank, T_cauchy_schwarz, T_centred, T_used (the
 // certified range of the scores), T (the interval P is certified on: T_used

@@ -26,16 +26,6 @@ namespace {
 using detail::Index;
 using detail::memo_get_or;
 
-// poly-hybrid's exact entries exp(T Q^_i.K^_j - shift_i): the d-term score and
-// its scaling and shift (|S'| and |shift| <= T_centred) round by at most
-// (d + 4) u T_centred, exp by 4u; a bulk row's features are scaled by one more
-// rounded exp(-shift): 3u.
-template <class T>
-double exact_pair_rounding(double T_centred, double width) {
-  const double u = std::numeric_limits<T>::epsilon() / 2;
-  return std::expm1((width + 4) * u * T_centred * (1 + 1e-6)) + 4 * u;
-}
-
 // The a-priori bound of error_bound.hpp for one sequence.
 template <class T>
 double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detail::SequenceFactors<T>& f,

@@ -69,6 +69,12 @@ class Poly final : public detail::Registered<Poly> {
   void attend(const AttentionShape& s, const AttentionBackwardIO<T>& io) const {
     poly_attention_backward(s, io, c_);
   }
+  Cost attention_cost(const ProblemShape& p, const AttentionShape& s, const float* q, const float* k) const override {
+    return poly_attention_cost(p, s, q, k, c_);
+  }
+  Cost attention_cost(const ProblemShape& p, const AttentionShape& s, const double* q, const double* k) const override {
+    return poly_attention_cost(p, s, q, k, c_);
+  }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     const long long k = rank_for(s);
     if (k < 0) return std::nan("");
