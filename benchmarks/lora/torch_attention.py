@@ -86,6 +86,16 @@ def measure(shape, dtype, repeat, algorithm, qk_std, causal):
             "qk_std": qk_std, "repeat": repeat, "info": info, "median_seconds": median, "ratios": ratios}
 
 
+def use_threads(threads):
+    """Both libraries on `threads`; prints and returns the machine's record."""
+    torch.set_num_threads(threads)
+    lorafgc.set_num_threads(threads)
+    system = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), **lorafgc.system_info()}
+    print(f"# {system['cpu']} ({system['cpu_id']}), {system['vector_isa']}, {system['blas_config']}; "
+          f"torch {system['torch']} threads={system['torch_threads']}, lorafgc omp={system['omp_threads']}")
+    return system
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", type=int, nargs=4, action="append", metavar=("BATCH", "HEADS", "L", "HEAD_DIM"),
@@ -105,11 +115,7 @@ def main():
         ap.error(f"--json: {args.json} exists; not overwriting it")
     if args.threads < 1 or args.repeat < 1:
         ap.error("--threads and --repeat must be at least 1")
-    torch.set_num_threads(args.threads)
-    lorafgc.set_num_threads(args.threads)
-    system = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), **lorafgc.system_info()}
-    print(f"# {system['cpu']} ({system['cpu_id']}), {system['vector_isa']}, {system['blas_config']}; "
-          f"torch {system['torch']} threads={system['torch_threads']}, lorafgc omp={system['omp_threads']}")
+    system = use_threads(args.threads)
     runs = []
     for shape in args.shape or [[1, 4, 4096, 16]]:
         r = measure(tuple(shape), getattr(torch, args.dtype), args.repeat, args.algorithm, args.qk_std,
