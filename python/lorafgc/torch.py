@@ -180,6 +180,8 @@ class LoRAAttention(_torch.nn.Module):
         if not isinstance(x, _torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.width:
             raise ValueError(f"x: expected a tensor (batch, L, {self.width}), got "
                              f"{tuple(x.shape) if isinstance(x, _torch.Tensor) else type(x).__name__}")
+        if x.dtype != self.W_q.dtype:
+            raise ValueError(f"x: expected dtype {self.W_q.dtype} (the module's), got {x.dtype}")
         q, k, v = (self.project(x, p) for p in _PROJECTIONS)
         out = attention(q, k, v, causal=self.causal, scale=self.scale, algorithm=self.algorithm, **self.options)
         return out.transpose(1, 2).reshape(x.shape)

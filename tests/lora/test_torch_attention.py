@@ -200,3 +200,5 @@ def test_lora_attention_bad_input():
     m = lt.LoRAAttention(width=8, heads=2)
     with pytest.raises(ValueError, match="x"):
         m(torch.zeros(2, 5, 6))
+    with pytest.raises(ValueError, match="x: expected dtype torch.float32"):
+        m(torch.zeros(2, 5, 8, dtype=torch.float64))
