@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 
 import torch
@@ -79,8 +80,8 @@ def measure(shape, dtype, algorithms, qk_std, outliers, factor, repeat):
     for a in timed:
         if not a.startswith("auto"):
             continue
-        target = float(dict(o.split("=") for o in a.split(":", 1)[1].split(",")).get("target_error", 1e-3)) \
-            if ":" in a else 1e-3
+        given = re.search(r"target_error=([^,]+)", a)
+        target = float(given.group(1)) if given else 1e-3
         met = [rows[b]["median_seconds"] for b in timed if not b.startswith("auto") and rows[b]["max_rel"] <= target]
         if met:
             rows[a]["regret"] = rows[a]["median_seconds"] / min(met)

@@ -100,8 +100,9 @@ ProblemShape attention_problem_shape(const AttentionShape& s, const T* q, const 
   shape.rank = s.head_dim;  // the chained sweeps' Kronecker products are k d x d: rank-r LoRA's k r x d at r = d
   shape.adapted = {true, true, true};
   const auto rows = [&](const T* x) { return Eigen::Map<const Matrix<T>>(x, s.head_dim, s.sequences() * s.length); };
-  shape.score_bound = std::abs(s.scale) * static_cast<double>(rows(q).colwise().norm().maxCoeff()) *
-                      static_cast<double>(rows(k).colwise().norm().maxCoeff());
+  // In double: a float norm overflows for entries past 1e19.
+  shape.score_bound = std::abs(s.scale) * rows(q).template cast<double>().colwise().norm().maxCoeff() *
+                      rows(k).template cast<double>().colwise().norm().maxCoeff();
   return shape;
 }
 

@@ -33,7 +33,8 @@ struct AttentionPlan {
   std::vector<detail::ExactRows> exact_rows;
   detail::OutlierChoice choice;
   double T_bulk = 0;
-  bool hybrid = false;
+  bool hybrid = false;         // exact rows taken
+  bool reports_rows = false;   // poly-hybrid: info has the counts, 0 when none pay
   std::unique_ptr<detail::MonomialFeatureMap<T>> features;
   detail::ChainedAttention<T> chained;
 
@@ -44,7 +45,7 @@ struct AttentionPlan {
     info["poly_error"] = plan.polynomial.certified_error;
     info["eval_error"] = eval_error;
     info["certified"] = certified;
-    if (!hybrid) return;
+    if (!reports_rows) return;
     info["outlier_queries"] = static_cast<double>(choice.queries);
     info["outlier_keys"] = static_cast<double>(choice.keys);
     info["T_bulk"] = T_bulk;
@@ -69,30 +70,43 @@ double max_norm(const Matrix<T>& M, const std::vector<Index>& rows) {
   return rows.empty() ? 0.0 : detail::row_norms<T>(M(rows, Eigen::all)).maxCoeff();
 }
 
-// With the exact rows chosen: every sequence's keys centred on its bulk's
-// centre (the exact keys, far from the rest, pull the centre of all keys away
-// from the bulk and so widen the bulk's range), T_bulk the bulk's
-// Cauchy-Schwarz bound |scale| max ||Q_i|| max ||K_j - c|| with that centre,
-// and T_centred the same over all rows (the rounding bounds read it).
+// With the exact rows chosen: T_bulk, the bulk's Cauchy-Schwarz bound
+// |scale| max ||Q_i|| max ||K_j - c|| over the rows not taken exactly, and
+// T_centred the same over all rows (the rounding bounds read it), with the
+// range's centres.
 template <class T>
-void recentre_on_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
-                      const T* k) {
+void bound_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
+                const T* k) {
   const Index L = s.length, d = s.head_dim;
   double bulk = 0, all = 0;
   for (std::size_t seq = 0; seq < rows.size(); ++seq) {
     const detail::ExactRows& x = a.exact_rows[seq];
-    const std::vector<Index> bulk_queries = rows_besides(L, x.queries), bulk_keys = rows_besides(L, x.keys);
     Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
-    if (!bulk_keys.empty()) a.range.centres[seq] = detail::key_centre<T>(K(bulk_keys, Eigen::all));
     K.rowwise() -= a.range.centres[seq].template cast<T>().transpose();
     const Matrix<T>& Q = rows[seq].Q;
-    bulk = std::max(bulk, max_norm(Q, bulk_queries) * max_norm(K, bulk_keys));
+    bulk = std::max(bulk, max_norm(Q, rows_besides(L, x.queries)) * max_norm(K, rows_besides(L, x.keys)));
     all = std::max(all, static_cast<double>(detail::row_norms<T>(Q).maxCoeff() * detail::row_norms<T>(K).maxCoeff()));
   }
   // The features are formed from rounded K - c and rescaled once: a few roundings of each norm.
   const double margin = 1 + 3 * std::numeric_limits<T>::epsilon() + 8 * std::numeric_limits<double>::epsilon() * (d + 2);
   a.T_bulk = std::max(std::abs(s.scale) * bulk * margin, 1e-3);
   a.range.T_centred = std::abs(s.scale) * all * margin;
+}
+
+// Every sequence's keys centred on its bulk's centre (the exact keys, far from
+// the rest, pull the centre of all keys away from the bulk and so widen the
+// bulk's range), then bound_bulk.
+template <class T>
+void recentre_on_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
+                      const T* k) {
+  const Index L = s.length, d = s.head_dim;
+  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
+    const std::vector<Index> bulk_keys = rows_besides(L, a.exact_rows[seq].keys);
+    if (bulk_keys.empty()) continue;
+    const Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
+    a.range.centres[seq] = detail::key_centre<T>(K(bulk_keys, Eigen::all));
+  }
+  bound_bulk(a, s, rows, k);
 }
 
 // poly-hybrid's rows (outlier_rows.hpp): the longest scaled queries and keys of
@@ -128,7 +142,17 @@ void choose_exact_rows(AttentionPlan<T>& a, const AttentionShape& s, const std::
     std::sort(x.keys.begin(), x.keys.end());
     a.exact_rows.push_back(std::move(x));
   }
-  recentre_on_bulk(a, s, rows, k);
+  const detail::CertifiedRange before = a.range;
+  if (c.centre) recentre_on_bulk(a, s, rows, k);
+  else bound_bulk(a, s, rows, k);
+  // A bulk range no narrower than the data's (the bound is Cauchy-Schwarz's,
+  // the data's range the exact search's): plain poly-cheb does no worse.
+  if (a.T_bulk >= a.T_data) {
+    a.range = before;
+    a.T_bulk = a.T_data;
+    a.exact_rows.clear();
+    a.choice = detail::OutlierChoice{0, 0, 1.0, a.choice.predicted_flops_without, a.choice.predicted_flops_without};
+  }
 }
 
 template <class T>
@@ -148,6 +172,7 @@ std::unique_ptr<AttentionPlan<T>> plan_attention(const AttentionShape& s, const 
   a->T_bulk = a->T_data;
   if (c.hybrid) choose_exact_rows(*a, s, rows, k, shape, c);
   a->hybrid = !a->exact_rows.empty();
+  a->reports_rows = c.hybrid;
   a->plan = plan_poly(shape, a->T_bulk, sizeof(T), c);
   const double u = std::numeric_limits<T>::epsilon() / 2;
   // The features serve the bulk's pairs only (hybrid): sum_a |Q^_ia K^_ja| <= ||Q^_i|| ||K^_j||.
