@@ -28,6 +28,9 @@ class FavorFeatures final : public FeatureMap<T> {
   Eigen::Index rank() const override { return directions_.rows(); }
   void queries(const Eigen::Ref<const Matrix<T>>& Q_hat, Matrix<T>& out) const override;
   void keys(const Eigen::Ref<const Matrix<T>>& K_hat, Matrix<T>& out) const override;
+  // Each query row carries exp(-||x||^2/2 - max_i w_i.x) and every key exp(-c): a
+  // softmax is blind to them, exact entries beside them are not.
+  bool estimates_exp_itself() const override { return false; }
 
  private:
   Matrix<T> directions_;  // sqrt(T) w_i as rows: projections of q^, k^ give w.x, w.y

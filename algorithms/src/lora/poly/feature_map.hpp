@@ -20,6 +20,11 @@ class FeatureMap {
   // out (n x rank) = phi of the rows of Q_hat (n x d) / psi of the rows of K_hat.
   virtual void queries(const Eigen::Ref<const Matrix<T>>& Q_hat, Matrix<T>& out) const = 0;
   virtual void keys(const Eigen::Ref<const Matrix<T>>& K_hat, Matrix<T>& out) const = 0;
+  // Whether phi(q).psi(k) estimates exp(S') itself, so that exact entries may
+  // stand beside it (the causal diagonal chunks, poly-hybrid's rows). A map
+  // whose rows carry a factor of their own (FAVOR+'s stabilisers) says no, and
+  // the causal attention takes its diagonal chunks from the map too.
+  virtual bool estimates_exp_itself() const { return true; }
 };
 
 // <phi(q), psi(k)> = P(T q.k) for the polynomial with scaled coefficients ct.
