@@ -480,6 +480,11 @@ void bind_lora(py::module_& m) {
         py::arg("dtype"), py::arg("T"), py::arg("target_error") = 1e-3, py::arg("margin") = 1.0,
         py::arg("threads") = 0, py::arg("calibrated") = true,
         "auto's plan on a shape with score bound T, without running: lorafgc.lora.plan.");
+  m.def(
+      "check_spec", [](const std::string& algorithm) { make_algorithm(algorithm); },
+      py::arg("algorithm"),
+      "Raises ValueError naming what is wrong with an algorithm spec (unknown name, option or value); checks the spec "
+      "only, nothing about the data it will meet.");
   m.def("algorithms", &algorithm_table,
         "The registry: one dict per algorithm with name, description, exact, oracle, selector, variants and\n"
         "options {name: (default, help)}.");

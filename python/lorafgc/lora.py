@@ -3,6 +3,7 @@
     inst = lorafgc.lora.generate(L=4096, d=64, r=8, gamma=1.0, dtype="float32")
     g = lorafgc.lora.gradients(**inst, algorithm="exact")   # or "poly-cheb:eps=1e-3"
     lorafgc.lora.algorithms()                                # names, options, exact/oracle flags
+    lorafgc.lora.check_spec("poly-cheb:eps=1e-3")            # ValueError naming a bad name, option or value
     lorafgc.lora.score_range(**inst)                         # T_cauchy_schwarz, T_centred, T_used
     lorafgc.lora.kernel_target()                             # SIMD target of the dispatched kernels
     lorafgc.lora.predict("exact", L=16384, d=8, r=8)         # the cost model's time (docs/cost-model.md)
@@ -11,9 +12,9 @@
     dq, dk, dv, info = lorafgc.lora.attention_backward(q, k, v, out, lse, d_out, causal=True)
                                                              # docs/attention-backend.md; lorafgc.torch wraps them
 """
-from ._lorafgc.lora import (algorithms, attention_backward, attention_forward, calibrate, calibrate_algorithm, cost,
-                            generate, gradients, kernel_target, plan_instance, plan_shape, predicted_seconds,
-                            score_range)
+from ._lorafgc.lora import (algorithms, attention_backward, attention_forward, calibrate, calibrate_algorithm,
+                            check_spec, cost, generate, gradients, kernel_target, plan_instance, plan_shape,
+                            predicted_seconds, score_range)
 
 _rates = {}
 

@@ -15,6 +15,7 @@ import torch as _torch
 
 from ._lorafgc.lora import attention_backward as _backward
 from ._lorafgc.lora import attention_forward as _forward
+from ._lorafgc.lora import check_spec as _check_spec
 
 __all__ = ["attention", "reference_attention", "LoRAAttention"]
 
@@ -55,12 +56,12 @@ def _as_4d(t):
 
 class _Attention(_torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, causal, scale, spec, info):
+    def forward(ctx, q, k, v, causal, scale, spec, backward_spec, info):
         q4, k4, v4 = _as_4d(q), _as_4d(k), _as_4d(v)
         out, lse, forward_info = _forward(q4, k4, v4, causal, scale, spec)
         if info is not None:
             info.update(forward_info)
-        ctx.causal, ctx.scale, ctx.spec, ctx.shape, ctx.info = causal, scale, spec, q.shape, info
+        ctx.causal, ctx.scale, ctx.backward_spec, ctx.shape, ctx.info = causal, scale, backward_spec, q.shape, info
         ctx.save_for_backward(*(_torch.from_numpy(a) for a in (q4, k4, v4, out, lse)))
         return _torch.from_numpy(out).reshape(q.shape)
 
@@ -70,15 +71,15 @@ class _Attention(_torch.autograd.Function):
         saved = ctx.saved_tensors
         q4, k4, v4, out, lse = (t.numpy() for t in saved)
         d4 = _as_4d(d_out.to(saved[0].dtype).reshape(saved[3].shape))
-        dq, dk, dv, backward_info = _backward(q4, k4, v4, out, lse, d4, ctx.causal, ctx.scale, ctx.spec)
+        dq, dk, dv, backward_info = _backward(q4, k4, v4, out, lse, d4, ctx.causal, ctx.scale, ctx.backward_spec)
         if ctx.info is not None:
             ctx.info.update(backward_info)
         shape = ctx.shape
         return (_torch.from_numpy(dq).reshape(shape), _torch.from_numpy(dk).reshape(shape),
-                _torch.from_numpy(dv).reshape(shape), None, None, None, None)
+                _torch.from_numpy(dv).reshape(shape), None, None, None, None, None)
 
 
-def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, **options):
+def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, backward_algorithm=None, **options):
     """softmax(scale q k^T) v over the last two dimensions, differentiable in q, k and v.
 
     q, k, v: CPU tensors of one shape (..., L, head_dim) and one dtype (float32 or
@@ -90,7 +91,12 @@ def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, *
     dict to fill with what the algorithm reports (the polynomial's degree,
     rank, certified range T_used, error_bound_out from the forward;
     error_bound_dq, _dk, _dv from the backward; poly-hybrid's exact rows;
-    auto's choice, chosen[<spec>] = 1, and predictions). Bad arguments raise
+    auto's choice, chosen[<spec>] = 1, and predictions). backward_algorithm:
+    None for the same spec as the forward's, or another spec for the backward
+    alone (**options are not appended to it): "exact" forward with a
+    "poly-cheb:eps=1e-3" backward approximates the exact gradient within the
+    polynomial's reported bounds (docs/attention-backend.md, "Polynomial
+    backward only"). Bad arguments raise
     ValueError naming the argument; a non-finite result raises
     lorafgc.NumericalError.
     """
@@ -103,7 +109,16 @@ def attention(q, k, v, causal=False, scale=None, algorithm="exact", info=None, *
         raise ValueError(f"scale: expected a finite real number, got {scale!r}")
     if info is not None and not isinstance(info, dict):
         raise ValueError(f"info: expected a dict or None, got {type(info).__name__}")
-    return _Attention.apply(q, k, v, causal, float(scale), _spec(algorithm, options), info)
+    if backward_algorithm is not None:
+        if not isinstance(backward_algorithm, str):
+            raise ValueError(f"backward_algorithm: expected a string or None, got {type(backward_algorithm).__name__}")
+        try:
+            _check_spec(backward_algorithm)  # now, not when autograd reaches the backward
+        except ValueError as e:
+            raise ValueError(f"backward_algorithm: {e}") from None
+    spec = _spec(algorithm, options)
+    backward_spec = spec if backward_algorithm is None else backward_algorithm
+    return _Attention.apply(q, k, v, causal, float(scale), spec, backward_spec, info)
 
 
 def reference_attention(q, k, v, causal=False, scale=None):

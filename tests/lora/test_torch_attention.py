@@ -136,6 +136,44 @@ def test_polynomial_within_its_bounds(algorithm, causal, dtype):
         assert error <= info["error_bound_" + name] + TOLERANCE[dtype] * w.abs().max().item(), name
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("causal", [False, True])
+def test_polynomial_backward_after_exact_forward(causal, dtype):
+    """backward_algorithm alone: the forward is exact's (to rounding), the
+    gradients the polynomial's, each within the bound it reports against the
+    exact gradient (docs/attention-backend.md, "Polynomial backward only":
+    with the exact forward's O the bounds of the approximate forward hold,
+    one of their terms being zero)."""
+    shape = (2, 3, 200, 4)  # 200 rows: several 64-row chunks
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (0.6 * torch.randn(*shape, generator=g, dtype=dtype) for _ in range(3))
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    d_out = torch.randn(*shape, generator=g, dtype=dtype)
+    want = gradients(lambda a, b, c: lt.reference_attention(a.double(), b.double(), c.double(), causal), q, k, v,
+                     d_out.double())
+    info = {}
+    got = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal, info=info,
+                                                 backward_algorithm="poly-cheb:eps=1e-2"), q, k, v, d_out)
+    assert max_rel(got[0].double(), want[0]) <= TOLERANCE[dtype]
+    assert info["certified"] == 1 and info["degree"] >= 2
+    for name, g_, w in zip(("dq", "dk", "dv"), got[1:], want[1:]):
+        error = (g_.double() - w).abs().max().item()
+        assert error <= info["error_bound_" + name] + TOLERANCE[dtype] * w.abs().max().item(), name
+    # The polynomial ran: its dq is 10x further from the truth than exact's in the same dtype.
+    exact = gradients(lambda a, b, c: lt.attention(a, b, c, causal=causal), q, k, v, d_out)
+    assert max_rel(got[1].double(), want[1]) > 10 * max_rel(exact[1].double(), want[1])
+
+
+@pytest.mark.parametrize("bad,words", [(3, ["backward_algorithm", "string"]),
+                                       ("poly-cheb:epz=1", ["backward_algorithm", "epz"]),
+                                       ("nonsense", ["backward_algorithm", "unknown algorithm"])])
+def test_bad_backward_algorithm_is_refused_at_the_call(bad, words):
+    q, k, v = leaves((1, 8, 4), torch.float64, 1)
+    with pytest.raises(ValueError) as e:
+        lt.attention(q, k, v, backward_algorithm=bad)
+    assert all(w in str(e.value) for w in words)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_auto_returns_what_it_chose(causal):
     """auto's attention: info names the one algorithm it chose (chosen[spec]),
