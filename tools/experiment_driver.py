@@ -47,16 +47,16 @@ def read_config(path, known, required=(), sections=None):
     return cfg
 
 
-def main(argv, *, prog, doc, load_config, run, set_threads):
+def main(argv, *, prog, doc, load_config, run, set_threads, threads_help="OpenMP/BLAS threads (0: leave as is)"):
     return command_line.guarded(prog, lambda a: _main(a, prog=prog, doc=doc, load_config=load_config, run=run,
-                                                      set_threads=set_threads), argv)
+                                                      set_threads=set_threads, threads_help=threads_help), argv)
 
 
-def _main(argv, *, prog, doc, load_config, run, set_threads):
+def _main(argv, *, prog, doc, load_config, run, set_threads, threads_help):
     ap = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
     ap.add_argument("--out", required=True, help="results JSON to write (must not exist)")
-    ap.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads (0: leave as is)")
+    ap.add_argument("--threads", type=int, default=0, help=threads_help)
     args = ap.parse_args(argv)
     try:
         if os.path.exists(args.out):
@@ -70,9 +70,16 @@ def _main(argv, *, prog, doc, load_config, run, set_threads):
     except (ConfigError, ValueError, OSError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
-    tmp = args.out + ".partial"
+    # Written beside, then linked into place: a file that appeared at --out while the
+    # run went on is not replaced (the results stay in the .partial file).
+    tmp = args.out + f".{os.getpid()}.partial"
     with open(tmp, "w") as f:
         json.dump(results, f)
-    os.replace(tmp, args.out)
+    try:
+        os.link(tmp, args.out)
+    except FileExistsError:
+        print(f"{prog}: --out: {args.out} appeared during the run; results left in {tmp}", file=sys.stderr)
+        return 2
+    os.unlink(tmp)
     print(f"{prog}: wrote {args.out}")
     return 0

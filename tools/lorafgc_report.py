@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import command_line  # noqa: E402
-from report import gbench, icl, looped, lora  # noqa: E402
+from report import finetune, gbench, icl, looped, lora  # noqa: E402
 from report.results import ResultsError  # noqa: E402
 
 
@@ -63,6 +63,12 @@ def cmd_icl(args):
     return write_report(args, icl.sections(data, args.out, args.gbench))
 
 
+def cmd_finetune(args):
+    data = finetune.load(args.results)
+    prepare_out(args)
+    return write_report(args, finetune.sections(data, args.out, args.phase))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="lorafgc reports from sweep results")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -86,11 +92,18 @@ def main(argv=None):
     icl_.add_argument("--out", required=True, help="report folder")
     icl_.add_argument("--gbench", nargs="*", default=[], help="bench_icl JSON outputs")
     icl_.add_argument("--force", action="store_true", help="replace an existing report in --out")
+    tune = sub.add_parser("finetune", help="report on tools/finetune_experiments.py results (Markdown + PNG)")
+    tune.add_argument("results", help="results JSON written by tools/finetune_experiments.py")
+    tune.add_argument("--out", required=True, help="report folder")
+    tune.add_argument("--phase", help="sweep results (e.g. reports/reference-2026-12/results.jsonl): draw the "
+                      "training's score ranges on its phase diagram")
+    tune.add_argument("--force", action="store_true", help="replace an existing report in --out")
     args = ap.parse_args(argv)
-    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped, "icl": cmd_icl}
+    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped, "icl": cmd_icl,
+                "finetune": cmd_finetune}
     try:
         return commands[args.command](args)
-    except (ResultsError, looped.LoopedResultsError, icl.IclResultsError, gbench.GbenchError, OSError, KeyError,
+    except (ResultsError, looped.LoopedResultsError, icl.IclResultsError, finetune.FinetuneResultsError, gbench.GbenchError, OSError, KeyError,
             json.JSONDecodeError) as e:
         print(f"lorafgc-report: error: {e}", file=sys.stderr)
         return 2
