@@ -16,6 +16,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 
 import torch
@@ -24,12 +25,28 @@ import lorafgc
 import lorafgc.torch as lt
 from torch_attention import use_threads
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from experiment_driver import ConfigError  # noqa: E402
+from finetune.model import qk_norm  # noqa: E402
+from finetune_experiments import load_config  # noqa: E402
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+    return parse
+
 
 def qkv(shape, tau, seed):
     g = torch.Generator().manual_seed(seed)
     q, k, v = (torch.randn(*shape, generator=g) for _ in range(3))
-    length = (tau * math.sqrt(shape[-1])) ** 0.5
-    return [torch.nn.functional.normalize(t, dim=-1) * length for t in (q, k)] + [v]
+    return qk_norm(q, tau), qk_norm(k, tau), v
 
 
 def backward_seconds(q, k, v, d_out, spec):
@@ -46,17 +63,19 @@ def backward_seconds(q, k, v, d_out, spec):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", help="a fine-tuning config: its model's batch, heads, head width, temperature")
-    ap.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384, 32768])
-    ap.add_argument("--eps", type=float, nargs="+", default=[1e-2, 1e-3])
-    ap.add_argument("--torch-max-L", type=int, default=8192)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--lengths", type=positive(int), nargs="+", default=[1024, 2048, 4096, 8192, 16384, 32768])
+    ap.add_argument("--eps", type=positive(float), nargs="+", default=[1e-2, 1e-3])
+    ap.add_argument("--torch-max-L", type=positive(int), default=8192)
+    ap.add_argument("--threads", type=positive(int), default=2)
+    ap.add_argument("--repeat", type=positive(int), default=5)
     ap.add_argument("--json", help="write the results here (refuses to overwrite)")
     args = ap.parse_args()
     if args.json and os.path.exists(args.json):
         ap.error(f"--json: {args.json} exists; refusing to overwrite it")
-    with open(args.config) as f:
-        cfg = json.load(f)
+    try:
+        cfg = load_config(args.config)
+    except (ConfigError, OSError) as e:
+        ap.error(f"config: {e}")
     m = cfg["model"]
     tau = m.get("score_temperature")
     if tau is None:

@@ -8,6 +8,10 @@
 registry algorithm's attention backward for the upstream gradient autograd
 passes in (docs/attention-backend.md). Tensors are handed to the library
 without a copy when they are contiguous (one contiguous copy otherwise).
+
+Threads: lorafgc shares PyTorch's OpenMP runtime, which importing torch sets to
+torch.get_num_threads() (the physical cores: 1 on a 2-vCPU SMT machine). Use
+torch.set_num_threads(n) or the `threads=n` option (docs/attention-backend.md).
 """
 import math
 

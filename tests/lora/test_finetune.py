@@ -146,3 +146,22 @@ def test_bad_config_is_refused_naming_the_key(tmp_path, change, words):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and all(w in run.stderr for w in words), run.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+CROSSOVER = os.path.join(ROOT, "benchmarks", "lora", "finetune_crossover.py")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--repeat", "0"], ["--repeat", "positive int"]),
+    (["--lengths", "64", "-8"], ["--lengths", "'-8'"]),
+    (["--eps", "nan"], ["--eps", "positive float"]),
+    ([os.path.join(ROOT, "no-such-config.json")], ["config", "no-such-config.json"]),
+    ([REPORT], ["config", "not valid JSON"]),
+])
+def test_crossover_refuses_bad_arguments_naming_them(tmp_path, args, words):
+    config = [] if args[0].startswith("/") else [SMOKE]
+    out = tmp_path / "c.json"
+    run = subprocess.run([sys.executable, CROSSOVER] + config + args + ["--json", str(out)],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    assert run.returncode == 2 and all(w in run.stderr for w in words), run.stderr
+    assert "Traceback" not in run.stderr and not out.exists()

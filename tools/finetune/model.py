@@ -106,6 +106,12 @@ class LoRALinear(torch.nn.Module):
         return y
 
 
+def qk_norm(y, tau):
+    """Each row of y (..., L, d) normalised to length (tau sqrt(d))^(1/2), so
+    that |q_i . k_j| / sqrt(d) <= tau for two such rows (QK-norm): T = tau."""
+    return torch.nn.functional.normalize(y, dim=-1) * (tau * math.sqrt(y.shape[-1])) ** 0.5
+
+
 class Block(torch.nn.Module):
     def __init__(self, width, heads, core, score_temperature=None):
         super().__init__()
@@ -121,12 +127,7 @@ class Block(torch.nn.Module):
         return y.view(b, L, self.heads, w // self.heads).transpose(1, 2).contiguous()
 
     def bounded(self, y):
-        """With a score temperature tau: each head's rows normalised to length
-        (tau sqrt(d))^(1/2), so |q_i . k_j| / sqrt(d) <= tau (QK-norm): T = tau."""
-        if self.temperature is None:
-            return y
-        d = y.shape[-1]
-        return torch.nn.functional.normalize(y, dim=-1) * (self.temperature * math.sqrt(d)) ** 0.5
+        return y if self.temperature is None else qk_norm(y, self.temperature)
 
     def forward(self, x):
         h = self.ln1(x)
