@@ -9,6 +9,8 @@
 
 #include "lora/exact_reference/exact_reference.hpp"
 
+#include <vector>
+
 namespace lorafgc::test {
 
 inline lora::GeneratorConfig config(long long L, long long d, long long r, lora::Adaptation mode, double gamma = 1.0,
@@ -32,6 +34,17 @@ double global_max_rel(const lora::Gradients<T>& approx, const lora::Gradients<U>
     if (a) scale = std::max({scale, static_cast<double>(a->dB.cwiseAbs().maxCoeff()),
                              static_cast<double>(a->dA.cwiseAbs().maxCoeff())});
   return lora::compare_gradients(approx, truth).max_abs / scale;
+}
+
+// Moves `rows` of every sequence `factor` times the longest row's length along
+// the second coordinate: a few rows far along one direction, which pull the
+// bounding box's midpoint (and so the keys' centre) out towards them.
+template <class T>
+void push_rows_far(lora::Problem<T>& p, const std::vector<Eigen::Index>& rows, double factor) {
+  for (auto& X : p.X) {
+    const T shift = static_cast<T>(factor) * X.rowwise().norm().maxCoeff();
+    for (Eigen::Index i : rows) X(i, 1) += shift;
+  }
 }
 
 }  // namespace lorafgc::test

@@ -55,7 +55,16 @@ void check_floors(const Problem<T>& p) {
     } catch (const InvalidArgument&) {  // out of reach: the plan records why, whatever the floor
       continue;
     }
-    CHECK(below_some(a->cost_floors(p, shape), cost));
+    const std::vector<Cost> floors = a->cost_floors(p, shape);
+    INFO("cost flops " << cost.flops << " exps " << cost.exps << " bytes " << cost.bytes << " gathered "
+                       << cost.gathered_flops << "; floors' flops: " << [&] {
+                            std::string text;
+                            for (const Cost& f : floors)
+                              text += std::to_string(f.flops) + "/" + std::to_string(f.exps) + "/" +
+                                      std::to_string(f.bytes) + "/" + std::to_string(f.gathered_flops) + " ";
+                            return text;
+                          }());
+    CHECK(below_some(floors, cost));
   }
 }
 
@@ -72,6 +81,19 @@ TEST_CASE("the cost floors never exceed the instance cost", "[auto][floor]") {
           check_floors(generate<float>(instance(L, T, family, Adaptation::Partial, 2)));
         }
       }
+}
+
+// poly-hybrid re-centres the keys on its bulk: with a few keys far along one
+// direction the bulk is far narrower than the norms around the data's centre
+// (test_poly_hybrid.cpp), and the floors must still lie below its cost.
+TEST_CASE("the cost floors stay below poly-hybrid's re-centred bulk", "[auto][floor]") {
+  for (Adaptation mode : {Adaptation::Partial, Adaptation::Full})
+    for (double factor : {3.0, 10.0}) {
+      INFO(to_string(mode) << " rows pushed " << factor << "x out");
+      Problem<float> p = generate<float>(instance(700, 4.0, InstanceFamily::Gaussian, mode, 2));
+      test::push_rows_far(p, {3, 50, 51, 120, 200, 301, 302, 399, 650}, factor);
+      check_floors(p);
+    }
 }
 
 // The pieces: the spread below the certified range, the bucket bounds below

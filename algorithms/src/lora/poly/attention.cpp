@@ -5,6 +5,7 @@
 #include <lorafgc/core/errors.hpp>
 
 #include "lora/common/row_major.hpp"
+#include "lora/poly/bulk_range.hpp"
 #include "lora/poly/chained_attention.hpp"
 #include "lora/poly/error_bound.hpp"
 #include "lora/poly/outlier_rows.hpp"
@@ -52,61 +53,24 @@ struct AttentionPlan {
   }
 };
 
-// The rows of a matrix that are not in `exact` (ascending).
-std::vector<Index> rows_besides(Index n, const std::vector<Index>& exact) {
-  std::vector<Index> out;
-  for (Index i = 0, e = 0; i < n; ++i) {
-    if (e < static_cast<Index>(exact.size()) && exact[static_cast<std::size_t>(e)] == i) {
-      ++e;
-      continue;
-    }
-    out.push_back(i);
-  }
-  return out;
-}
-
-template <class T>
-double max_norm(const Matrix<T>& M, const std::vector<Index>& rows) {
-  return rows.empty() ? 0.0 : detail::row_norms<T>(M(rows, Eigen::all)).maxCoeff();
-}
-
-// With the exact rows chosen: T_bulk, the bulk's Cauchy-Schwarz bound
-// |scale| max ||Q_i|| max ||K_j - c|| over the rows not taken exactly, and
-// T_centred the same over all rows (the rounding bounds read it), with the
-// range's centres.
+// With the exact rows chosen: T_bulk, the bulk's bound (bulk_range.hpp), and
+// T_centred the same over all rows (the rounding bounds read it); with
+// centring, every sequence's keys re-centred on its bulk.
 template <class T>
 void bound_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
-                const T* k) {
+                const T* k, bool recentre) {
   const Index L = s.length, d = s.head_dim;
   double bulk = 0, all = 0;
   for (std::size_t seq = 0; seq < rows.size(); ++seq) {
-    const detail::ExactRows& x = a.exact_rows[seq];
-    Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
-    K.rowwise() -= a.range.centres[seq].template cast<T>().transpose();
-    const Matrix<T>& Q = rows[seq].Q;
-    bulk = std::max(bulk, max_norm(Q, rows_besides(L, x.queries)) * max_norm(K, rows_besides(L, x.keys)));
-    all = std::max(all, static_cast<double>(detail::row_norms<T>(Q).maxCoeff() * detail::row_norms<T>(K).maxCoeff()));
+    const Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
+    const detail::BulkBound b =
+        detail::sequence_bulk_bound(rows[seq].Q, K, a.exact_rows[seq], a.range.centres[seq], recentre);
+    bulk = std::max(bulk, b.bulk);
+    all = std::max(all, b.all);
   }
-  // The features are formed from rounded K - c and rescaled once: a few roundings of each norm.
-  const double margin = 1 + 3 * std::numeric_limits<T>::epsilon() + 8 * std::numeric_limits<double>::epsilon() * (d + 2);
+  const double margin = detail::bulk_bound_margin<T>(d);
   a.T_bulk = std::max(std::abs(s.scale) * bulk * margin, 1e-3);
   a.range.T_centred = std::abs(s.scale) * all * margin;
-}
-
-// Every sequence's keys centred on its bulk's centre (the exact keys, far from
-// the rest, pull the centre of all keys away from the bulk and so widen the
-// bulk's range), then bound_bulk.
-template <class T>
-void recentre_on_bulk(AttentionPlan<T>& a, const AttentionShape& s, const std::vector<detail::SequenceRows<T>>& rows,
-                      const T* k) {
-  const Index L = s.length, d = s.head_dim;
-  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
-    const std::vector<Index> bulk_keys = rows_besides(L, a.exact_rows[seq].keys);
-    if (bulk_keys.empty()) continue;
-    const Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
-    a.range.centres[seq] = detail::key_centre<T>(K(bulk_keys, Eigen::all));
-  }
-  bound_bulk(a, s, rows, k);
 }
 
 // poly-hybrid's rows (outlier_rows.hpp): the longest scaled queries and keys of
@@ -126,7 +90,7 @@ void choose_exact_rows(AttentionPlan<T>& a, const AttentionShape& s, const std::
   // Keys ranked by their distance from their mean: the range's centre (the
   // bounding box's midpoint, when closer to the farthest key) can sit among
   // the few far keys, and rank bulk keys above them; the mean moves by their
-  // share only. recentre_on_bulk then bounds the bulk whatever the ranking.
+  // share only. bound_bulk then bounds the bulk whatever the ranking.
   detail::CertifiedRange ranking = a.range;
   for (std::size_t seq = 0; seq < rows.size(); ++seq) {
     queries.push_back(detail::longest_rows(detail::scaled_queries<T>(rows[seq].Q, a.range), most));
@@ -136,15 +100,10 @@ void choose_exact_rows(AttentionPlan<T>& a, const AttentionShape& s, const std::
   }
   a.choice = detail::choose_outliers(shape, a.T_data, std::numeric_limits<T>::epsilon() / 2, queries, keys, c);
   if (a.choice.queries + a.choice.keys == 0) return;
-  for (std::size_t seq = 0; seq < rows.size(); ++seq) {
-    detail::ExactRows x{queries[seq].first(a.choice.queries), keys[seq].first(a.choice.keys)};
-    std::sort(x.queries.begin(), x.queries.end());
-    std::sort(x.keys.begin(), x.keys.end());
-    a.exact_rows.push_back(std::move(x));
-  }
+  for (std::size_t seq = 0; seq < rows.size(); ++seq)
+    a.exact_rows.push_back(detail::exact_rows_of(queries[seq], keys[seq], a.choice));
   const detail::CertifiedRange before = a.range;
-  if (c.centre) recentre_on_bulk(a, s, rows, k);
-  else bound_bulk(a, s, rows, k);
+  bound_bulk(a, s, rows, k, c.centre);
   // A bulk range no narrower than the data's (the bound is Cauchy-Schwarz's,
   // the data's range the exact search's): plain poly-cheb does no worse.
   if (a.T_bulk >= a.T_data) {

@@ -39,7 +39,8 @@ std::vector<Index> outlier_counts(Index length, Index max_count);
 
 struct OutlierChoice {
   Index queries = 0, keys = 0;   // m_q, m_k (the same for every sequence)
-  double product_bound = 0;      // max over sequences of q(m_q) k(m_k): the bulk's ||Q^_i|| ||K^_j||
+  double product_bound = 0;      // max over sequences of q(m_q) k(m_k), the ranking's prediction of the bulk
+                                 // (bulk_range.hpp bounds the bulk once the rows are chosen)
   double predicted_flops = 0;    // of the choice, and of plain poly (m = 0), exponentials at kExpFlops
   double predicted_flops_without = 0;
 };

@@ -6,17 +6,21 @@
 
 #include "lora/common/certified_range.hpp"
 #include "lora/common/contracted_gradients.hpp"
+#include "lora/poly/bulk_range.hpp"
 #include "lora/poly/chained_gradients.hpp"
 #include "lora/poly/error_bound.hpp"
 #include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/poly.hpp"
 #include "lora/poly/range_floor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 
 namespace lorafgc::lora {
@@ -56,6 +60,7 @@ template <class T>
 struct Outliers {
   std::vector<detail::LongestRows> queries, keys;
   detail::OutlierChoice choice;
+  std::vector<Matrix<T>> Q, K;  // every sequence's X W_q, X W_k, until the bulk is bounded
 };
 
 template <class T>
@@ -67,9 +72,15 @@ Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W
     return out;
   }
   const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, p.length() / 2);
+  // Keys ranked by their distance from their mean, as attention's (poly/attention.cpp):
+  // the range's centre can sit among the few far keys; bound_bulk bounds whatever the ranking.
+  detail::CertifiedRange ranking = range;
   for (std::size_t b = 0; b < p.X.size(); ++b) {
-    out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(p.X[b] * W[index(Projection::Q)], range), most));
-    out.keys.push_back(detail::longest_rows(detail::scaled_keys<T>(p.X[b] * W[index(Projection::K)], range, b), most));
+    const Matrix<T>& Q = out.Q.emplace_back(p.X[b] * W[index(Projection::Q)]);
+    const Matrix<T>& K = out.K.emplace_back(p.X[b] * W[index(Projection::K)]);
+    if (c.centre) ranking.centres[b] = K.template cast<double>().colwise().mean().transpose();
+    out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(Q, range), most));
+    out.keys.push_back(detail::longest_rows(detail::scaled_keys<T>(K, ranking, b), most));
   }
   out.choice = detail::choose_outliers(shape, range.T_used, std::numeric_limits<T>::epsilon() / 2, out.queries,
                                        out.keys, c);
@@ -81,11 +92,37 @@ Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W
 template <class T>
 struct InstancePlan {
   detail::CertifiedRange data_range;
+  detail::CertifiedRange feature_range;  // the data's, or re-centred on the bulk (hybrid)
   Outliers<T> outliers;
   double bulk_range = 0;
   PolyPlan plan;
   bool hybrid() const { return outliers.choice.queries + outliers.choice.keys > 0; }
 };
+
+// poly-hybrid with its counts chosen: the bulk's range and centres (bulk_range.hpp)
+// from the exact rows of every sequence; none taken when that range is no narrower
+// than the data's (the bound is Cauchy-Schwarz's, the data's range the exact
+// search's: plain poly-cheb does no worse).
+template <class T>
+void bound_bulk(InstancePlan<T>& out, const Problem<T>& p, bool recentre) {
+  Outliers<T>& o = out.outliers;
+  const detail::OutlierChoice& choice = o.choice;
+  double bulk = 0, all = 0;
+  for (std::size_t b = 0; b < p.X.size(); ++b) {
+    const detail::BulkBound bound =
+        detail::sequence_bulk_bound(o.Q[b], o.K[b], detail::exact_rows_of(o.queries[b], o.keys[b], choice),
+                                    out.feature_range.centres[b], recentre);
+    bulk = std::max(bulk, bound.bulk);
+    all = std::max(all, bound.all);
+  }
+  const double margin = detail::bulk_bound_margin<T>(p.width());
+  out.bulk_range = std::max(std::abs(p.beta) * bulk * margin, std::min(out.data_range.T_used, 1e-3));
+  out.feature_range.T_centred = std::abs(p.beta) * all * margin;
+  if (out.bulk_range < out.data_range.T_used) return;
+  out.feature_range = out.data_range;
+  out.bulk_range = out.data_range.T_used;
+  out.outliers.choice = detail::OutlierChoice{0, 0, 1.0, choice.predicted_flops_without, choice.predicted_flops_without};
+}
 
 template <class T>
 InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, const std::array<Matrix<T>, 3>& W,
@@ -99,12 +136,12 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   out.data_range = *memo_get_or<detail::CertifiedRange>(&p, range_key, [&] {
     return detail::certified_range(*detail::memoized_rows(p, c.centre), p.beta, {c.centre, c.range_rows});
   });
+  out.feature_range = out.data_range;
+  out.bulk_range = out.data_range.T_used;
   // poly-hybrid: the polynomial covers only the pairs the outliers leave.
   if (c.hybrid) out.outliers = find_outliers(p, W, out.data_range, shape, c);
-  const detail::OutlierChoice& choice = out.outliers.choice;
-  const double T_used = out.data_range.T_used;
-  out.bulk_range = out.hybrid() ? std::max(std::min(T_used, T_used * choice.product_bound), std::min(T_used, 1e-3))
-                                : T_used;
+  if (out.hybrid()) bound_bulk(out, p, c.centre);
+  out.outliers.Q.clear(), out.outliers.K.clear();  // not kept in the plan memo
   out.plan = plan_poly(shape, out.bulk_range, sizeof(T), c);
   return out;
 }
@@ -165,6 +202,20 @@ int degree_at_grid(const PolyConfig& c, int j) {
   return degrees[key] = g;
 }
 
+// bulk_key_radius_floor of every sequence's keys for `counts` ([sequence][count
+// index]), once per problem and counts in the plan memo.
+template <class T>
+std::shared_ptr<const std::vector<std::vector<double>>> bulk_key_floors(
+    const Problem<T>& p, const std::vector<detail::SequenceRows<T>>& rows, const std::vector<Index>& counts) {
+  std::string key = "poly-floor-keys|" + std::to_string(sizeof(T));
+  for (Index m : counts) key += "|" + std::to_string(m);
+  return memo_get_or<std::vector<std::vector<double>>>(&p, key, [&] {
+    std::vector<std::vector<double>> out;
+    for (const detail::SequenceRows<T>& r : rows) out.push_back(detail::bulk_key_radius_floor(r.Kc, counts));
+    return out;
+  });
+}
+
 // The grid index at or below a range given by its log2, nudged down so that
 // rounding in forming log2 never lifts the grid value above the range.
 int grid_at_or_below(double log2_range) {
@@ -196,15 +247,21 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
         : c.outliers < 0 ? detail::outlier_counts(shape.length, detail::kMaxOutliers)
                          : std::vector<Index>{0};
     const std::size_t n = counts.size();
+    // Centred, the plan re-centres the keys on its bulk (bound_bulk): around a
+    // centre of their own the bulk keys may lie closer than the data centre's
+    // norms say, so past m_k = 0 their floor is the centre-free one.
+    const auto key_floors = c.centre ? bulk_key_floors(p, *rows, counts) : nullptr;
     std::vector<double> log_q, log_k;  // [sequence * n + count index]
-    for (const detail::SequenceRows<T>& r : *rows)
-      for (Index m : counts) {
-        log_q.push_back(std::log2(r.queries.at_least_at(m)));
-        log_k.push_back(std::log2(r.keys.at_least_at(m)));
+    for (std::size_t r = 0; r < rows->size(); ++r)
+      for (std::size_t i = 0; i < n; ++i) {
+        log_q.push_back(std::log2((*rows)[r].queries.at_least_at(counts[i])));
+        log_k.push_back(std::log2(key_floors && counts[i] > 0 ? (*key_floors)[r][i]
+                                                              : (*rows)[r].keys.at_least_at(counts[i])));
       }
     const double log_beta = std::log2(std::abs(p.beta)), log_least = std::min(log_spread, std::log2(1e-3));
     // The degree floor of plan_instance's bulk range for counts (m_q, m_k):
-    // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread.
+    // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread
+    // (T_used itself when that is no narrower: no rows are then taken).
     auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b) mutable {
       double log_bulk = log_spread;
       if (a + b) {
@@ -217,28 +274,38 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
       if (last_degree == -2 || j != last_grid) last_grid = j, last_degree = degree_at_grid(c, j);
       return last_degree;
     };
-    const auto floor = [&](std::size_t a, std::size_t b, int g) {
+    // A pair whose range no degree certifies (-1: nor any wider range) gives no
+    // floor: the run with those counts would be refused. None at all: no run can be.
+    std::vector<Cost> out;
+    const auto add_floor = [&](std::size_t a, std::size_t b, int g) {
+      if (g < 0) return;
       Cost x = cost_at(g);
       add_exact_pairs(x, exact_pairs_cost(shape, counts[a], counts[b], c));
-      return x;
+      out.push_back(x);
     };
-    if (c.outliers > 0) return {floor(1, 1, degree(1, 1))};
-    std::vector<Cost> out{floor(0, 0, degree(0, 0))};
-    // A pair whose degree floor a pair with one count fewer reaches as well is
-    // no floor: the same polynomial, more exact pairs. With the logs above, the
-    // floors at L = 512, d = 4 (49 pairs) took 7.6 -> 3.3 us warm (5 costed).
-    std::vector<int> degrees(n * n);
-    for (std::size_t a = 0; a < n; ++a)
-      for (std::size_t b = 0; b < n; ++b) {
-        const int g = degrees[a * n + b] = degree(a, b);
-        if (a + b && (a == 0 || g < degrees[(a - 1) * n + b]) && (b == 0 || g < degrees[a * n + b - 1]))
-          out.push_back(floor(a, b, g));
-      }
-    return out;
-  } catch (const InvalidArgument&) {  // no degree meets eps even on the floor's range: nor on T_used
-    const double inf = std::numeric_limits<double>::infinity();
-    return {Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
+    if (c.outliers > 0) {
+      // The plan drops fixed counts too when the bulk's range is no narrower (bound_bulk).
+      add_floor(0, 0, degree(0, 0));
+      add_floor(1, 1, degree(1, 1));
+    } else {
+      // A pair whose degree floor a pair with one count fewer reaches as well is
+      // no floor: the same polynomial, more exact pairs. With the logs above, the
+      // floors at L = 512, d = 4 (49 pairs) took 7.6 -> 3.3 us warm (5 costed).
+      std::vector<int> degrees(n * n);
+      for (std::size_t a = 0; a < n; ++a)
+        for (std::size_t b = 0; b < n; ++b) {
+          const int g = degree(a, b);
+          degrees[a * n + b] = g < 0 ? std::numeric_limits<int>::max() : g;
+          const int here = degrees[a * n + b];
+          if (a + b == 0 || ((a == 0 || here < degrees[(a - 1) * n + b]) && (b == 0 || here < degrees[a * n + b - 1])))
+            add_floor(a, b, g);
+        }
+    }
+    if (!out.empty()) return out;
+  } catch (const InvalidArgument&) {  // plain: no degree meets eps even on the floor's range, nor on T_used
   }
+  const double inf = std::numeric_limits<double>::infinity();
+  return {Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
 }
 
 template <class T>
@@ -259,15 +326,14 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
     plan.flops += pairs.flops;
     plan.bytes += exact_pairs_workspace_bytes(shape, choice.queries, choice.keys, sizeof(T), c);
   }
-  // The features are scaled to the polynomial's interval, which contains the data's.
-  detail::CertifiedRange range = data_range;
+  // The features are scaled to the polynomial's interval, which contains the data's (hybrid: the bulk's).
+  detail::CertifiedRange range = planned.feature_range;
   range.T_used = plan.score_bound;
   const detail::MonomialFeatureMap<T> features(static_cast<int>(p.width()), plan.polynomial.degree,
                                                 plan.polynomial.scaled);
   const double u = std::numeric_limits<T>::epsilon() / 2;
   // The features serve the bulk's pairs only: sum_a |Q^_ia K^_ja| <= ||Q^_i|| ||K^_j||.
-  const double rho = hybrid ? data_range.T_used * choice.product_bound / plan.score_bound
-                            : range.feature_product_bound();
+  const double rho = hybrid ? bulk_range / plan.score_bound : range.feature_product_bound();
   const double eval_error =
       (hybrid ? std::max(feature_rounding<T>(plan, rho) + 3 * u,
                          exact_pair_rounding<T>(range.T_centred, static_cast<double>(p.width())))
