@@ -6,6 +6,7 @@
 #include "lora_support.hpp"
 
 #include "lora/common/certified_range.hpp"
+#include "lora/common/thin_factors.hpp"
 
 #include <lorafgc/lora/score_range.hpp>
 
@@ -19,14 +20,14 @@ using namespace lorafgc::lora;
 
 namespace {
 
-// max over all pairs of |Q^_i . K^_j|, in long double from the stored features.
+// max over all pairs of |Q^_i . K^_j|, in long double from the features as the
+// polynomial's run forms them (make_factors, then scaled).
 template <class T>
 long double max_scaled_score(const Problem<T>& p, const detail::CertifiedRange& range) {
-  const Matrix<T> Wq = p.effective_weight(Projection::Q), Wk = p.effective_weight(Projection::K);
   long double worst = 0;
   for (std::size_t b = 0; b < p.X.size(); ++b) {
-    const Matrix<T> Qh = detail::scaled_queries(Matrix<T>(p.X[b] * Wq), range),
-                    Kh = detail::scaled_keys(Matrix<T>(p.X[b] * Wk), range, b);
+    const auto f = detail::make_factors(p, p.X[b], detail::effective_weights(p), false);
+    const Matrix<T> Qh = detail::scaled_queries(f.Q, range), Kh = detail::scaled_keys(f.K, range, b);
     for (Eigen::Index i = 0; i < Qh.rows(); ++i)
       for (Eigen::Index j = 0; j < Kh.rows(); ++j) {
         long double s = 0;
@@ -86,6 +87,22 @@ TEMPLATE_TEST_CASE("the certificate holds where the search scans unsorted rows",
         for (Eigen::Index i = 0; i < p.X[0].rows(); i += 3) p.X[0].row(i) *= TestType(1.0 / 4096);
       check_coverage(p, {true, 64});
     }
+}
+
+// Keys far along a shared direction (||b|| = 1000 max ||g_j||): the certificate
+// allows for rounding in T_centred's terms, so it holds only for the very keys
+// the range certified. Another product order for X W_k moves them by up to
+// gamma_d |X||W_k| (in float here 2 ulps of 1000, 7e-5 of the centred norms);
+// range_rows = L makes T_used the largest score itself, with no slack above it.
+TEMPLATE_TEST_CASE("the certificate holds for the run's keys under a large common component", "[range]", float,
+                   double) {
+  for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
+    auto c = test::config(400, 8, 2, Adaptation::Partial, 1.0, seed);
+    c.score_bound = 3.0;
+    Problem<TestType> p = generate<TestType>(c);
+    add_common_key_component(p, 1000.0);
+    for (Eigen::Index m : {0, 64, 400}) check_coverage(p, {true, m});
+  }
 }
 
 // Without centring and extreme rows the range is Cauchy-Schwarz's, as the

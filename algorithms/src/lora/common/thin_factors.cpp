@@ -1,5 +1,7 @@
 #include "lora/common/thin_factors.hpp"
 
+#include "lora/common/thin_products.hpp"
+
 #include <algorithm>
 
 namespace lorafgc::lora::detail {
@@ -42,8 +44,11 @@ template <class T>
 SequenceFactors<T> make_factors(const Problem<T>& p, const Matrix<T>& X, const std::array<Matrix<T>, 3>& W,
                                 bool whole) {
   SequenceFactors<T> f;
-  f.Q = X * W[index(Projection::Q)];
-  f.K = X * W[index(Projection::K)];
+  // Q and K as the certified range's rows form them (certified_range.hpp), bit
+  // for bit: the range and poly-hybrid's bounds then hold for the very features
+  // the run forms, not only to within the rounding of another product order.
+  f.Q = thin_times_small(X, W[index(Projection::Q)]);
+  f.K = thin_times_small(X, W[index(Projection::K)]);
   f.V = X * W[index(Projection::V)];
   const Index L = X.rows(), d = X.cols();
   const Matrix<T> none(L, 0);

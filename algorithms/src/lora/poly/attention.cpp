@@ -87,16 +87,10 @@ void choose_exact_rows(AttentionPlan<T>& a, const AttentionShape& s, const std::
   const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, s.length / 2);
   const Index L = s.length, d = s.head_dim;
   std::vector<detail::LongestRows> queries, keys;
-  // Keys ranked by their distance from their mean: the range's centre (the
-  // bounding box's midpoint, when closer to the farthest key) can sit among
-  // the few far keys, and rank bulk keys above them; the mean moves by their
-  // share only. bound_bulk then bounds the bulk whatever the ranking.
-  detail::CertifiedRange ranking = a.range;
   for (std::size_t seq = 0; seq < rows.size(); ++seq) {
     queries.push_back(detail::longest_rows(detail::scaled_queries<T>(rows[seq].Q, a.range), most));
     const Matrix<T> K = ConstRows<T>(k + static_cast<Index>(seq) * L * d, L, d);
-    if (c.centre) ranking.centres[seq] = K.template cast<double>().colwise().mean().transpose();
-    keys.push_back(detail::longest_rows(detail::scaled_keys<T>(K, ranking, seq), most));
+    keys.push_back(detail::farthest_keys(K, a.range, seq, c.centre, most));
   }
   a.choice = detail::choose_outliers(shape, a.T_data, std::numeric_limits<T>::epsilon() / 2, queries, keys, c);
   if (a.choice.queries + a.choice.keys == 0) return;

@@ -19,6 +19,14 @@ std::vector<Index> rows_besides(Index n, const std::vector<Index>& exact) {
   return out;
 }
 
+template <class T>
+LongestRows farthest_keys(const Matrix<T>& K, const CertifiedRange& range, std::size_t sequence, bool centre,
+                          Index most) {
+  CertifiedRange ranking = range;
+  if (centre) ranking.centres.at(sequence) = K.template cast<double>().colwise().mean().transpose();
+  return longest_rows(scaled_keys<T>(K, ranking, sequence), most);
+}
+
 ExactRows exact_rows_of(const LongestRows& queries, const LongestRows& keys, const OutlierChoice& choice) {
   ExactRows x{queries.first(choice.queries), keys.first(choice.keys)};
   std::sort(x.queries.begin(), x.queries.end());
@@ -72,7 +80,8 @@ std::vector<double> bulk_key_radius_floor(const Matrix<T>& K, const std::vector<
       std::nth_element(high.begin(), high.begin() + m, high_end, std::greater<double>());
       std::nth_element(low.begin(), low.begin() + m, low_end);
       high_end = high.begin() + m + 1, low_end = low.begin() + m + 1;
-      // K's entries round by u |K_ja| each; the plan's norms by a few u more.
+      // The plan centres the same keys on a c' inside their span: its entries round by u of at most
+      // 2 reach, ours by u reach, so half a spread moves by 3u reach; its norms round by a few u more.
       const double half = (high[m] - low[m]) / 2 - 4 * u * reach;
       out[i] = std::max(out[i], std::max(0.0, half) * (1 - 4 * u));
     }
@@ -86,6 +95,8 @@ template BulkBound sequence_bulk_bound(const Matrix<double>&, const Matrix<doubl
                                        Eigen::VectorXd&, bool);
 template std::vector<double> bulk_key_radius_floor(const Matrix<float>&, const std::vector<Index>&);
 template std::vector<double> bulk_key_radius_floor(const Matrix<double>&, const std::vector<Index>&);
+template LongestRows farthest_keys(const Matrix<float>&, const CertifiedRange&, std::size_t, bool, Index);
+template LongestRows farthest_keys(const Matrix<double>&, const CertifiedRange&, std::size_t, bool, Index);
 template double bulk_bound_margin<float>(Index);
 template double bulk_bound_margin<double>(Index);
 

@@ -18,6 +18,16 @@ namespace lorafgc::lora::detail {
 // The rows of 0 .. n-1 that are not in `exact` (ascending, as is `exact`).
 std::vector<Index> rows_besides(Index n, const std::vector<Index>& exact);
 
+// The `most` keys of one sequence farthest from their mean (from 0 without
+// centring), scaled as `range` scales keys: the keys poly-hybrid takes exactly.
+// Not from the range's centre: that (the bounding box's midpoint, when closer
+// to the farthest key) can sit among the few far keys and rank bulk keys above
+// them; the mean moves by their share only. sequence_bulk_bound then bounds the
+// bulk whatever the ranking.
+template <class T>
+LongestRows farthest_keys(const Matrix<T>& K, const CertifiedRange& range, std::size_t sequence, bool centre,
+                          Index most);
+
 // One sequence's exact rows for the chosen counts, ascending.
 ExactRows exact_rows_of(const LongestRows& queries, const LongestRows& keys, const OutlierChoice& choice);
 
@@ -44,7 +54,11 @@ double bulk_bound_margin(Index width);
 // smallest entry, and no centre is nearer than half of that to both ends.
 // poly-hybrid's cost floors read it: the bulk re-centred on its own keys can be
 // narrower than the norms around the data's centre say. K may be centred on any
-// c (the spreads do not move; the floor allows for K's rounding).
+// c inside its span: the spreads do not move, and the floor allows for the
+// rounding of centring the same keys on another such c. Only the same keys:
+// another product order for X W_k moves the entries by up to gamma_d |X||W_k|,
+// far more than the centred keys' rounding when they share a large component
+// (why make_factors forms them as the range's rows do).
 template <class T>
 std::vector<double> bulk_key_radius_floor(const Matrix<T>& K, const std::vector<Index>& counts);
 

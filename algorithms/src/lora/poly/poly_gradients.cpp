@@ -6,6 +6,7 @@
 
 #include "lora/common/certified_range.hpp"
 #include "lora/common/contracted_gradients.hpp"
+#include "lora/common/thin_products.hpp"
 #include "lora/poly/bulk_range.hpp"
 #include "lora/poly/chained_gradients.hpp"
 #include "lora/poly/error_bound.hpp"
@@ -60,11 +61,15 @@ template <class T>
 struct Outliers {
   std::vector<detail::LongestRows> queries, keys;
   detail::OutlierChoice choice;
-  std::vector<Matrix<T>> Q, K;  // every sequence's X W_q, X W_k, until the bulk is bounded
+  std::vector<Matrix<T>> K;  // every sequence's X W_k, uncentred, until the bulk is bounded
 };
 
+// The queries are the range's rows (rows[b].Q) and the keys formed as they
+// were (thin_times_small, before centring): the rows the floors read
+// (poly_cost_floors) and the features the run forms (make_factors), bit for bit.
 template <class T>
-Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W, const detail::CertifiedRange& range,
+Outliers<T> find_outliers(const Problem<T>& p, const std::vector<detail::SequenceRows<T>>& rows,
+                          const std::array<Matrix<T>, 3>& W, const detail::CertifiedRange& range,
                           const ProblemShape& shape, const PolyConfig& c) {
   Outliers<T> out;
   if (const auto none = detail::outliers_cannot_pay(shape, range.T_used, c)) {
@@ -72,15 +77,10 @@ Outliers<T> find_outliers(const Problem<T>& p, const std::array<Matrix<T>, 3>& W
     return out;
   }
   const Index most = c.outliers >= 0 ? c.outliers : std::min<Index>(detail::kMaxOutliers, p.length() / 2);
-  // Keys ranked by their distance from their mean, as attention's (poly/attention.cpp):
-  // the range's centre can sit among the few far keys; bound_bulk bounds whatever the ranking.
-  detail::CertifiedRange ranking = range;
   for (std::size_t b = 0; b < p.X.size(); ++b) {
-    const Matrix<T>& Q = out.Q.emplace_back(p.X[b] * W[index(Projection::Q)]);
-    const Matrix<T>& K = out.K.emplace_back(p.X[b] * W[index(Projection::K)]);
-    if (c.centre) ranking.centres[b] = K.template cast<double>().colwise().mean().transpose();
-    out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(Q, range), most));
-    out.keys.push_back(detail::longest_rows(detail::scaled_keys<T>(K, ranking, b), most));
+    const Matrix<T>& K = out.K.emplace_back(detail::thin_times_small(p.X[b], W[index(Projection::K)]));
+    out.queries.push_back(detail::longest_rows(detail::scaled_queries<T>(rows[b].Q, range), most));
+    out.keys.push_back(detail::farthest_keys(K, range, b, c.centre, most));
   }
   out.choice = detail::choose_outliers(shape, range.T_used, std::numeric_limits<T>::epsilon() / 2, out.queries,
                                        out.keys, c);
@@ -104,13 +104,14 @@ struct InstancePlan {
 // than the data's (the bound is Cauchy-Schwarz's, the data's range the exact
 // search's: plain poly-cheb does no worse).
 template <class T>
-void bound_bulk(InstancePlan<T>& out, const Problem<T>& p, bool recentre) {
+void bound_bulk(InstancePlan<T>& out, const Problem<T>& p, const std::vector<detail::SequenceRows<T>>& rows,
+                bool recentre) {
   Outliers<T>& o = out.outliers;
   const detail::OutlierChoice& choice = o.choice;
   double bulk = 0, all = 0;
   for (std::size_t b = 0; b < p.X.size(); ++b) {
     const detail::BulkBound bound =
-        detail::sequence_bulk_bound(o.Q[b], o.K[b], detail::exact_rows_of(o.queries[b], o.keys[b], choice),
+        detail::sequence_bulk_bound(rows[b].Q, o.K[b], detail::exact_rows_of(o.queries[b], o.keys[b], choice),
                                     out.feature_range.centres[b], recentre);
     bulk = std::max(bulk, bound.bulk);
     all = std::max(all, bound.all);
@@ -133,15 +134,15 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   // Shared by every configuration with the same range options in a plan memo.
   const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
                                 std::to_string(c.range_rows);
-  out.data_range = *memo_get_or<detail::CertifiedRange>(&p, range_key, [&] {
-    return detail::certified_range(*detail::memoized_rows(p, c.centre), p.beta, {c.centre, c.range_rows});
-  });
+  const auto rows = detail::memoized_rows(p, c.centre);
+  out.data_range = *memo_get_or<detail::CertifiedRange>(
+      &p, range_key, [&] { return detail::certified_range(*rows, p.beta, {c.centre, c.range_rows}); });
   out.feature_range = out.data_range;
   out.bulk_range = out.data_range.T_used;
   // poly-hybrid: the polynomial covers only the pairs the outliers leave.
-  if (c.hybrid) out.outliers = find_outliers(p, W, out.data_range, shape, c);
-  if (out.hybrid()) bound_bulk(out, p, c.centre);
-  out.outliers.Q.clear(), out.outliers.K.clear();  // not kept in the plan memo
+  if (c.hybrid) out.outliers = find_outliers(p, *rows, W, out.data_range, shape, c);
+  if (out.hybrid()) bound_bulk(out, p, *rows, c.centre);
+  out.outliers.K.clear();  // not kept in the plan memo
   out.plan = plan_poly(shape, out.bulk_range, sizeof(T), c);
   return out;
 }
