@@ -38,11 +38,14 @@ build() {
 
 # OpenBLAS 0.3.21 does not recognise x86 CPUs newer than itself (seen: Xeon
 # family 6 model 207) and falls back to its SSE3 kernels: SGEMM 6.5x slower.
-# Unless the user chose, name the kernels from the CPU's flags when that happens;
-# every record names the kernels used (blas_core, OPENBLAS_CORETYPE).
+# An OPENBLAS_CORETYPE set for an older CPU does the same in part (seen: Haswell's
+# AVX2 kernels on an AVX-512 Zen 5, SGEMM 2x slower). The suite's baselines must
+# run at the machine's rate, so when the record warns (blas_warning), name the
+# kernels from the CPU's flags and say so; LORAFGC_KEEP_OPENBLAS_CORETYPE=1 keeps
+# yours. Every record names the kernels used (blas_core, OPENBLAS_CORETYPE).
 choose_blas_kernels() {
-  [ -n "${OPENBLAS_CORETYPE:-}" ] && return 0
-  local machine flags
+  [ -n "${LORAFGC_KEEP_OPENBLAS_CORETYPE:-}" ] && return 0
+  local machine flags before="${OPENBLAS_CORETYPE:-}"
   machine=$(./build/release/tools/lorafgc-run --machine 2>/dev/null) || return 0
   [[ $machine == *"blas_warning: "[A-Za-z]* ]] || return 0
   flags=$(grep -m1 '^flags' /proc/cpuinfo)
@@ -51,7 +54,8 @@ choose_blas_kernels() {
   elif [[ $flags == *avx2* ]]; then export OPENBLAS_CORETYPE=Haswell
   else return 0
   fi
-  echo "run.sh: OpenBLAS does not recognise this CPU; running with OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+  echo "run.sh: OpenBLAS ran kernels older than this CPU${before:+ (OPENBLAS_CORETYPE=$before)};" \
+    "running with OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE (LORAFGC_KEEP_OPENBLAS_CORETYPE=1 keeps yours)"
 }
 
 # The C++ tests under AddressSanitizer and UBSan (any report fails them); the

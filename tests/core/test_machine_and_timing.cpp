@@ -34,6 +34,10 @@ TEST_CASE("OpenBLAS kernels older than the CPU's vector ISA are warned about, na
   CHECK(blas_core_warning("SkylakeX", "avx512").empty());
   CHECK(blas_core_warning("Haswell", "avx2").empty());
   CHECK(blas_core_warning("Zen", "avx2").empty());
+  // AVX2 kernels leave half of an AVX-512 CPU's GEMM rate unused.
+  CHECK_THAT(blas_core_warning("Haswell", "avx512"), Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  CHECK_THAT(blas_core_warning("Zen", "avx512"), Catch::Contains("AVX2"));
+  CHECK(blas_core_warning("Cooperlake", "avx512").empty());
   CHECK(blas_core_warning("Prescott", "sse4.2").empty());  // nothing better to choose
 }
 
