@@ -167,6 +167,29 @@ TEST_CASE("optimal one-step GD matches the Wishart closed form", "[looped][slow]
   CHECK(search.loss.front() == Approx(1.0).epsilon(0.02));  // w_0 = 0 predicts 0: loss E[y^2]
 }
 
+// The search folds base into each task once (base S_k, base b_k); its minimum
+// must be a minimum of the loss as normalized_test_losses computes it for
+// A = a base, and a bad base is refused by name before any work.
+TEST_CASE("the step search minimises the loss of A = a base", "[looped]") {
+  const int d = 5, n = 12, loops = 3;
+  Eigen::MatrixXd sigma = Eigen::MatrixXd::Identity(d, d);
+  sigma.diagonal() << 1, 2, 4, 6, 10;
+  const auto tasks = RegressionTaskSampler(d, n, sigma, 4).sample(3000);
+  const Eigen::MatrixXd base = sigma.inverse();
+  const auto search = best_step(tasks, sigma, base, loops);
+  const auto loss = [&](double a) {
+    return normalized_test_losses(tasks, sigma, {a * base, Eigen::VectorXd::Zero(d)}, loops).back();
+  };
+  CHECK(search.loss.back() == Approx(loss(search.scale)).epsilon(1e-12));
+  // Golden section stops at 1e-6 in log a: 1% either side is no better.
+  CHECK(search.loss.back() <= loss(search.scale * 1.01));
+  CHECK(search.loss.back() <= loss(search.scale / 1.01));
+  CHECK_THROWS_WITH(best_step(tasks, sigma, Eigen::MatrixXd::Identity(d + 1, d + 1), loops), Catch::Contains("base"));
+  Eigen::MatrixXd bad = base;
+  bad(1, 2) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH(best_step(tasks, sigma, bad, loops), Catch::Contains("base"));
+}
+
 TEST_CASE("trained one-loop model reaches (d+1)/(n+d+1) for Sigma = I d = 10 n = 20", "[looped][training][slow]") {
   const int d = 10, n = 20;
   TrainerOptions o;
