@@ -75,7 +75,7 @@ void BM_hybrid(benchmark::State& state, std::string spec, double T_cs) {
 
 void register_all() {
   for (double T_cs : {10.0, 20.0, 40.0})
-    for (const std::string spec : {"poly-cheb", "poly-hybrid"}) {
+    for (const std::string spec : {"poly-cheb", "poly-hybrid", "poly-hybrid:recentre=true"}) {
       const std::string name = spec + "/llm/T_cs:" + std::to_string(static_cast<int>(T_cs));
       benchmark::RegisterBenchmark(name.c_str(), BM_hybrid, spec, T_cs)
           ->UseRealTime()

@@ -10,6 +10,7 @@
 #include "lora/auto_select/calibration_cache.hpp"
 #include "lora/common/certified_range.hpp"
 #include "lora/common/thin_factors.hpp"
+#include "lora/poly/bulk_range.hpp"
 #include "lora/poly/exp_polynomial.hpp"
 #include "lora/poly/outlier_rows.hpp"
 #include "lora/poly/range_floor.hpp"
@@ -19,6 +20,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <random>
 
 using namespace lorafgc;
 using namespace lorafgc::lora;
@@ -47,7 +50,8 @@ void check_floors(const Problem<T>& p) {
   const ProblemShape shape = shape_of(p);
   for (const char* spec : {"poly-cheb", "poly-taylor", "poly-hybrid", "poly-hybrid:outliers=16", "poly-hybrid:outliers=0",
                            "poly-cheb:centre=false", "poly-hybrid:range_rows=0", "poly-taylor:eps=1e-6",
-                           "poly-hybrid:degree=3", "poly-hybrid:centre=false"}) {
+                           "poly-hybrid:degree=3", "poly-hybrid:centre=false", "poly-hybrid:recentre=true",
+                           "poly-hybrid:recentre=true,outliers=16"}) {
     INFO(spec);
     const auto a = make_algorithm(spec);
     Cost cost;
@@ -100,6 +104,44 @@ TEST_CASE("the cost floors stay below poly-hybrid's re-centred bulk", "[auto][fl
         if (common > 0) add_common_key_component(p, common);
         check_floors(p);
       }
+}
+
+// The key floor reads order statistics through bin edges: never above half the
+// spread between the (m+1)-th largest and smallest entry of any column (the
+// floor the proof needs), and within 2 bins (of 1024 over the column's span)
+// and K's rounding allowance of the widest such half-spread. Columns with ties, heavy tails, a large
+// common offset, a single value, and counts up to all rows.
+TEMPLATE_TEST_CASE("the bulk key floor lies within a few bins below the order statistics", "[floor]", float,
+                   double) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  std::cauchy_distribution<double> cauchy;
+  const Eigen::Index n = 3000, d = 4;
+  Matrix<TestType> K(n, d);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    K(j, 0) = static_cast<TestType>(normal(rng));
+    K(j, 1) = static_cast<TestType>(std::clamp(cauchy(rng), -1e4, 1e4));
+    K(j, 2) = static_cast<TestType>(1000 + 0.01 * static_cast<double>(j % 50));  // ties, far from 0
+    K(j, 3) = TestType(2);                                                        // one value
+  }
+  const std::vector<Eigen::Index> counts{0, 1, 7, 8, 100, 1499, 2999, 3000, 5000};
+  const std::vector<double> floors = detail::bulk_key_radius_floor(K, counts);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const Eigen::Index m = counts[i];
+    double widest = 0, slack = 0;
+    for (Eigen::Index a = 0; a < d && m < n; ++a) {
+      std::vector<double> v(K.col(a).data(), K.col(a).data() + n);
+      std::sort(v.begin(), v.end());
+      const double half = (v[static_cast<std::size_t>(n - 1 - m)] - v[static_cast<std::size_t>(m)]) / 2;
+      // Two bins of the span on each end, halved; and the allowance for K's rounding (4u of the
+      // column's reach) with the (1 - 4u) on the norms.
+      const double u = std::numeric_limits<TestType>::epsilon(), reach = std::max(-v.front(), v.back());
+      if (half > widest) widest = half, slack = 2 * (v.back() - v.front()) / 1024 + 4 * u * (reach + half);
+    }
+    INFO("m = " << m << " floor " << floors[i] << " widest half-spread " << widest);
+    CHECK(floors[i] <= widest);
+    CHECK(floors[i] >= widest - slack);
+  }
 }
 
 // The pieces: the spread below the certified range, the bucket bounds below

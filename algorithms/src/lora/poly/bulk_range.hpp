@@ -37,8 +37,11 @@ struct BulkBound {
 };
 
 // One sequence: its queries Q and keys K (uncentred), its exact rows; `centre`
-// is the range's c for the sequence, replaced by the bulk keys' centre
-// (key_centre) when `recentre` and some key is left to the bulk.
+// is the range's c for the sequence, replaced by the bulk keys' mean (rounded
+// to T) when `recentre` and some key is exact and some left to the bulk. The
+// mean, not key_centre's better of mean and midpoint: it moves from the mean
+// of all keys by at most m / (L - m) of their radius, which is what lets
+// bulk_mean_radius_floor bound the re-centred bulk from the data's norms.
 template <class T>
 BulkBound sequence_bulk_bound(const Matrix<T>& Q, const Matrix<T>& K, const ExactRows& exact, Eigen::VectorXd& centre,
                               bool recentre);
@@ -51,7 +54,8 @@ double bulk_bound_margin(Index width);
 // For each m of `counts`: a floor under max_{j in B} ||K_j - c|| over every
 // centre c and every set B of all keys but m. B keeps one of any m + 1 keys, so
 // along every column it spans at least the (m+1)-th largest minus the (m+1)-th
-// smallest entry, and no centre is nearer than half of that to both ends.
+// smallest entry, and no centre is nearer than half of that to both ends
+// (read through a histogram's bin edges: a few bins of the column's span lower).
 // poly-hybrid's cost floors read it: the bulk re-centred on its own keys can be
 // narrower than the norms around the data's centre say. K may be centred on any
 // c inside its span: the spreads do not move, and the floor allows for the
@@ -61,5 +65,14 @@ double bulk_bound_margin(Index width);
 // (why make_factors forms them as the range's rows do).
 template <class T>
 std::vector<double> bulk_key_radius_floor(const Matrix<T>& K, const std::vector<Index>& counts);
+
+// For the sequence's rows (centred on c0) and m of `counts`: a floor under
+// max_{j in B} ||K_j - c_B||, c_B the mean of B, over every set B of all keys
+// but m: ||K_j - c_B|| >= ||K_j - c0|| - ||c_B - c0||, the first at least the
+// (m+1)-th largest norm around c0 for some j in B, and ||c_B - c0|| <=
+// ||mu - c0|| + m / (L - m) max_j ||K_j - mu||, mu the mean of all keys.
+// Far tighter than the centre-free floor when m << L (the plan's choice).
+template <class T>
+std::vector<double> bulk_mean_radius_floor(const SequenceRows<T>& rows, const std::vector<Index>& counts);
 
 }  // namespace lorafgc::lora::detail

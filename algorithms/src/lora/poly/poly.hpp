@@ -46,6 +46,9 @@ struct PolyConfig {
   // 0: none (poly-cheb, poly-taylor), -1: the counts the cost model picks.
   long long outliers = 0;
   bool hybrid = false;  // poly-hybrid: report the outlier choice in info
+  // poly-hybrid's LoRA gradients: re-centre the keys on the bulk's mean once the
+  // rows are chosen (bulk_range.hpp). Attention on Q, K, V always does.
+  bool recentre = false;
 
   bool whole() const { return weights || !contract; }
 };

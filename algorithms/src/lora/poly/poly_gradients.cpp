@@ -141,7 +141,7 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   out.bulk_range = out.data_range.T_used;
   // poly-hybrid: the polynomial covers only the pairs the outliers leave.
   if (c.hybrid) out.outliers = find_outliers(p, *rows, W, out.data_range, shape, c);
-  if (out.hybrid()) bound_bulk(out, p, *rows, c.centre);
+  if (out.hybrid()) bound_bulk(out, p, *rows, c.centre && c.recentre);
   out.outliers.K.clear();  // not kept in the plan memo
   out.plan = plan_poly(shape, out.bulk_range, sizeof(T), c);
   return out;
@@ -156,7 +156,7 @@ InstancePlan<T> memoized_plan(const Problem<T>& p, const ProblemShape& shape, co
   std::string key = "poly-plan|" + std::to_string(sizeof(T)) + "|";
   const auto add = [&](const auto& field) { key.append(reinterpret_cast<const char*>(&field), sizeof field); };
   add(c.kind), add(c.eps), add(c.degree), add(c.contract), add(c.weights), add(c.centre), add(c.range_rows);
-  add(c.block_rows), add(c.outliers), add(c.threads), add(c.memory_budget_bytes);
+  add(c.block_rows), add(c.outliers), add(c.recentre), add(c.threads), add(c.memory_budget_bytes);
   return *memo_get_or<InstancePlan<T>>(&p, key, [&] { return plan_instance(p, shape, W, c); });
 }
 
@@ -203,8 +203,10 @@ int degree_at_grid(const PolyConfig& c, int j) {
   return degrees[key] = g;
 }
 
-// bulk_key_radius_floor of every sequence's keys for `counts` ([sequence][count
-// index]), once per problem and counts in the plan memo.
+// A floor under the re-centred bulk's key radius per sequence and count
+// ([sequence][count index]): the larger of bulk_key_radius_floor (any centre)
+// and bulk_mean_radius_floor (the bulk's mean, as the plan re-centres), once
+// per problem and counts in the plan memo.
 template <class T>
 std::shared_ptr<const std::vector<std::vector<double>>> bulk_key_floors(
     const Problem<T>& p, const std::vector<detail::SequenceRows<T>>& rows, const std::vector<Index>& counts) {
@@ -212,7 +214,12 @@ std::shared_ptr<const std::vector<std::vector<double>>> bulk_key_floors(
   for (Index m : counts) key += "|" + std::to_string(m);
   return memo_get_or<std::vector<std::vector<double>>>(&p, key, [&] {
     std::vector<std::vector<double>> out;
-    for (const detail::SequenceRows<T>& r : rows) out.push_back(detail::bulk_key_radius_floor(r.Kc, counts));
+    for (const detail::SequenceRows<T>& r : rows) {
+      std::vector<double> floors = detail::bulk_key_radius_floor(r.Kc, counts);
+      const std::vector<double> around_mean = detail::bulk_mean_radius_floor(r, counts);
+      for (std::size_t i = 0; i < floors.size(); ++i) floors[i] = std::max(floors[i], around_mean[i]);
+      out.push_back(std::move(floors));
+    }
     return out;
   });
 }
@@ -248,10 +255,10 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
         : c.outliers < 0 ? detail::outlier_counts(shape.length, detail::kMaxOutliers)
                          : std::vector<Index>{0};
     const std::size_t n = counts.size();
-    // Centred, the plan re-centres the keys on its bulk (bound_bulk): around a
-    // centre of their own the bulk keys may lie closer than the data centre's
-    // norms say, so past m_k = 0 their floor is the centre-free one.
-    const auto key_floors = c.centre ? bulk_key_floors(p, *rows, counts) : nullptr;
+    // Centred with recentre, the plan re-centres the keys on their bulk's mean (bound_bulk):
+    // the bulk keys may lie closer to it than the data centre's norms say, so
+    // past m_k = 0 their floor is bulk_key_floors'.
+    const auto key_floors = c.centre && c.recentre ? bulk_key_floors(p, *rows, counts) : nullptr;
     std::vector<double> log_q, log_k;  // [sequence * n + count index]
     for (std::size_t r = 0; r < rows->size(); ++r)
       for (std::size_t i = 0; i < n; ++i) {

@@ -34,7 +34,7 @@ class Poly final : public detail::Registered<Poly> {
     c_.threads = static_cast<int>(o.integer("threads"));
     c_.memory_budget_bytes = o.real("memory_mb") * 1048576.0;
     c_.hybrid = hybrid;
-    if (hybrid) c_.outliers = o.integer("outliers");
+    if (hybrid) c_.outliers = o.integer("outliers"), c_.recentre = o.boolean("recentre");
   }
   template <class T>
   Gradients<T> run(const Problem<T>& p) const {

@@ -26,6 +26,12 @@ std::vector<Registration> poly_hybrid() {
   r.options.push_back(integer_option("outliers", -1, between(-1, static_cast<double>(limit(Quantity::length).max)),
                                      "rows of Q and of K taken exactly, the longest (-1: the counts the cost model "
                                      "picks per call, 0: plain poly-cheb)"));
+  // Off by default: the re-centred bulk is narrower, but the cost model
+  // under-predicts the exact pairs it then takes, and auto chose them where
+  // poly-cheb was 1.3-1.6x faster (docs/lora-gradients.md, "The hybrid method").
+  r.options.push_back(boolean_option("recentre", false,
+                                     "LoRA gradients: re-centre the keys on the mean of those left to the polynomial "
+                                     "(a narrower range where far keys pull the centre; attention always does)"));
   r.variants = {"poly-hybrid", "poly-hybrid:outliers=16"};
   r.make = [](const OptionValues& o) { return make_poly("poly-hybrid", PolynomialKind::Chebyshev, o, true); };
   // Predicted with poly-cheb's calibration (its sweeps are poly-cheb's); the
