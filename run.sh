@@ -44,7 +44,7 @@ build() {
 # kernels from the CPU's flags and say so; LORAFGC_KEEP_OPENBLAS_CORETYPE=1 keeps
 # yours. Every record names the kernels used (blas_core, OPENBLAS_CORETYPE).
 choose_blas_kernels() {
-  [ -n "${LORAFGC_KEEP_OPENBLAS_CORETYPE:-}" ] && return 0
+  case "${LORAFGC_KEEP_OPENBLAS_CORETYPE:-0}" in 0 | "") ;; *) return 0 ;; esac
   local machine flags before="${OPENBLAS_CORETYPE:-}"
   machine=$(./build/release/tools/lorafgc-run --machine 2>/dev/null) || return 0
   [[ $machine == *"blas_warning: "[A-Za-z]* ]] || return 0

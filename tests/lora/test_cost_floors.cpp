@@ -48,8 +48,8 @@ bool below_some(const std::vector<Cost>& floors, const Cost& cost) {
 template <class T>
 void check_floors(const Problem<T>& p) {
   const ProblemShape shape = shape_of(p);
-  for (const char* spec : {"poly-cheb", "poly-taylor", "poly-hybrid", "poly-hybrid:outliers=16", "poly-hybrid:outliers=0",
-                           "poly-cheb:centre=false", "poly-hybrid:range_rows=0", "poly-taylor:eps=1e-6",
+  for (const char* spec : {"poly-cheb", "poly-taylor", "poly-hybrid", "poly-hybrid:outliers=16",
+                           "poly-hybrid:outliers=0", "poly-cheb:centre=false", "poly-hybrid:range_rows=0", "poly-taylor:eps=1e-6",
                            "poly-hybrid:degree=3", "poly-hybrid:centre=false", "poly-hybrid:recentre=true",
                            "poly-hybrid:recentre=true,outliers=16"}) {
     INFO(spec);
@@ -109,7 +109,8 @@ TEST_CASE("the cost floors stay below poly-hybrid's re-centred bulk", "[auto][fl
 // The key floor reads order statistics through bin edges: never above half the
 // spread between the (m+1)-th largest and smallest entry of any column (the
 // floor the proof needs), and within 2 bins (of 1024 over the column's span)
-// and K's rounding allowance of the widest such half-spread. Columns with ties, heavy tails, a large
+// and K's rounding allowance of the widest such half-spread (2.5 bins: the 2 of the
+// derivation are reached at m = 0, the half bin covers the rounding of the bin index). Columns with ties, heavy tails, a large
 // common offset, a single value, and counts up to all rows.
 TEMPLATE_TEST_CASE("the bulk key floor lies within a few bins below the order statistics", "[floor]", float,
                    double) {
@@ -133,10 +134,10 @@ TEMPLATE_TEST_CASE("the bulk key floor lies within a few bins below the order st
       std::vector<double> v(K.col(a).data(), K.col(a).data() + n);
       std::sort(v.begin(), v.end());
       const double half = (v[static_cast<std::size_t>(n - 1 - m)] - v[static_cast<std::size_t>(m)]) / 2;
-      // Two bins of the span on each end, halved; and the allowance for K's rounding (4u of the
-      // column's reach) with the (1 - 4u) on the norms.
+      // Two bins of the span on each end, halved, plus half a bin; and the allowance for K's
+      // rounding (4u of the column's reach) with the (1 - 4u) on the norms.
       const double u = std::numeric_limits<TestType>::epsilon(), reach = std::max(-v.front(), v.back());
-      if (half > widest) widest = half, slack = 2 * (v.back() - v.front()) / 1024 + 4 * u * (reach + half);
+      if (half > widest) widest = half, slack = 2.5 * (v.back() - v.front()) / 1024 + 4 * u * (reach + half);
     }
     INFO("m = " << m << " floor " << floors[i] << " widest half-spread " << widest);
     CHECK(floors[i] <= widest);
@@ -163,9 +164,9 @@ TEMPLATE_TEST_CASE("the range floor lies below the certified range and the norms
         for (std::size_t b = 0; b < p.X.size(); ++b) {
           const Matrix<TestType> Q = p.X[b] * W[0], K = p.X[b] * W[1];
           const Eigen::VectorXd c = centre ? detail::key_centre(K) : Eigen::VectorXd::Zero(8);
+          const Matrix<TestType> Kc = K.rowwise() - c.cast<TestType>().transpose();
           for (const auto& [ranks, norms] :
-               {std::pair{&rows[b].queries, detail::row_norms(Q)},
-                std::pair{&rows[b].keys, detail::row_norms(Matrix<TestType>(K.rowwise() - c.cast<TestType>().transpose()))}}) {
+               {std::pair{&rows[b].queries, detail::row_norms(Q)}, std::pair{&rows[b].keys, detail::row_norms(Kc)}}) {
             std::vector<double> sorted(norms.data(), norms.data() + norms.size());
             std::sort(sorted.begin(), sorted.end(), std::greater<>());
             for (Eigen::Index m : {0, 1, 7, 8, 100, 749, 1499, 1500}) {
@@ -236,7 +237,8 @@ TEST_CASE("pruning never changes auto's choice", "[auto][floor]") {
         // The fastest prediction (of equals, whichever was costed first:
         // poly-hybrid without outliers is poly-cheb).
         REQUIRE(plan.chosen >= 0);
-        CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds == Approx(best_seconds).epsilon(1e-12));
+        CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds ==
+              Approx(best_seconds).epsilon(1e-12));
       }
 }
 

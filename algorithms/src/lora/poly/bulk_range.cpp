@@ -47,8 +47,10 @@ template <class T>
 BulkBound sequence_bulk_bound(const Matrix<T>& Q, const Matrix<T>& K, const ExactRows& exact, Eigen::VectorXd& centre,
                               bool recentre) {
   const std::vector<Index> bulk_keys = rows_besides(K.rows(), exact.keys);
+  // The centre is rounded to T so that K - centre below is the same difference the run forms.
   if (recentre && !exact.keys.empty() && !bulk_keys.empty())
-    centre = K(bulk_keys, Eigen::all).template cast<double>().colwise().mean().transpose().template cast<T>().template cast<double>();
+    centre = K(bulk_keys, Eigen::all).template cast<double>().colwise().mean().transpose().template cast<T>()
+                 .template cast<double>();
   Matrix<T> Kc = K;
   Kc.rowwise() -= centre.template cast<T>().transpose();
   BulkBound b;
@@ -82,12 +84,15 @@ std::vector<double> bulk_key_radius_floor(const Matrix<T>& K, const std::vector<
   for (Index a = 0; a < K.cols() && n > 0; ++a) {
     const auto column = K.col(a);
     const double lo = static_cast<double>(column.minCoeff()), hi = static_cast<double>(column.maxCoeff());
-    if (!(hi > lo)) continue;  // one value: no spread
     const double scale = kBins / (hi - lo), reach = std::max(std::abs(lo), std::abs(hi));
+    // One value has no spread; a column that overflowed (X W_k beyond T's range) or whose span
+    // underflows the bin scale gets no floor from this column: 0 is always a valid floor.
+    if (!(hi > lo) || !std::isfinite(scale) || !std::isfinite(reach)) continue;
     std::fill(histogram.begin(), histogram.end(), 0);
+    // Clamped in double, before the conversion: a NaN entry lands in the top bin, not in UB.
     for (Index j = 0; j < n; ++j)
       ++histogram[static_cast<std::size_t>(
-          std::min(static_cast<int>((static_cast<double>(column[j]) - lo) * scale), kBins - 1))];
+          std::min(kBins - 1.0, (static_cast<double>(column[j]) - lo) * scale))];
     // One walk from each end for all counts, smallest first.
     int top = kBins - 1, bottom = 0;
     Index above = histogram[kBins - 1], below = histogram[0];
@@ -109,8 +114,13 @@ template <class T>
 std::vector<double> bulk_mean_radius_floor(const SequenceRows<T>& rows, const std::vector<Index>& counts) {
   const Index n = rows.Kc.rows();
   const double u = std::numeric_limits<T>::epsilon();
-  const Eigen::VectorXd mean_offset = rows.Kc.template cast<double>().colwise().mean().transpose();  // mu - c0
+  // mu - c0, a column at a time: casting the whole of Kc to double would copy it.
+  Eigen::VectorXd mean_offset(rows.Kc.cols());
+  for (Index a = 0; a < rows.Kc.cols(); ++a)
+    mean_offset[a] = rows.Kc.col(a).template cast<double>().sum() / static_cast<double>(std::max<Index>(n, 1));
   const double offset = mean_offset.norm(), radius = rows.keys.max_norm() + offset, c0 = rows.centre.norm();
+  // The plan's c_B is a mean of n doubles: off by at most n eps of the largest ||k_j|| <= c0 + radius.
+  const double mean_rounding = static_cast<double>(n) * std::numeric_limits<double>::epsilon() * (c0 + radius);
   std::vector<double> out(counts.size(), 0.0);
   for (std::size_t i = 0; i < counts.size(); ++i) {
     const Index m = counts[i];
@@ -118,7 +128,8 @@ std::vector<double> bulk_mean_radius_floor(const SequenceRows<T>& rows, const st
     const double shift = offset + static_cast<double>(m) / static_cast<double>(n - m) * radius;
     // Kc rounds by u of its entries, the plan's c_B to T by u of ||c_B|| <= ||c0|| + shift, its K - c_B
     // by u again; the means and norms here by a few u of the radius.
-    const double floor = rows.keys.at_least_at(m) * (1 - 2 * u) - shift - u * (c0 + shift) - 8 * u * radius;
+    const double floor =
+        rows.keys.at_least_at(m) * (1 - 2 * u) - shift - u * (c0 + shift) - 8 * u * radius - mean_rounding;
     out[i] = std::max(0.0, floor) * (1 - 4 * u);
   }
   return out;
