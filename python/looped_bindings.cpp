@@ -43,9 +43,43 @@ py::dict curve_dict(const std::vector<CurvePoint>& curve) {
   return out;
 }
 
+// A stack's A as a (layers, d, d) array and u as (layers, d).
+py::dict stack_dict(const LayerStack& stack) {
+  py::list A, u;
+  for (const auto& l : stack) {
+    A.append(to_numpy(l.A));
+    u.append(to_numpy_vector(l.u));
+  }
+  py::module_ np = py::module_::import("numpy");
+  py::dict out;
+  out["A"] = np.attr("stack")(A);
+  out["u"] = np.attr("stack")(u);
+  return out;
+}
+
+// A (d, d) with u (d,): the looped model; A (T, d, d) with u (T, d): T layers.
+LayerStack stack_arg(const py::handle& A, const py::handle& u) {
+  py::module_ np = py::module_::import("numpy");
+  const py::array a = np.attr("asarray")(A, "float64"), v = np.attr("asarray")(u, "float64");
+  if (a.ndim() == 2) {
+    const Eigen::MatrixXd m = to_float64_matrix(A, "A");
+    return {{m, to_float64_matrix(u, "u", m.rows(), 1).col(0)}};
+  }
+  if (a.ndim() != 3) throw InvalidArgument("A", "must be (d, d) or (layers, d, d)");
+  if (v.ndim() != 2 || v.shape(0) != a.shape(0))
+    throw InvalidArgument("u", "must be (layers, d) when A is (layers, d, d)");
+  LayerStack stack;
+  for (py::ssize_t l = 0; l < a.shape(0); ++l) {
+    const Eigen::MatrixXd m = to_float64_matrix(a[py::int_(l)], "A");
+    stack.push_back({m, to_float64_matrix(v[py::int_(l)], "u", m.rows(), 1).col(0)});
+  }
+  return stack;
+}
+
 py::dict train(const py::handle& d_arg, const py::handle& n_arg, const py::handle& loops_arg, const py::object& sigma, const py::handle& steps, const py::handle& seed,
                const py::handle& batch, const std::string& optimizer, const std::string& gradient, const py::handle& learning_rate,
-               bool cosine_decay, const py::handle& init_scale, const py::handle& eval_every, const py::handle& eval_tasks, const py::handle& test_tasks) {
+               bool cosine_decay, const py::handle& init_scale, const py::handle& eval_every, const py::handle& eval_tasks, const py::handle& test_tasks,
+               const std::string& sampler, bool weight_sharing, bool train_u, bool symmetric) {
   const int d = count(d_arg, "d", Quantity::width), n = count(n_arg, "n", Quantity::examples),
             loops = count(loops_arg, "loops", Quantity::loops);
   TrainerOptions o;
@@ -60,6 +94,10 @@ py::dict train(const py::handle& d_arg, const py::handle& n_arg, const py::handl
   o.eval_tasks = count(eval_tasks, "eval_tasks", Quantity::tasks);
   o.test_tasks = count(test_tasks, "test_tasks", Quantity::tasks);
   o.seed = seed_arg(seed);
+  o.sampler = sampler;
+  o.weight_sharing = weight_sharing;
+  o.train_u = train_u;
+  o.symmetric = symmetric;
   const Eigen::MatrixXd cov = covariance(sigma, d);
   TrainingResult r;
   {
@@ -69,6 +107,7 @@ py::dict train(const py::handle& d_arg, const py::handle& n_arg, const py::handl
   py::dict out;
   out["A"] = to_numpy(r.params.A);
   out["u"] = to_numpy_vector(r.params.u);
+  out["layers"] = stack_dict(r.layers);
   out["curve"] = curve_dict(r.curve);
   out["test_loss"] = r.test_loss;
   out["seconds"] = r.seconds;
@@ -83,6 +122,10 @@ py::dict train(const py::handle& d_arg, const py::handle& n_arg, const py::handl
   settings["batch"] = o.batch;
   settings["steps"] = o.steps;
   settings["init_scale"] = o.init_scale;
+  settings["sampler"] = o.sampler;
+  settings["weight_sharing"] = o.weight_sharing;
+  settings["train_u"] = o.train_u;
+  settings["symmetric"] = o.symmetric;
   out["optimizer"] = settings;
   return out;
 }
@@ -101,7 +144,7 @@ py::dict gd_reference(const py::handle& d_arg, const py::handle& n_arg, const py
     RegressionTaskSampler sampler(d, n, cov, seed);
     const Eigen::MatrixXd base =
         preconditioner == "identity" ? Eigen::MatrixXd::Identity(d, d) : sampler.sigma_inverse();
-    s = best_step(sampler.sample(tasks), sampler.sigma(), base, loops);
+    s = best_step(sampler.sample_moments(tasks), sampler.sigma(), base, loops);
   }
   py::dict out;
   out["scale"] = s.scale;
@@ -114,15 +157,14 @@ py::array_t<double> test_losses(const py::handle& A, const py::handle& u, const 
   const int n = count(n_arg, "n", Quantity::examples), loops = count(loops_arg, "loops", Quantity::loops),
             tasks = count(tasks_arg, "tasks", Quantity::tasks);
   const std::uint64_t seed = seed_arg(seed_value);
-  const Eigen::MatrixXd a = to_float64_matrix(A, "A");
-  const int d = int(a.rows());
+  const LayerStack stack = stack_arg(A, u);
+  const int d = int(stack.front().A.rows());
   const Eigen::MatrixXd cov = covariance(sigma, d);
-  const LoopedParameters p{a, to_float64_matrix(u, "u", d, 1).col(0)};
   std::vector<double> losses;
   {
     py::gil_scoped_release release;
     RegressionTaskSampler sampler(d, n, cov, seed);
-    losses = normalized_test_losses(sampler.sample(tasks), sampler.sigma(), p, loops);
+    losses = normalized_test_losses(sampler.sample_moments(tasks), sampler.sigma(), stack, loops);
   }
   return to_numpy_vector(losses);
 }
@@ -142,10 +184,16 @@ void bind_looped(py::module_& m) {
         py::arg("gradient") = "reduced",
         py::arg("learning_rate") = 0.01, py::arg("cosine_decay") = true, py::arg("init_scale") = 0.1,
         py::arg("eval_every") = 25, py::arg("eval_tasks") = 2000, py::arg("test_tasks") = 20000,
+        py::arg("sampler") = "moments", py::arg("weight_sharing") = true, py::arg("train_u") = true,
+        py::arg("symmetric") = false,
         "Trains the looped linear transformer (A, u shared over `loops` loops) on fresh tasks\n"
-        "x ~ N(0, sigma), w* ~ N(0, sigma^-1) (sigma None: identity). Returns {'A', 'u', 'curve':\n"
-        "{'step', 'batch_loss', 'eval_loss', 'distance', 'u_norm'}, 'test_loss', 'seconds', 'optimizer'};\n"
-        "losses are divided by E[y^2] = d, distance is that of A to the nearest multiple of sigma^-1.");
+        "x ~ N(0, sigma), w* ~ N(0, sigma^-1) (sigma None: identity). Returns {'A', 'u', 'layers': {'A':\n"
+        "(layers, d, d), 'u': (layers, d)}, 'curve': {'step', 'batch_loss', 'eval_loss', 'distance',\n"
+        "'u_norm'}, 'test_loss', 'seconds', 'optimizer'}; losses are divided by E[y^2] = d, distance is\n"
+        "that of A to the nearest multiple of sigma^-1. weight_sharing=False trains `loops` layers, each\n"
+        "with its own (A, u); train_u=False keeps u = 0; symmetric=True keeps A symmetric; sampler\n"
+        "'moments' draws each task's X^T X / n directly (O(d^3) whatever n), 'prompts' draws X (needed\n"
+        "by gradient 'transformer').");
   m.def("gd_reference", &gd_reference, py::arg("d"), py::arg("n"), py::arg("loops"),
         py::arg("sigma") = py::none(), py::arg("preconditioner") = "sigma_inverse", py::arg("tasks") = 20000,
         py::arg("seed") = 1,
@@ -153,7 +201,8 @@ void bind_looped(py::module_& m) {
         "fixed Monte Carlo task set. Returns {'scale': a, 'loss': normalised loss after 0..loops steps}.");
   m.def("test_losses", &test_losses, py::arg("A"), py::arg("u"), py::arg("n"), py::arg("loops"),
         py::arg("sigma") = py::none(), py::arg("tasks") = 20000, py::arg("seed") = 1,
-        "Normalised test loss of the looped model (A, u) after 0..loops loops on fresh tasks.");
+        "Normalised test loss of the looped model (A (d, d), u (d,)) after 0..loops loops on fresh tasks\n"
+        "from sigma, or of a stack of layers (A (loops, d, d), u (loops, d)).");
   m.def("forward", &forward, py::arg("Z"), py::arg("P"), py::arg("Q"), py::arg("loops"),
         py::arg("form") = "linear",
         "T loops of Z <- Z - (1/n) P Z M Z^T Q Z on the (d+1, n+1) prompt Z; form 'linear' or 'quadratic'.");

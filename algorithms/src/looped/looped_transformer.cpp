@@ -11,6 +11,13 @@ void check_parameters(const LoopedParameters& params, int d) {
   require_finite("u", params.u);
 }
 
+void check_stack(const LayerStack& stack, int d, int loops) {
+  if (stack.size() != 1 && stack.size() != std::size_t(loops))
+    throw InvalidArgument("layers", "must hold 1 (shared) or loops = " + std::to_string(loops) + " layers, got " +
+                                        std::to_string(stack.size()));
+  for (const auto& layer : stack) check_parameters(layer, d);
+}
+
 Eigen::MatrixXd attention_P(const LoopedParameters& params) {
   const auto d = params.A.rows();
   Eigen::MatrixXd P = Eigen::MatrixXd::Zero(d + 1, d + 1);

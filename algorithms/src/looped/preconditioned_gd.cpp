@@ -26,44 +26,33 @@ std::vector<Eigen::VectorXd> gd_iterates(const RegressionTask& task, const Loope
 
 namespace {
 
-// X never changes inside the loop, so each task enters only through
-// S = X^T X / n and b = X^T y / n: formed once, O(n d^2), reused for every
-// parameter value a search tries.
-struct TaskMoments {
-  Eigen::MatrixXd S;
-  Eigen::VectorXd b, w_star;
-};
-
-std::vector<TaskMoments> moments_of(const std::vector<RegressionTask>& tasks) {
+// Non-empty tasks, and sigma of their d (a mismatch would index out of bounds).
+void require_tasks(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma) {
   if (tasks.empty()) throw InvalidArgument("tasks", "is empty");
-  std::vector<TaskMoments> out(tasks.size());
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
-    const auto& t = tasks[k];
-    const double inv_n = 1.0 / double(t.X.rows());
-    out[k] = {(t.X.transpose() * t.X) * inv_n, (t.X.transpose() * t.y) * inv_n, t.w_star};
-  }
-  return out;
+  require_shape("sigma", sigma, tasks.front().S.rows(), tasks.front().S.rows());
 }
 
-// The losses along w <- w + drive_k - M_k w from w = 0, mean over tasks k, with
-// (drive_k, M_k) from step(k, drive, M): one recurrence for the loss of given
-// parameters and for the step search's trials.
+// The losses along w <- w + drive_l - M_l w from w = 0 (layer l acting at loop
+// t, as layer_at), mean over tasks k, with (drive_l, M_l) from
+// step(k, l, drive, M), formed once per layer: one recurrence for the loss of
+// given parameters and for the step search's trials.
 template <class Step>
 std::vector<double> iterate_losses(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma, int loops,
-                                   const Step& step) {
+                                   int layers, const Step& step) {
   const auto d = sigma.rows();
   Eigen::MatrixXd per_task(loops + 1, Eigen::Index(tasks.size()));
 #pragma omp parallel for schedule(static)
   for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
-    Eigen::VectorXd drive;
-    Eigen::MatrixXd M;
-    step(std::size_t(k), drive, M);
+    std::vector<Eigen::VectorXd> drive(layers);
+    std::vector<Eigen::MatrixXd> M(layers);
+    for (int l = 0; l < layers; ++l) step(std::size_t(k), l, drive[l], M[l]);
     Eigen::VectorXd w = Eigen::VectorXd::Zero(d);
     for (int t = 0; t <= loops; ++t) {
       const Eigen::VectorXd e = w - tasks[k].w_star;
       per_task(t, k) = e.dot(sigma * e);
-      w += drive - M * w;
+      if (t == loops) break;
+      const int l = layers == 1 ? 0 : t;
+      w += drive[l] - M[l] * w;
     }
   }
   const Eigen::VectorXd mean = per_task.rowwise().mean() / double(d);  // E[y^2] = d
@@ -71,26 +60,33 @@ std::vector<double> iterate_losses(const std::vector<TaskMoments>& tasks, const 
 }
 
 std::vector<double> losses_from_moments(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
-                                        const LoopedParameters& params, int loops) {
-  check_parameters(params, int(sigma.rows()));
+                                        const LayerStack& stack, int loops) {
+  require_tasks(tasks, sigma);
   require_count("loops", loops, Quantity::loops);
-  return iterate_losses(tasks, sigma, loops, [&](std::size_t k, Eigen::VectorXd& drive, Eigen::MatrixXd& M) {
-    drive = params.A * (tasks[k].b + tasks[k].S * params.u);
-    M = params.A * tasks[k].S;
-  });
+  check_stack(stack, int(sigma.rows()), loops);
+  return iterate_losses(tasks, sigma, loops, int(stack.size()),
+                        [&](std::size_t k, int l, Eigen::VectorXd& drive, Eigen::MatrixXd& M) {
+                          drive = stack[l].A * (tasks[k].b + tasks[k].S * stack[l].u);
+                          M = stack[l].A * tasks[k].S;
+                        });
 }
 
 }  // namespace
 
-std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
-                                           const Eigen::MatrixXd& sigma,
-                                           const LoopedParameters& params, int loops) {
-  std::vector<double> losses = losses_from_moments(moments_of(tasks), sigma, params, loops);
+std::vector<double> normalized_test_losses(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
+                                           const LayerStack& stack, int loops) {
+  std::vector<double> losses = losses_from_moments(tasks, sigma, stack, loops);
   for (std::size_t t = 0; t < losses.size(); ++t)
     if (!std::isfinite(losses[t]))
       throw NumericalError("looped: the test loss after " + std::to_string(t) +
                            " loops is not finite: the parameters A or u make the iteration diverge");
   return losses;
+}
+
+std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
+                                           const Eigen::MatrixXd& sigma,
+                                           const LoopedParameters& params, int loops) {
+  return normalized_test_losses(moments_of(tasks), sigma, LayerStack{params}, loops);
 }
 
 namespace {
@@ -117,8 +113,8 @@ BaseProducts base_products(const std::vector<TaskMoments>& tasks, const Eigen::M
 // The last loss of A = a base, u = 0 (the largest double where it diverges).
 double loss_at(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma, const BaseProducts& base,
                double a, int loops) {
-  const double value = iterate_losses(tasks, sigma, loops, [&](std::size_t k, Eigen::VectorXd& drive,
-                                                               Eigen::MatrixXd& M) {
+  const double value = iterate_losses(tasks, sigma, loops, 1, [&](std::size_t k, int, Eigen::VectorXd& drive,
+                                                                  Eigen::MatrixXd& M) {
                          drive = a * base.b[k];
                          M = a * base.S[k];
                        }).back();
@@ -138,10 +134,14 @@ double step_scale(const BaseProducts& base) {
 
 }  // namespace
 
-StepSearch best_step(const std::vector<RegressionTask>& task_list, const Eigen::MatrixXd& sigma,
+StepSearch best_step(const std::vector<RegressionTask>& tasks, const Eigen::MatrixXd& sigma,
                      const Eigen::MatrixXd& base, int loops) {
-  const auto tasks = moments_of(task_list);
-  if (loops < 1) throw InvalidArgument("loops", "must be >= 1, got " + std::to_string(loops));
+  return best_step(moments_of(tasks), sigma, base, loops);
+}
+
+StepSearch best_step(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
+                     const Eigen::MatrixXd& base, int loops) {
+  require_tasks(tasks, sigma);
   require_count("loops", loops, Quantity::loops);
   require_shape("base", base, sigma.rows(), sigma.rows());
   require_finite("base", base);
@@ -174,7 +174,7 @@ StepSearch best_step(const std::vector<RegressionTask>& task_list, const Eigen::
   }
   StepSearch out;
   out.scale = std::exp(0.5 * (left + right));
-  out.loss = losses_from_moments(tasks, sigma, {out.scale * base, Eigen::VectorXd::Zero(base.rows())}, loops);
+  out.loss = losses_from_moments(tasks, sigma, {{out.scale * base, Eigen::VectorXd::Zero(base.rows())}}, loops);
   for (double loss : out.loss)
     if (!std::isfinite(loss))
       throw NumericalError("looped: no step a keeps the test loss finite over " + std::to_string(loops) +

@@ -3,6 +3,7 @@
 #include <lorafgc/core/random.hpp>
 #include <lorafgc/looped/regression_task.hpp>
 
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -51,21 +52,28 @@ RegressionTaskSampler::RegressionTaskSampler(int d, int n, const Eigen::MatrixXd
 RegressionTaskSampler::RegressionTaskSampler(int d, int n, std::uint64_t seed)
     : RegressionTaskSampler(d, n, Eigen::MatrixXd::Identity(std::max(d, 1), std::max(d, 1)), seed) {}
 
-Eigen::VectorXd RegressionTaskSampler::standard_normal(int size) {
+namespace {
+
+// A fresh distribution per vector: the prompts' draws as they have always been.
+Eigen::VectorXd standard_normal(std::mt19937_64& rng, int size) {
   std::normal_distribution<double> normal;
   Eigen::VectorXd v(size);
-  for (int i = 0; i < size; ++i) v[i] = normal(rng_);
+  for (int i = 0; i < size; ++i) v[i] = normal(rng);
   return v;
 }
 
-RegressionTask RegressionTaskSampler::sample() {
+}  // namespace
+
+RegressionTask RegressionTaskSampler::sample() { return sample(rng_); }
+
+RegressionTask RegressionTaskSampler::sample(std::mt19937_64& rng) const {
   RegressionTask task;
   // x = L g has covariance L L^T = Sigma; w* = L^{-T} g has covariance Sigma^{-1}.
-  task.w_star = chol_.transpose().triangularView<Eigen::Upper>().solve(standard_normal(d_));
+  task.w_star = chol_.transpose().triangularView<Eigen::Upper>().solve(standard_normal(rng, d_));
   task.X.resize(n_, d_);
-  for (int i = 0; i < n_; ++i) task.X.row(i) = (chol_ * standard_normal(d_)).transpose();
+  for (int i = 0; i < n_; ++i) task.X.row(i) = (chol_ * standard_normal(rng, d_)).transpose();
   task.y = task.X * task.w_star;
-  task.x_query = chol_ * standard_normal(d_);
+  task.x_query = chol_ * standard_normal(rng, d_);
   task.y_query = task.x_query.dot(task.w_star);
   return task;
 }
@@ -78,6 +86,60 @@ std::vector<RegressionTask> RegressionTaskSampler::sample(int count) {
   tasks.reserve(count);
   for (int i = 0; i < count; ++i) tasks.push_back(sample());
   return tasks;
+}
+
+TaskMoments RegressionTaskSampler::sample_moments() { return sample_moments(rng_); }
+
+// Bartlett's decomposition (regression_task.hpp) with the draws from `rng`.
+TaskMoments RegressionTaskSampler::sample_moments(std::mt19937_64& rng) const {
+  if (n_ < d_) return moments_of(sample(rng));  // W is singular: through the prompt
+  std::normal_distribution<double> normal;
+  TaskMoments m;
+  m.w_star = chol_.transpose().triangularView<Eigen::Upper>().solve(standard_normal(rng, d_));
+  Eigen::MatrixXd B = Eigen::MatrixXd::Zero(d_, d_);
+  for (int i = 0; i < d_; ++i) {
+    // chi^2(k) is Gamma(k / 2, scale 2).
+    B(i, i) = std::sqrt(std::gamma_distribution<double>(0.5 * (n_ - i), 2.0)(rng));
+    for (int j = 0; j < i; ++j) B(i, j) = normal(rng);
+  }
+  const Eigen::MatrixXd LB = chol_ * B.triangularView<Eigen::Lower>();
+  m.S = (LB * LB.transpose()) / double(n_);
+  m.b = m.S * m.w_star;
+  m.x_query = chol_ * standard_normal(rng, d_);
+  m.y_query = m.x_query.dot(m.w_star);
+  return m;
+}
+
+std::vector<TaskMoments> RegressionTaskSampler::sample_moments(int count) {
+  require_count("tasks", count, Quantity::tasks);
+  require_memory("tasks", 8.0 * double(count) * (double(d_) * (d_ + 3) + 1),
+                 std::to_string(count) + " task moments of d = " + std::to_string(d_));
+  // A fixed number of streams, each seeded from this sampler's: the draws are the
+  // same for any thread count, and the threads share the O(d^3) work.
+  constexpr int kStreams = 8;
+  std::array<std::uint64_t, kStreams> seeds;
+  for (auto& s : seeds) s = rng_();
+  std::vector<TaskMoments> tasks(static_cast<std::size_t>(count));
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < kStreams; ++c) {
+    std::mt19937_64 rng(seeds[static_cast<std::size_t>(c)]);
+    const int first = int(std::int64_t(count) * c / kStreams), last = int(std::int64_t(count) * (c + 1) / kStreams);
+    for (int k = first; k < last; ++k) tasks[static_cast<std::size_t>(k)] = sample_moments(rng);
+  }
+  return tasks;
+}
+
+TaskMoments moments_of(const RegressionTask& task) {
+  const double inv_n = 1.0 / double(task.X.rows());
+  return {(task.X.transpose() * task.X) * inv_n, (task.X.transpose() * task.y) * inv_n, task.w_star, task.x_query,
+          task.y_query};
+}
+
+std::vector<TaskMoments> moments_of(const std::vector<RegressionTask>& tasks) {
+  std::vector<TaskMoments> out(tasks.size());
+#pragma omp parallel for schedule(static)
+  for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) out[k] = moments_of(tasks[k]);
+  return out;
 }
 
 Eigen::MatrixXd prompt_matrix(const RegressionTask& task) {

@@ -23,36 +23,45 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
   return z ^ (z >> 31);
 }
 
-LoopedParameters initial_parameters(int d, const TrainerOptions& options) {
+// Layer 0 starts where the looped model starts; further layers continue the stream.
+LayerStack initial_parameters(int d, int layers, const TrainerOptions& options) {
   std::mt19937_64 rng(stream_seed(options.seed, 3));
   std::normal_distribution<double> normal(0.0, options.init_scale / std::sqrt(double(d)));
-  LoopedParameters p{Eigen::MatrixXd(d, d), Eigen::VectorXd(d)};
-  for (int j = 0; j < d; ++j)
-    for (int i = 0; i < d; ++i) p.A(i, j) = normal(rng);
-  // Symmetric: the loss is nearly flat along antisymmetric directions, so an
-  // antisymmetric start would persist and hide whether A approaches c Sigma^{-1}.
-  p.A = (0.5 * (p.A + p.A.transpose())).eval();
-  for (int i = 0; i < d; ++i) p.u[i] = normal(rng);
-  return p;
+  LayerStack stack;
+  for (int l = 0; l < layers; ++l) {
+    LoopedParameters p{Eigen::MatrixXd(d, d), Eigen::VectorXd(d)};
+    for (int j = 0; j < d; ++j)
+      for (int i = 0; i < d; ++i) p.A(i, j) = normal(rng);
+    // Symmetric: the loss is nearly flat along antisymmetric directions, so an
+    // antisymmetric start would persist and hide whether A approaches c Sigma^{-1}.
+    p.A = (0.5 * (p.A + p.A.transpose())).eval();
+    for (int i = 0; i < d; ++i) p.u[i] = normal(rng);
+    if (!options.train_u) p.u.setZero();
+    stack.push_back(std::move(p));
+  }
+  return stack;
 }
 
-// Adam's moments for A and u, or plain SGD when `adam` is false.
+// Adam's moments for each layer's A and u, or plain SGD. u stays put unless trained.
 class Optimizer {
  public:
-  Optimizer(const TrainerOptions& options, int d)
-      : o_(options), mA_(Eigen::MatrixXd::Zero(d, d)), vA_(mA_), mu_(Eigen::VectorXd::Zero(d)), vu_(mu_) {}
+  Optimizer(const TrainerOptions& options, const LayerStack& stack)
+      : o_(options), m_(stack.size(), {Eigen::MatrixXd::Zero(stack[0].A.rows(), stack[0].A.cols()),
+                                       Eigen::VectorXd::Zero(stack[0].u.size())}), v_(m_) {}
 
-  void step(LoopedParameters& p, const Eigen::MatrixXd& dA, const Eigen::VectorXd& du, int t) {
+  void step(LayerStack& stack, const LayerStack& grad, int t) {
     const double pi = std::acos(-1.0);
     const double lr = o_.cosine_decay ? o_.learning_rate * 0.5 * (1 + std::cos(pi * t / o_.steps))
                                       : o_.learning_rate;
-    if (o_.optimizer == "sgd") {
-      p.A -= lr * dA;
-      p.u -= lr * du;
-      return;
+    for (std::size_t l = 0; l < stack.size(); ++l) {
+      if (o_.optimizer == "sgd") {
+        stack[l].A -= lr * grad[l].A;
+        if (o_.train_u) stack[l].u -= lr * grad[l].u;
+        continue;
+      }
+      update(stack[l].A, m_[l].A, v_[l].A, grad[l].A, lr, t + 1);
+      if (o_.train_u) update(stack[l].u, m_[l].u, v_[l].u, grad[l].u, lr, t + 1);
     }
-    update(p.A, mA_, vA_, dA, lr, t + 1);
-    update(p.u, mu_, vu_, du, lr, t + 1);
   }
 
  private:
@@ -65,9 +74,44 @@ class Optimizer {
   }
 
   TrainerOptions o_;
-  Eigen::MatrixXd mA_, vA_;
-  Eigen::VectorXd mu_, vu_;
+  LayerStack m_, v_;  // Adam's first and second moments, shaped like the stack
 };
+
+// The stack's gradient on one batch, by the method and sampler the options name.
+StackGradient batch_gradient(const LayerStack& stack, RegressionTaskSampler& sampler, int loops,
+                             const TrainerOptions& o) {
+  if (o.sampler == "moments") return training_loss_gradient(stack, sampler.sample_moments(o.batch), loops);
+  const auto batch = sampler.sample(o.batch);
+  if (o.gradient == "reduced") return training_loss_gradient(stack, moments_of(batch), loops);
+  LossGradient g = training_loss_gradient(stack[0], batch, loops, GradientMethod::Transformer);
+  return {g.loss, {{std::move(g.dA), std::move(g.du)}}};
+}
+
+// The gradient restricted to symmetric A: its projection (dA + dA^T) / 2.
+LayerStack symmetrised(LayerStack grad) {
+  for (auto& l : grad) l.A = (0.5 * (l.A + l.A.transpose())).eval();
+  return grad;
+}
+
+bool all_finite(const StackGradient& g) {
+  bool ok = std::isfinite(g.loss);
+  for (const auto& l : g.grad) ok = ok && l.A.allFinite() && l.u.allFinite();
+  return ok;
+}
+
+CurvePoint curve_point(int step, double batch_loss, const LayerStack& stack,
+                       const std::vector<TaskMoments>& eval_set, const RegressionTaskSampler& sampler, int loops) {
+  CurvePoint point;
+  point.step = step;
+  point.batch_loss = batch_loss / sampler.label_second_moment();
+  point.eval_loss = normalized_test_losses(eval_set, sampler.sigma(), stack, loops).back();
+  for (const auto& l : stack) {
+    point.distance += relative_distance_to_multiple(l.A, sampler.sigma_inverse()) / double(stack.size());
+    point.u_norm += l.u.squaredNorm() / double(stack.size());
+  }
+  point.u_norm = std::sqrt(point.u_norm);
+  return point;
+}
 
 }  // namespace
 
@@ -78,6 +122,12 @@ void check_options(const TrainerOptions& o) {
   require(o.optimizer == "adam" || o.optimizer == "sgd", "optimizer",
           "expected 'adam' or 'sgd', got '" + o.optimizer + "'");
   parse_gradient_method(o.gradient);
+  require(o.sampler == "moments" || o.sampler == "prompts", "sampler",
+          "expected 'moments' or 'prompts', got '" + o.sampler + "'");
+  require(o.gradient == "reduced" || o.sampler == "prompts", "sampler",
+          "must be 'prompts' for gradient 'transformer' (it differentiates through the prompt)");
+  require(o.gradient == "reduced" || o.weight_sharing, "weight_sharing",
+          "must be true for gradient 'transformer' (it differentiates the looped layer)");
   require(std::isfinite(o.learning_rate) && o.learning_rate > 0, "learning_rate", "must be > 0");
   require(o.beta1 >= 0 && o.beta1 < 1, "beta1", "must lie in [0, 1)");
   require(o.beta2 >= 0 && o.beta2 < 1, "beta2", "must lie in [0, 1)");
@@ -96,35 +146,29 @@ TrainingResult train_looped(int d, int n, const Eigen::MatrixXd& sigma, int loop
   if (loops < 1) throw InvalidArgument("loops", "must be >= 1, got " + std::to_string(loops));
   require_count("loops", loops, Quantity::loops);
   RegressionTaskSampler train(d, n, sigma, stream_seed(options.seed, 0));
-  require_memory("batch", 8.0 * options.batch * (double(n) * (d + 1) + 2.0 * d + 1),
-                 "a batch of " + std::to_string(options.batch) + " prompts");
-  const auto eval_set = RegressionTaskSampler(d, n, sigma, stream_seed(options.seed, 1)).sample(options.eval_tasks);
+  if (options.sampler == "prompts")
+    require_memory("batch", 8.0 * options.batch * (double(n) * (d + 1) + 2.0 * d + 1),
+                   "a batch of " + std::to_string(options.batch) + " prompts");
+  const auto eval_set =
+      RegressionTaskSampler(d, n, sigma, stream_seed(options.seed, 1)).sample_moments(options.eval_tasks);
   const auto start = std::chrono::steady_clock::now();
   TrainingResult result;
-  result.params = initial_parameters(d, options);
-  Optimizer optimizer(options, d);
-  const double second_moment = train.label_second_moment();
-  const GradientMethod method = parse_gradient_method(options.gradient);
+  result.layers = initial_parameters(d, options.weight_sharing ? 1 : loops, options);
+  Optimizer optimizer(options, result.layers);
   for (int t = 0; t <= options.steps; ++t) {
-    const auto batch = train.sample(options.batch);
-    const LossGradient g = training_loss_gradient(result.params, batch, loops, method);
-    if (!std::isfinite(g.loss) || !g.dA.allFinite() || !g.du.allFinite())
+    const StackGradient g = batch_gradient(result.layers, train, loops, options);
+    if (!all_finite(g))
       throw NumericalError("looped training diverged at step " + std::to_string(t) +
                            " (loss " + std::to_string(g.loss) + "): lower learning_rate or init_scale");
-    if (t % options.eval_every == 0 || t == options.steps) {
-      CurvePoint point;
-      point.step = t;
-      point.batch_loss = g.loss / second_moment;
-      point.eval_loss = normalized_test_losses(eval_set, train.sigma(), result.params, loops).back();
-      point.distance = relative_distance_to_multiple(result.params.A, train.sigma_inverse());
-      point.u_norm = result.params.u.norm();
-      result.curve.push_back(point);
-    }
-    if (t < options.steps) optimizer.step(result.params, g.dA, g.du, t);
+    if (t % options.eval_every == 0 || t == options.steps)
+      result.curve.push_back(curve_point(t, g.loss, result.layers, eval_set, train, loops));
+    if (t < options.steps) optimizer.step(result.layers, options.symmetric ? symmetrised(g.grad) : g.grad, t);
   }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto test_set = RegressionTaskSampler(d, n, sigma, stream_seed(options.seed, 2)).sample(options.test_tasks);
-  result.test_loss = normalized_test_losses(test_set, train.sigma(), result.params, loops).back();
+  const auto test_set =
+      RegressionTaskSampler(d, n, sigma, stream_seed(options.seed, 2)).sample_moments(options.test_tasks);
+  result.test_loss = normalized_test_losses(test_set, train.sigma(), result.layers, loops).back();
+  result.params = result.layers.front();
   return result;
 }
 

@@ -47,27 +47,39 @@ double accumulate_transformer(const Eigen::MatrixXd& P, const Eigen::MatrixXd& Q
   return residual * residual;
 }
 
-// One prompt through the reduced state: forward keeps w_0..w_T, backward
-// carries g_t = dloss/dw_t, g_t = (I - A S)^T g_{t+1}, and accumulates
-// dA += g_{t+1} (c - S w_t)^T and dc += A^T g_{t+1} with c = b + S u; du = S dc.
-double accumulate_reduced(const LoopedParameters& p, const RegressionTask& task, int loops, Eigen::MatrixXd& dA,
-                          Eigen::VectorXd& du) {
-  const double inv_n = 1.0 / double(task.X.rows());
-  const Eigen::MatrixXd S = (task.X.transpose() * task.X) * inv_n;
-  const Eigen::VectorXd c = (task.X.transpose() * task.y) * inv_n + S * p.u;
-  std::vector<Eigen::VectorXd> w{Eigen::VectorXd::Zero(p.A.rows())};
-  for (int t = 0; t < loops; ++t) w.push_back(w.back() + p.A * (c - S * w.back()));
+// One task through the reduced state: forward keeps w_0..w_T, backward carries
+// g_t = dloss/dw_t, g_t = (I - A_t S)^T g_{t+1}, and accumulates
+// dA_t += g_{t+1} (c_t - S w_t)^T and dc_t += A_t^T g_{t+1} with c_t = b + S u_t;
+// du_t = S dc_t (S is symmetric). Shared layers sum over t.
+double accumulate_reduced(const LayerStack& stack, const TaskMoments& task, int loops, LayerStack& grad,
+                          std::vector<Eigen::VectorXd>& dc) {
+  const auto& S = task.S;
+  std::vector<Eigen::VectorXd> c(stack.size());
+  for (std::size_t l = 0; l < stack.size(); ++l) {
+    c[l] = task.b + S * stack[l].u;
+    dc[l].setZero(S.rows());
+  }
+  const auto at = [&](int t) { return stack.size() == 1 ? 0 : std::size_t(t); };
+  std::vector<Eigen::VectorXd> w{Eigen::VectorXd::Zero(S.rows())};
+  for (int t = 0; t < loops; ++t) w.push_back(w.back() + stack[at(t)].A * (c[at(t)] - S * w.back()));
   const double residual = task.x_query.dot(w.back()) - task.y_query;
   Eigen::VectorXd g = 2 * residual * task.x_query;
-  Eigen::VectorXd dc = Eigen::VectorXd::Zero(c.size());
   for (int t = loops - 1; t >= 0; --t) {
-    dA.noalias() += g * (c - S * w[t]).transpose();
-    const Eigen::VectorXd At_g = p.A.transpose() * g;
-    dc += At_g;
+    const auto l = at(t);
+    grad[l].A.noalias() += g * (c[l] - S * w[t]).transpose();
+    const Eigen::VectorXd At_g = stack[l].A.transpose() * g;
+    dc[l] += At_g;
     g -= S * At_g;
   }
-  du.noalias() += S * dc;
+  for (std::size_t l = 0; l < stack.size(); ++l) grad[l].u.noalias() += S * dc[l];
   return residual * residual;
+}
+
+LayerStack zeros_like(const LayerStack& stack) {
+  LayerStack out;
+  for (const auto& l : stack)
+    out.push_back({Eigen::MatrixXd::Zero(l.A.rows(), l.A.cols()), Eigen::VectorXd::Zero(l.u.size())});
+  return out;
 }
 
 void check_tasks(const std::vector<RegressionTask>& tasks, const LoopedParameters& params, int loops) {
@@ -87,6 +99,10 @@ GradientMethod parse_gradient_method(const std::string& text) {
 LossGradient training_loss_gradient(const LoopedParameters& params, const std::vector<RegressionTask>& tasks,
                                     int loops, GradientMethod method) {
   check_tasks(tasks, params, loops);
+  if (method == GradientMethod::Reduced) {
+    StackGradient g = training_loss_gradient(LayerStack{params}, moments_of(tasks), loops);
+    return {g.loss, std::move(g.grad[0].A), std::move(g.grad[0].u)};
+  }
   const Eigen::MatrixXd P = attention_P(params), Q = attention_Q(params);
   const auto rows = P.rows(), d = rows - 1;
   // Per-thread partial sums added in thread order: the same result on every
@@ -95,20 +111,10 @@ LossGradient training_loss_gradient(const LoopedParameters& params, const std::v
   std::vector<GeneralGradient> partial(
       threads, {Eigen::MatrixXd::Zero(rows, rows), Eigen::MatrixXd::Zero(rows, rows)});
   std::vector<double> partial_loss(threads, 0.0);
-#pragma omp parallel num_threads(threads)
-  {
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k) {
     const int me = omp_get_thread_num();
-    auto& mine = partial[me];
-    Eigen::MatrixXd dA = Eigen::MatrixXd::Zero(d, d);
-    Eigen::VectorXd du = Eigen::VectorXd::Zero(d);
-#pragma omp for schedule(static)
-    for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k)
-      partial_loss[me] += method == GradientMethod::Reduced ? accumulate_reduced(params, tasks[k], loops, dA, du)
-                                                            : accumulate_transformer(P, Q, tasks[k], loops, mine);
-    // Express the reduced gradient in the transformer's P, Q entries so both
-    // methods share the restriction below.
-    mine.dQ.topLeftCorner(d, d) += dA.transpose();
-    mine.dP.row(d).head(d) += du.transpose();
+    partial_loss[me] += accumulate_transformer(P, Q, tasks[k], loops, partial[me]);
   }
   GeneralGradient total = partial.front();
   double loss = partial_loss.front();
@@ -122,6 +128,39 @@ LossGradient training_loss_gradient(const LoopedParameters& params, const std::v
   out.loss = loss * inv_count;
   out.dA = total.dQ.topLeftCorner(d, d).transpose() * inv_count;
   out.du = total.dP.row(d).head(d).transpose() * inv_count;
+  return out;
+}
+
+StackGradient training_loss_gradient(const LayerStack& stack, const std::vector<TaskMoments>& tasks, int loops) {
+  if (tasks.empty()) throw InvalidArgument("tasks", "is empty");
+  require_count("loops", loops, Quantity::loops);
+  check_stack(stack, int(tasks.front().S.rows()), loops);
+  // Per-thread partial sums added in thread order, as above.
+  const int threads = omp_get_max_threads();
+  std::vector<LayerStack> partial(threads, zeros_like(stack));
+  std::vector<double> partial_loss(threads, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int me = omp_get_thread_num();
+    std::vector<Eigen::VectorXd> dc(stack.size());
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t k = 0; k < std::ptrdiff_t(tasks.size()); ++k)
+      partial_loss[me] += accumulate_reduced(stack, tasks[k], loops, partial[me], dc);
+  }
+  StackGradient out{partial_loss.front(), std::move(partial.front())};
+  for (int i = 1; i < threads; ++i) {
+    out.loss += partial_loss[i];
+    for (std::size_t l = 0; l < stack.size(); ++l) {
+      out.grad[l].A += partial[i][l].A;
+      out.grad[l].u += partial[i][l].u;
+    }
+  }
+  const double inv_count = 1.0 / double(tasks.size());
+  out.loss *= inv_count;
+  for (auto& l : out.grad) {
+    l.A *= inv_count;
+    l.u *= inv_count;
+  }
   return out;
 }
 

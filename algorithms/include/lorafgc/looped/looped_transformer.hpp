@@ -14,6 +14,7 @@
 #include <lorafgc/core/eigen.hpp>
 
 #include <string>
+#include <vector>
 
 namespace lorafgc::looped {
 
@@ -24,6 +25,21 @@ struct LoopedParameters {
 
 // Throws InvalidArgument("A"/"u") unless A is d x d, u has d entries, all finite.
 void check_parameters(const LoopedParameters& params, int d);
+
+// The weights of a T-layer linear transformer: one (A, u) shared by every loop
+// (the looped model, size 1) or one per layer (size T, layer t acting at loop t;
+// the non-looped comparison). Both run the same loop,
+//     w_{t+1} = w_t + (1/n) A_t X^T (y - X (w_t - u_t)).
+using LayerStack = std::vector<LoopedParameters>;
+
+// Throws InvalidArgument("layers") unless the stack holds 1 or `loops` layers,
+// and check_parameters on each.
+void check_stack(const LayerStack& stack, int d, int loops);
+
+// The layer acting at loop t.
+inline const LoopedParameters& layer_at(const LayerStack& stack, int t) {
+  return stack[stack.size() == 1 ? 0 : std::size_t(t)];
+}
 
 Eigen::MatrixXd attention_P(const LoopedParameters& params);
 Eigen::MatrixXd attention_Q(const LoopedParameters& params);

@@ -21,6 +21,10 @@ std::vector<Eigen::VectorXd> gd_iterates(const RegressionTask& task, const Loope
 std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
                                            const Eigen::MatrixXd& sigma,
                                            const LoopedParameters& params, int loops);
+// The same from the tasks' moments, for a shared or per-layer stack (O(T d^2) per
+// task and loop; a stack of T layers gives losses for 0..T loops only).
+std::vector<double> normalized_test_losses(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
+                                           const LayerStack& stack, int loops);
 
 struct StepSearch {
   double scale = 0;                // the optimal a in A = a * base
@@ -32,6 +36,8 @@ struct StepSearch {
 // tasks for every a, so the search sees a smooth function). base = Sigma^{-1}
 // gives optimally preconditioned GD, base = I plain GD.
 StepSearch best_step(const std::vector<RegressionTask>& tasks, const Eigen::MatrixXd& sigma,
+                     const Eigen::MatrixXd& base, int loops);
+StepSearch best_step(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
                      const Eigen::MatrixXd& base, int loops);
 
 // min_c ||A - c B||_F / ||A||_F, c = <A, B> / <B, B>: 0 when A is a multiple of B.

@@ -21,6 +21,20 @@ struct RegressionTask {
   double y_query = 0;
 };
 
+// A task as the loop sees it: X and y enter every loop only through
+// S = X^T X / n and b = X^T y / n (looped_transformer.hpp), so S, b, w*, and the
+// query are the whole task, O(d^2) numbers instead of O(n d).
+struct TaskMoments {
+  Eigen::MatrixXd S;        // d x d
+  Eigen::VectorXd b;        // d; b = S w* since y = X w*
+  Eigen::VectorXd w_star;   // d
+  Eigen::VectorXd x_query;  // d
+  double y_query = 0;
+};
+
+TaskMoments moments_of(const RegressionTask& task);  // O(n d^2)
+std::vector<TaskMoments> moments_of(const std::vector<RegressionTask>& tasks);
+
 class RegressionTaskSampler {
  public:
   // Throws InvalidArgument naming "d", "n" or "sigma" (not d x d, not finite,
@@ -31,6 +45,15 @@ class RegressionTaskSampler {
 
   RegressionTask sample();
   std::vector<RegressionTask> sample(int count);
+  // The same distribution as moments_of(sample()), drawn in O(d^3) whatever n:
+  // for n >= d, X^T X = L W L^T with W ~ Wishart(I, n) drawn by Bartlett's
+  // decomposition W = B B^T (B lower triangular, B_ii^2 ~ chi^2(n - i),
+  // i = 0..d-1, B_ij ~ N(0, 1) below the diagonal); for n < d W is singular and
+  // the prompt is drawn as in sample(). This is what makes large n cheap.
+  // A batch draws from 8 streams seeded by this sampler, in parallel: the same
+  // tasks for every thread count, not the same as `count` calls of the above.
+  TaskMoments sample_moments();
+  std::vector<TaskMoments> sample_moments(int count);
 
   int d() const { return d_; }
   int n() const { return n_; }
@@ -40,7 +63,8 @@ class RegressionTaskSampler {
   double label_second_moment() const { return d_; }
 
  private:
-  Eigen::VectorXd standard_normal(int size);
+  RegressionTask sample(std::mt19937_64& rng) const;
+  TaskMoments sample_moments(std::mt19937_64& rng) const;
 
   int d_, n_;
   Eigen::MatrixXd sigma_, sigma_inverse_, chol_;  // Sigma = chol chol^T

@@ -18,6 +18,13 @@ struct TrainerOptions {
   int batch = 256;             // fresh prompts per step
   std::string optimizer = "adam";  // "adam" or "sgd"
   std::string gradient = "reduced";  // "reduced" or "transformer" (training_loss.hpp)
+  // "moments": draw each task's S, b directly (RegressionTaskSampler::sample_moments,
+  // O(d^3) per task whatever n); "prompts": draw X and y (O(n d^2)); the
+  // transformer gradient needs the prompts.
+  std::string sampler = "moments";
+  bool weight_sharing = true;  // false: T layers, each with its own (A, u)
+  bool train_u = true;         // false: u stays 0 (the gradient flow the paper analyses)
+  bool symmetric = false;      // true: A stays symmetric (its gradient symmetrised), the paper's Q_11 = A
   double learning_rate = 0.01;
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;  // Adam
   bool cosine_decay = true;    // lr_t = lr (1 + cos(pi t / steps)) / 2
@@ -35,12 +42,13 @@ struct CurvePoint {
   int step = 0;
   double batch_loss = 0;    // training minibatch loss / E[y^2] (sampled queries)
   double eval_loss = 0;     // on the fixed eval set, exact over the query, / E[y^2]
-  double distance = 0;      // relative distance of A to the nearest multiple of Sigma^{-1}
-  double u_norm = 0;
+  double distance = 0;      // relative distance of A to the nearest multiple of Sigma^{-1} (mean over layers)
+  double u_norm = 0;        // root mean square over layers
 };
 
 struct TrainingResult {
-  LoopedParameters params;
+  LoopedParameters params;  // layers[0]: the looped model's shared weights
+  LayerStack layers;        // 1 layer, or T without weight sharing
   std::vector<CurvePoint> curve;
   double test_loss = 0;     // fresh test tasks, exact over the query, / E[y^2]
   double seconds = 0;

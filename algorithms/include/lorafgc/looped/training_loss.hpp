@@ -30,6 +30,14 @@ GradientMethod parse_gradient_method(const std::string& text);
 LossGradient training_loss_gradient(const LoopedParameters& params, const std::vector<RegressionTask>& tasks,
                                     int loops, GradientMethod method = GradientMethod::Reduced);
 
+// The reduced gradient from the tasks' moments for a shared or per-layer stack:
+// grad[l] holds (dloss/dA_l, dloss/du_l). O(T d^2) per task.
+struct StackGradient {
+  double loss = 0;
+  LayerStack grad;
+};
+StackGradient training_loss_gradient(const LayerStack& stack, const std::vector<TaskMoments>& tasks, int loops);
+
 // The same loss without the gradient (through looped_prediction), for checks.
 double training_loss(const LoopedParameters& params, const std::vector<RegressionTask>& tasks, int loops);
 
