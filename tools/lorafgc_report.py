@@ -7,6 +7,7 @@ compare two result files.
     /usr/bin/python3 tools/lorafgc_report.py compare A.jsonl B.jsonl
     /usr/bin/python3 tools/lorafgc_report.py looped RESULTS.json --out DIR
         [--gbench bench_looped.json ...] [--force]
+    /usr/bin/python3 tools/lorafgc_report.py looped-theorem RESULTS.json --out DIR [--force]
     /usr/bin/python3 tools/lorafgc_report.py icl RESULTS.json --out DIR
         [--gbench bench_icl.json ...] [--force]
 
@@ -21,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import command_line  # noqa: E402
-from report import finetune, gbench, icl, looped, lora  # noqa: E402
+from report import finetune, gbench, icl, looped, looped_theorem, lora  # noqa: E402
 from report.results import ResultsError  # noqa: E402
 
 
@@ -57,6 +58,12 @@ def cmd_looped(args):
     return write_report(args, looped.sections(data, args.out, args.gbench))
 
 
+def cmd_looped_theorem(args):
+    data = looped_theorem.load(args.results)
+    prepare_out(args)
+    return write_report(args, looped_theorem.sections(data, args.out))
+
+
 def cmd_icl(args):
     data = icl.load(args.results)
     prepare_out(args)
@@ -87,6 +94,10 @@ def main(argv=None):
     loop.add_argument("--out", required=True, help="report folder")
     loop.add_argument("--gbench", nargs="*", default=[], help="bench_looped JSON outputs")
     loop.add_argument("--force", action="store_true", help="replace an existing report in --out")
+    theorem = sub.add_parser("looped-theorem", help="report on tools/looped_theorem_experiments.py results")
+    theorem.add_argument("results", help="results JSON written by tools/looped_theorem_experiments.py")
+    theorem.add_argument("--out", required=True, help="report folder")
+    theorem.add_argument("--force", action="store_true", help="replace an existing report in --out")
     icl_ = sub.add_parser("icl", help="report on tools/icl_experiments.py results (Markdown + PNG)")
     icl_.add_argument("results", help="results JSON written by tools/icl_experiments.py")
     icl_.add_argument("--out", required=True, help="report folder")
@@ -99,11 +110,13 @@ def main(argv=None):
                       "training's score ranges on its phase diagram")
     tune.add_argument("--force", action="store_true", help="replace an existing report in --out")
     args = ap.parse_args(argv)
-    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped, "icl": cmd_icl,
+    commands = {"report": cmd_report, "compare": cmd_compare, "looped": cmd_looped,
+                "looped-theorem": cmd_looped_theorem, "icl": cmd_icl,
                 "finetune": cmd_finetune}
     try:
         return commands[args.command](args)
-    except (ResultsError, looped.LoopedResultsError, icl.IclResultsError, finetune.FinetuneResultsError, gbench.GbenchError, OSError, KeyError,
+    except (ResultsError, looped.LoopedResultsError,
+            looped_theorem.LoopedTheoremResultsError, icl.IclResultsError, finetune.FinetuneResultsError, gbench.GbenchError, OSError, KeyError,
             json.JSONDecodeError) as e:
         print(f"lorafgc-report: error: {e}", file=sys.stderr)
         return 2
