@@ -60,7 +60,15 @@ py::dict stack_dict(const LayerStack& stack) {
 // A (d, d) with u (d,): the looped model; A (T, d, d) with u (T, d): T layers.
 LayerStack stack_arg(const py::handle& A, const py::handle& u) {
   py::module_ np = py::module_::import("numpy");
-  const py::array a = np.attr("asarray")(A, "float64"), v = np.attr("asarray")(u, "float64");
+  const auto as_array = [&](const py::handle& x, const char* name) -> py::array {
+    try {
+      return np.attr("asarray")(x, "float64");
+    } catch (const py::error_already_set&) {
+      throw InvalidArgument(name, "is not an array of real numbers");
+    }
+  };
+  const py::array a = as_array(A, "A"), v = as_array(u, "u");
+  if (a.ndim() == 3 && a.shape(0) < 1) throw InvalidArgument("A", "holds no layer");
   if (a.ndim() == 2) {
     const Eigen::MatrixXd m = to_float64_matrix(A, "A");
     return {{m, to_float64_matrix(u, "u", m.rows(), 1).col(0)}};
@@ -159,6 +167,7 @@ py::array_t<double> test_losses(const py::handle& A, const py::handle& u, const 
   const std::uint64_t seed = seed_arg(seed_value);
   const LayerStack stack = stack_arg(A, u);
   const int d = int(stack.front().A.rows());
+  check_stack(stack, d, loops);  // before drawing the tasks
   const Eigen::MatrixXd cov = covariance(sigma, d);
   std::vector<double> losses;
   {

@@ -32,7 +32,7 @@ CONFIG_KEYS = {"name", "comment", "d", "n", "loops", "covariances", "train", "va
 VARIANT_KEYS = {"name", "n", "loops", "options"}
 VARIANT_OPTIONS = {"weight_sharing", "symmetric", "train_u"}
 OOD_KEYS = {"n", "loops", "train_conditions", "test_conditions", "seed"}
-FLOW_KEYS = {"n", "loops", "steps", "batch", "learning_rate", "init_scale", "eval_every", "eval_tasks"}
+FLOW_KEYS = {"n", "loops", "steps", "batch", "learning_rate", "init_scale", "eval_every", "eval_tasks", "symmetric"}
 
 
 def _positive_ints(cfg, path, key, where=None):
@@ -58,9 +58,22 @@ def load_config(path):
         n = cfg[section]["n"]
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"{path}: {section}: n must be an integer >= 1, got {n!r}")
+        for key in ("steps", "batch", "eval_every", "eval_tasks"):
+            value = cfg[section].get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{path}: {section}: {key} must be an integer >= 1, got {value!r}")
+        if not isinstance(cfg[section].get("symmetric", False), bool):
+            raise ConfigError(f"{path}: {section}: symmetric must be true or false")
+        for key in ("learning_rate", "init_scale"):
+            value = cfg[section].get(key, 0.1)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ConfigError(f"{path}: {section}: {key} must be a number > 0, got {value!r}")
     for v in cfg.setdefault("variants", []):
         experiment_driver.check_keys(v, VARIANT_KEYS, path, required=VARIANT_KEYS, section="variants")
         experiment_driver.check_keys(v["options"], VARIANT_OPTIONS, path, section="variants' options")
+        for key, value in v["options"].items():
+            if not isinstance(value, bool):  # refused now, not an hour into the run
+                raise ConfigError(f"{path}: variant {v['name']!r}: option {key} must be true or false, got {value!r}")
         for key in ("n", "loops"):
             _positive_ints(cfg, f"{path}: variant {v['name']!r}", key, v)
     if "ood" in cfg:
@@ -115,7 +128,7 @@ class Run:
 
     def reference(self, sigma, key, n, loops, preconditioner):
         """Best a in A = a base on the reference tasks, scored on the test tasks."""
-        k = (key, n, loops, preconditioner)
+        k = (sigma.tobytes(), n, loops, preconditioner)  # two covariances of one kind differ
         if k not in self.references:
             ref = lorafgc.looped.gd_reference(self.d, n, loops, sigma=sigma, preconditioner=preconditioner,
                                               tasks=self.cfg["reference_tasks"], seed=self.reference_seed)
@@ -215,9 +228,10 @@ def flow(run):
                                  optimizer="sgd", learning_rate=spec["learning_rate"], cosine_decay=False,
                                  init_scale=spec.get("init_scale", 0.1), eval_every=spec.get("eval_every", 10),
                                  eval_tasks=spec.get("eval_tasks", 20000),
-                                 train_u=False, seed=run.cfg["seed"] + loops)
+                                 train_u=False, symmetric=spec.get("symmetric", False), seed=run.cfg["seed"] + loops)
         best = run.reference(sigma, "flow", spec["n"], loops, "sigma_inverse")
         rows.append({"loops": loops, "n": spec["n"], "learning_rate": spec["learning_rate"],
+                     "symmetric": spec.get("symmetric", False),
                      "step": r["curve"]["step"].tolist(), "eval_loss": r["curve"]["eval_loss"].tolist(),
                      "best_loss": best["test_loss"], "seconds": r["seconds"]})
         run.log(f"flow: T = {loops}: {r['seconds']:.1f} s, final eval loss {r['curve']['eval_loss'][-1]:.4f}, "

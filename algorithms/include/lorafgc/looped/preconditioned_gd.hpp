@@ -21,8 +21,9 @@ std::vector<Eigen::VectorXd> gd_iterates(const RegressionTask& task, const Loope
 std::vector<double> normalized_test_losses(const std::vector<RegressionTask>& tasks,
                                            const Eigen::MatrixXd& sigma,
                                            const LoopedParameters& params, int loops);
-// The same from the tasks' moments, for a shared or per-layer stack (O(T d^2) per
-// task and loop; a stack of T layers gives losses for 0..T loops only).
+// The same from the tasks' moments, for a shared or per-layer stack (O(d^3) per
+// task and layer to form A_l S, then O(d^2) per loop; a stack of T layers gives
+// losses for 0..T loops only).
 std::vector<double> normalized_test_losses(const std::vector<TaskMoments>& tasks, const Eigen::MatrixXd& sigma,
                                            const LayerStack& stack, int loops);
 

@@ -15,7 +15,7 @@ namespace lorafgc::looped {
 
 struct TrainerOptions {
   int steps = 2000;
-  int batch = 256;             // fresh prompts per step
+  int batch = 256;             // fresh tasks per step
   std::string optimizer = "adam";  // "adam" or "sgd"
   std::string gradient = "reduced";  // "reduced" or "transformer" (training_loss.hpp)
   // "moments": draw each task's S, b directly (RegressionTaskSampler::sample_moments,
@@ -47,7 +47,7 @@ struct CurvePoint {
 };
 
 struct TrainingResult {
-  LoopedParameters params;  // layers[0]: the looped model's shared weights
+  LoopedParameters params;  // layers[0]: the looped model's shared weights (with weight_sharing)
   LayerStack layers;        // 1 layer, or T without weight sharing
   std::vector<CurvePoint> curve;
   double test_loss = 0;     // fresh test tasks, exact over the query, / E[y^2]
