@@ -92,6 +92,8 @@ void ResultsFile::read_existing(const SweepConfig& config) {
       fresh_ = false;
     } else if (is_point(j)) {
       keys_.insert(point_key(j));
+    } else if (j.is_object() && j.value("type", "") == "session") {
+      // a distributed run's ranks (sweep/distributed.hpp)
     } else {
       ++torn_;  // a line torn by an older writer that then appended after it: reported, left in place
     }

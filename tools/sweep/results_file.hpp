@@ -6,7 +6,8 @@
 // the file resumes: points already present are skipped; a line torn by a kill
 // (the last one, or a header cut short) is moved to `<file>.torn` and cut from
 // the file; a file that is not a results file, or one written by a different
-// config, is refused without being touched.
+// config, is refused without being touched. "session" records (a distributed
+// run's ranks) are kept and skipped.
 #include "sweep_config.hpp"
 
 #include <functional>
