@@ -10,6 +10,7 @@ The file is written once, at the end; an existing file is never replaced.
 Training draws each task's X^T X / n directly (sampler "moments"), so a step
 costs O(batch T d^2 + batch d^3) whatever n.
 """
+import itertools
 import os
 import sys
 import time
@@ -62,8 +63,10 @@ def load_config(path):
             value = cfg[section].get(key, 1)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{path}: {section}: {key} must be an integer >= 1, got {value!r}")
-        if not isinstance(cfg[section].get("symmetric", False), bool):
-            raise ConfigError(f"{path}: {section}: symmetric must be true or false")
+        symmetric = cfg[section].get("symmetric", False)
+        if not (isinstance(symmetric, bool) or (isinstance(symmetric, list) and symmetric
+                                                and all(isinstance(v, bool) for v in symmetric))):
+            raise ConfigError(f"{path}: {section}: symmetric must be true, false or a list of them, got {symmetric!r}")
         for key in ("learning_rate", "init_scale"):
             value = cfg[section].get(key, 0.1)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
@@ -223,18 +226,21 @@ def flow(run):
     spec, d = run.cfg["flow"], run.d
     sigma = np.eye(d)
     rows = []
-    for loops in spec["loops"]:
+    symmetric = spec.get("symmetric", False)
+    for sym, loops in itertools.product(symmetric if isinstance(symmetric, list) else [symmetric], spec["loops"]):
         r = lorafgc.looped.train(d, spec["n"], loops, sigma=sigma, steps=spec["steps"], batch=spec["batch"],
                                  optimizer="sgd", learning_rate=spec["learning_rate"], cosine_decay=False,
                                  init_scale=spec.get("init_scale", 0.1), eval_every=spec.get("eval_every", 10),
                                  eval_tasks=spec.get("eval_tasks", 20000),
-                                 train_u=False, symmetric=spec.get("symmetric", False), seed=run.cfg["seed"] + loops)
+                                 train_u=False, symmetric=sym, seed=run.cfg["seed"] + loops)
         best = run.reference(sigma, "flow", spec["n"], loops, "sigma_inverse")
         rows.append({"loops": loops, "n": spec["n"], "learning_rate": spec["learning_rate"],
-                     "symmetric": spec.get("symmetric", False),
+                     "symmetric": sym,
                      "step": r["curve"]["step"].tolist(), "eval_loss": r["curve"]["eval_loss"].tolist(),
-                     "best_loss": best["test_loss"], "seconds": r["seconds"]})
-        run.log(f"flow: T = {loops}: {r['seconds']:.1f} s, final eval loss {r['curve']['eval_loss'][-1]:.4f}, "
+                     "best_loss": best["test_loss"], "seconds": r["seconds"],
+                     "final": summarise(r["layers"]["A"][0], sigma)})
+        run.log(f"flow: T = {loops}{' (symmetric A)' if sym else ''}: {r['seconds']:.1f} s, "
+                f"final eval loss {r['curve']['eval_loss'][-1]:.4f}, "
                 f"best preconditioned GD {best['test_loss']:.4f}")
     return rows
 

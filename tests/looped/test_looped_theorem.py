@@ -87,6 +87,8 @@ def test_driver_and_report(tmp_path):
     assert len(data["covariances"][0]["n_sweep"]) == 4
     assert set(data["covariances"][0]["variants"]) == {"T layers", "symmetric A"}
     assert {r["test_condition"] for r in data["ood"]["rows"]} == {1, 10}
+    assert sorted(r["symmetric"] for r in data["flow"]["rows"]) == [False, True]
+    assert all(0 <= r["final"]["antisymmetric_share"] < 1 for r in data["flow"]["rows"])
     again = subprocess.run([sys.executable, DRIVER, SMOKE, "--out", str(out)], capture_output=True, text=True,
                            env=env, timeout=300)
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
@@ -109,6 +111,8 @@ def test_driver_and_report(tmp_path):
     ({"n": [0, 4]}, "n must be"),
     ({"variants": [{"name": "x", "n": [12], "loops": [2], "options": {"symmetric": "yes"}}]}, "true or false"),
     ({"flow": {"n": 12, "loops": [2], "steps": "many"}}, "flow: steps"),
+    ({"flow": {"n": 12, "loops": [2], "symmetric": [1]}}, "symmetric must be"),
+    ({"flow": {"n": 12, "loops": [2], "symmetric": []}}, "symmetric must be"),
 ])
 def test_driver_refuses_bad_sections_by_name(tmp_path, change, words):
     cfg = json.loads(open(SMOKE).read())
@@ -124,3 +128,18 @@ def test_symmetric_keeps_a_symmetric():
     r = lorafgc.looped.train(d=4, n=9, loops=2, steps=30, batch=32, eval_every=10, eval_tasks=100, test_tasks=200,
                              symmetric=True)
     assert np.array_equal(r["A"], r["A"].T) and r["optimizer"]["symmetric"] is True
+
+
+def _power_law_flow(loops, slope, symmetric):
+    step = np.geomspace(1, 1e4, 60)
+    return {"loops": loops, "n": 640, "learning_rate": 0.05, "symmetric": symmetric, "step": step.tolist(),
+            "eval_loss": (1e-6 + step ** slope).tolist(), "best_loss": 1e-6, "seconds": 1.0}
+
+
+def test_flow_caveat_measures_general_against_symmetric():
+    from report.looped_theorem import flow_caveat
+    general, symmetric = _power_law_flow(3, -1.8, False), _power_law_flow(3, -1.5, True)
+    text = flow_caveat([general, symmetric])
+    assert "T = 3: -1.80 general, -1.50 symmetric" in text
+    assert "Add" in flow_caveat([general]) and flow_caveat([symmetric]) == ""
+    assert flow_caveat([_power_law_flow(2, -2.0, False)]) == ""  # T = 2's limits agree

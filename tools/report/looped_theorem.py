@@ -55,13 +55,17 @@ def figure_n_sweep(data, path):
 
 def figure_flow(rows, path):
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    colour = {loops: f"C{i}" for i, loops in enumerate(sorted({r["loops"] for r in rows}))}
     for r in rows:
         step = np.asarray(r["step"], float)
         excess = np.asarray(r["eval_loss"]) - r["best_loss"]
         keep = (step > 0) & (excess > 0)
-        line, = ax.loglog(step[keep], excess[keep], label=f"T = {r['loops']}")
+        symmetric = r.get("symmetric", False)
+        line, = ax.loglog(step[keep], excess[keep], label=f"T = {r['loops']}" + (", symmetric A" if symmetric else ""),
+                          linestyle="-" if not symmetric else (0, (5, 1)), alpha=0.6 if symmetric else 1.0,
+                          color=colour[r["loops"]])
         fit = flow_fit(r)
-        if fit and r["loops"] > 1:
+        if fit and r["loops"] > 1 and not symmetric:
             t0 = fit["window"][0]
             tt = np.array(fit["window"], float)
             e0 = np.interp(t0, step[keep], excess[keep])
@@ -210,16 +214,33 @@ def ood_sections(data):
     return lines + ["", f"Time: {data['ood']['seconds']:.0f} s.", ""]
 
 
+def flow_caveat(rows):
+    """General A's limit lies below the reference for T >= 3, so its excess over
+    the reference may fall faster than towards its own limit; measured against
+    the symmetric run of the same T where there is one."""
+    general = [r for r in rows if not r.get("symmetric", False) and r["loops"] >= 3]
+    if not general:
+        return ""
+    text = (" General A's limit lies below the best preconditioned GD for T >= 3 (the n sweep: by 10% at T = 3 "
+            "and 41% at T = 4, n = 640, Sigma = I), through an antisymmetric part, so its excess over that "
+            "reference may fall faster than its excess over its own limit.")
+    pairs = []
+    for r in general:
+        twin = next((s for s in rows if s.get("symmetric", False) and s["loops"] == r["loops"]), None)
+        fit, twin_fit = flow_fit(r), twin and flow_fit(twin)
+        if fit and twin_fit:
+            pairs.append(f"T = {r['loops']}: {fit['slope']:.2f} general, {twin_fit['slope']:.2f} symmetric")
+    if pairs:
+        return text + (" The symmetric runs (A's gradient projected; their limit is the reference) measure how "
+                       "much: " + "; ".join(pairs) + ".")
+    return text + (" Add \"symmetric\": [false, true] to the flow to measure how much (symmetric A's limit is the "
+                   "best preconditioned GD, within 0.1% in the n sweep).")
+
+
 def flow_sections(data, out):
     rows = data["flow"]["rows"]
     figure_flow(rows, f"{out}/flow.png")
-    general = [r["loops"] for r in rows if not r.get("symmetric", False) and r["loops"] >= 3]
-    caveat = ("" if not general else
-              " Caveat: this run trained general A, whose limit lies below the best preconditioned GD for T >= 3 "
-              "(the n sweep: by 10% at T = 3 and 41% at T = 4, n = 640, Sigma = I), inside the fit window; the "
-              "excess over the reference then falls faster than the excess over the flow's own limit, so the "
-              f"slopes for T = {', '.join(map(str, general))} are too steep. Set the flow's \"symmetric\": true, "
-              "whose limit is the best preconditioned GD (within 0.1% in the n sweep).")
+    caveat = flow_caveat(rows)
     lines = ["## Gradient-flow rate", "",
              "Sigma = I, u fixed at 0, plain SGD at a constant small step on large fresh batches (a discretised "
              "gradient flow), from a small random symmetric A_0. The excess is the eval loss (20000 eval tasks) "
@@ -230,16 +251,19 @@ def flow_sections(data, out):
              "is the least-squares slope of log excess on log step where the excess is below a third of its "
              "start and above 10% of the best loss (about 7x the sampling errors).", "",
              "![flow](flow.png)", "",
-             "| T | n | learning rate | steps | fitted slope (window) | issue's form | scalar flow | time |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| T | A | n | learning rate | steps | fitted slope (window) | issue's form | scalar flow | "
+             "final A's antisym. share | time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fit = flow_fit(r)
         ref = issue_slope(r["loops"]) if r["loops"] > 1 else float("nan")
         scalar = scalar_slope(r["loops"]) if r["loops"] > 1 else float("nan")
         where = (f"{fit['slope']:.2f} (steps {fit['window'][0]:.0f}-{fit['window'][1]:.0f})" if fit
                  else "- (too few points in the window)")
-        lines.append(f"| {r['loops']} | {r['n']} | {r['learning_rate']:g} | {r['step'][-1]:.0f} | {where} | "
-                     f"{fmt(ref, '.2f')} | {fmt(scalar, '.2f')} | {r['seconds']:.1f} s |")
+        share = r.get("final", {}).get("antisymmetric_share", float("nan"))
+        lines.append(f"| {r['loops']} | {'symmetric' if r.get('symmetric', False) else 'general'} | {r['n']} | "
+                     f"{r['learning_rate']:g} | {r['step'][-1]:.0f} | {where} | {fmt(ref, '.2f')} | "
+                     f"{fmt(scalar, '.2f')} | {fmt(share, '.3f')} | {r['seconds']:.1f} s |")
     return lines + [""]
 
 
@@ -248,6 +272,7 @@ def sections(data, out):
     lines = [f"# Looped transformers where the theorem speaks: {data['config'].get('name', '')}", "",
              f"Machine: {m.get('cpu', '?')}, {m.get('vector_isa', '?')}; whole run {data['seconds'] / 60:.1f} min.",
              "", "```json", json.dumps(data["config"], indent=1, sort_keys=True), "```", ""]
+    lines += [f"Note: {note}" for note in data.get("notes", [])] + ([""] if data.get("notes") else [])
     lines += n_sweep_sections(data, out)
     if any(e.get("variants") for e in data["covariances"]):
         lines += variants_sections(data)
