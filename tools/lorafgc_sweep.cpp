@@ -27,12 +27,7 @@ int run_here(const RunOptions& o) {
   const SweepConfig config = load_sweep_config(o.config_path);
   set_threads(o.threads >= 0 ? o.threads : config.threads);
   ResultsFile results(o.output, config, [&] { return machine_description(config); });
-  if (results.torn_lines())
-    fmt::print(stderr, "lorafgc-sweep: {} torn line(s) in {} (cut from the end into {} where last)\n",
-               results.torn_lines(), o.output, results.side_file());
-  if (results.existing())
-    fmt::print(stderr, "lorafgc-sweep: resuming, {} of {} points already in {}\n", results.existing(),
-               config.point_count(), o.output);
+  report_reopened(results, config, o.output);
   Progress progress(config, results.existing(), o.quiet);
   ChainRunner runner(config, [&](const std::string& key) { return results.has(key); },
                      [&](const nlohmann::json& rec) {

@@ -62,6 +62,9 @@ def test_same_points_as_one_process(tmp_path, ranks):
     result = mpirun(ranks, "run", config, "-o", str(shared), "-q")
     assert result.returncode == 0, result.stderr
     assert outcome(shared) == outcome(alone) and len(outcome(shared)) == POINTS
+    by_key = {(p["algorithm"], p["mode"], p["L"], p["d"], p["norm"]): p for p in points(alone)}
+    for p in points(shared):  # the single-process record, plus the rank
+        assert set(p) == set(by_key[(p["algorithm"], p["mode"], p["L"], p["d"], p["norm"])]) | {"rank"}
     header, measured = load_results(str(shared))  # no point twice
     assert len(measured) == POINTS and {p["rank"] for p in measured} <= set(range(ranks))
     assert all(p["status"] == "ok" and p["threads"]["omp"] >= 1 for p in measured)
@@ -69,7 +72,11 @@ def test_same_points_as_one_process(tmp_path, ranks):
     assert len(session) == 1 and len(session[0]["ranks"]) == ranks
     for rank in session[0]["ranks"]:
         assert {"host", "pid", "cpus", "threads", "machine"} <= set(rank) and rank["machine"]["vector_isa"]
-    assert session[0]["isolation"]  # said either way
+    cpus = [set(rank["cpus"]) for rank in session[0]["ranks"]]
+    overlap = any(cpus[a] & cpus[b] for a in range(ranks) for b in range(a))
+    assert ("may both run on CPU" in session[0]["isolation"]) == overlap
+    assert ("CPUs of its own" in session[0]["isolation"]) == (not overlap and all(
+        max(rank["threads"].values()) <= len(rank["cpus"]) for rank in session[0]["ranks"]))
 
 
 @pytest.mark.parametrize("victim", [0, 1])
@@ -81,8 +88,10 @@ def test_kill_any_rank_then_resume(tmp_path, victim):
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or len(points(out)) < 3):
         time.sleep(0.05)
-    pid = next(r for r in lines(out) if r["type"] == "session")["ranks"][victim]["pid"]
-    os.kill(pid, signal.SIGKILL)
+    assert job.poll() is None, "the sweep ended before the kill: make SLOW longer"
+    session = [r for r in lines(out) if r["type"] == "session"]
+    assert session, "no session record within 120 s"
+    os.kill(session[0]["ranks"][victim]["pid"], signal.SIGKILL)
     job.communicate(timeout=120)
     assert job.returncode != 0
     before = out.read_bytes()

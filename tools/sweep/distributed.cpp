@@ -16,6 +16,8 @@
 #include <mpi.h>
 
 #include <atomic>
+#include <limits>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -69,7 +71,14 @@ MPI_Status probe(int source, int tag) {
   }
 }
 
+// MPI counts are ints.
+void check_size(std::size_t size) {
+  if (size > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw std::length_error(fmt::format("a message of {} bytes is over MPI's 2 GiB count limit", size));
+}
+
 void send_text(const std::string& text, int dest, int tag) {
+  check_size(text.size());
   MPI_Request request;
   MPI_Isend(text.data(), static_cast<int>(text.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD, &request);
   wait(request);
@@ -84,6 +93,7 @@ std::string receive_text(const MPI_Status& status) {
 }
 
 std::string broadcast_text(std::string text, int rank) {
+  check_size(text.size());
   long long size = static_cast<long long>(text.size());
   MPI_Request request;
   MPI_Ibcast(&size, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD, &request);
@@ -151,9 +161,13 @@ std::set<std::string> split_keys(const std::string& text) {
   return keys;
 }
 
+// 0 (the default) means OpenMP's default for one process, which under mpirun
+// is every CPU of the node in every rank; here it is the rank's CPUs, unless
+// OMP_NUM_THREADS says otherwise (then 0: keep it).
 int threads_for(const RunOptions& o, const SweepConfig& c) {
   const int threads = o.threads >= 0 ? o.threads : c.threads;
-  return threads > 0 ? threads : static_cast<int>(std::max<std::size_t>(1, allowed_cpus().size()));
+  if (threads > 0 || std::getenv("OMP_NUM_THREADS")) return threads;
+  return static_cast<int>(std::max<std::size_t>(1, allowed_cpus().size()));
 }
 
 // The chains with a point still to measure, last first: a grid's axes (d,
@@ -202,6 +216,35 @@ void work(const SweepConfig& config, const std::vector<Chain>& chains, const std
   std::exit(2);
 }
 
+// Rank 0's MPI thread: answer requests for chains (take() -> index, -1 when
+// none is left) and keep the records that arrive, until every other rank has
+// been told to stop and rank 0's own worker is done. A failure anywhere throws.
+template <class Take, class Keep>
+void serve(Take take, Keep keep, const std::atomic<bool>& local_done, const std::string& local_error, int size) {
+  for (int busy = size - 1; busy > 0 || !local_done;) {
+    if (local_done && !local_error.empty()) throw std::runtime_error("rank 0 failed: " + local_error);
+    int found = 0;
+    MPI_Status status;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &found, &status);
+    if (!found) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const std::string text = receive_text(status);
+    if (status.MPI_TAG == kReady) {
+      const int chain = take();
+      MPI_Request request;
+      MPI_Isend(&chain, 1, MPI_INT, status.MPI_SOURCE, kWork, MPI_COMM_WORLD, &request);
+      wait(request);
+      busy -= chain < 0;
+    } else if (status.MPI_TAG == kRecord) {
+      keep(json::parse(text));
+    } else if (status.MPI_TAG == kFailed) {
+      throw std::runtime_error(fmt::format("rank {} failed: {}", status.MPI_SOURCE, text));
+    }
+  }
+}
+
 // Rank 0: its MPI thread hands out chains and appends the records; a second
 // thread measures chains as any other rank does.
 void coordinate(const SweepConfig& config, const std::vector<Chain>& chains, const std::set<std::string>& done,
@@ -214,7 +257,8 @@ void coordinate(const SweepConfig& config, const std::vector<Chain>& chains, con
   };
   const auto keep = [&](const json& rec) {
     std::lock_guard<std::mutex> hold(lock);
-    if (results.has(point_key(rec))) return;  // cannot happen: each chain goes to one rank once
+    // Each chain goes to one rank once, so this guards against a bug, not a race.
+    if (results.has(point_key(rec))) return;
     results.append(rec);
     progress.report(rec);
   };
@@ -233,37 +277,11 @@ void coordinate(const SweepConfig& config, const std::vector<Chain>& chains, con
     }
     local_done = true;
   });
-  int busy = size - 1;
-  while (busy > 0 || !local_done) {
-    int found = 0;
-    MPI_Status status;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &found, &status);
-    if (local_done && !local_error.empty()) {
-      local.join();
-      abort_job("rank 0 failed: " + local_error, output);
-    }
-    if (!found) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
-    const std::string text = receive_text(status);
-    if (status.MPI_TAG == kReady) {
-      const int chain = take();
-      MPI_Request request;
-      MPI_Isend(&chain, 1, MPI_INT, status.MPI_SOURCE, kWork, MPI_COMM_WORLD, &request);
-      wait(request);
-      busy -= chain < 0;
-    } else if (status.MPI_TAG == kRecord) {
-      try {
-        keep(json::parse(text));
-      } catch (const std::exception& e) {
-        local.detach();
-        abort_job(e.what(), output);
-      }
-    } else if (status.MPI_TAG == kFailed) {
-      local.detach();
-      abort_job(fmt::format("rank {} failed: {}", status.MPI_SOURCE, text), output);
-    }
+  try {
+    serve(take, keep, local_done, local_error, size);
+  } catch (const std::exception& e) {
+    local.detach();
+    abort_job(e.what(), output);
   }
   local.join();
 }
@@ -272,6 +290,10 @@ struct MpiSession {
   MpiSession() {
     int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    if (provided < MPI_THREAD_FUNNELED) {  // rank 0's worker thread needs it
+      fmt::print(stderr, "lorafgc-sweep: error: this MPI does not support a second thread (MPI_THREAD_FUNNELED)\n");
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
   }
   ~MpiSession() {
     MPI_Request request;  // leave together, each rank sleeping rather than spinning
@@ -281,7 +303,9 @@ struct MpiSession {
   }
 };
 
-int run_ranks(const RunOptions& o, int rank, int size) {
+// Every rank reads the config and sets its threads; rank 0 refuses what does
+// not agree. Returns the config, or null when the launch was refused.
+std::unique_ptr<SweepConfig> agreed_config(const RunOptions& o, int rank, int size, int& threads) {
   std::unique_ptr<SweepConfig> config;
   std::string report;
   try {
@@ -291,8 +315,8 @@ int run_ranks(const RunOptions& o, int rank, int size) {
     report = std::string("error:") + e.what();
   }
   const std::vector<std::string> reports = gather_text(report, rank, size);
-  if (!agree(rank == 0 ? check_configs(reports, config.get(), size) : "", rank)) return 2;
-  const int threads = threads_for(o, *config);
+  if (!agree(rank == 0 ? check_configs(reports, config.get(), size) : "", rank)) return nullptr;
+  threads = threads_for(o, *config);
   std::string problem;
   try {
     set_threads(threads);
@@ -300,16 +324,43 @@ int run_ranks(const RunOptions& o, int rank, int size) {
     problem = fmt::format("rank {} cannot run {} threads: {}", rank, threads, e.what());
   }
   std::string problems;
-  for (const std::string& p : gather_text(problem, rank, size)) problems += (problems.empty() || p.empty() ? "" : "; ") + p;
-  if (!agree(problems, rank)) return 2;
+  for (const std::string& p : gather_text(problem, rank, size))
+    problems += (problems.empty() || p.empty() ? "" : "; ") + p;
+  return agree(problems, rank) ? std::move(config) : nullptr;
+}
+
+// Rank 0: the ranks' descriptions and how isolated their timings are, as a
+// session record; warnings for what disturbs them or leaves ranks idle.
+json session_record(const std::vector<std::string>& processes, std::size_t chains) {
+  std::vector<json> described;
+  for (const std::string& p : processes) described.push_back(json::parse(p));
+  const std::string isolation = isolation_problem(described);
+  if (!isolation.empty()) fmt::print(stderr, "lorafgc-sweep: warning: {}\n", isolation);
+  if (processes.size() > chains)
+    fmt::print(stderr, "lorafgc-sweep: warning: {} ranks for {} chains (one d, r, mode, dtype and norm each) left to "
+               "run: {} rank(s) will wait idle\n", processes.size(), chains, processes.size() - chains);
+  return {{"type", "session"},
+          {"launcher", "mpi"},
+          {"ranks", described},
+          {"timestamp", static_cast<long long>(std::time(nullptr))},
+          {"isolation", isolation.empty() ? "each rank runs on CPUs of its own, with at most one measuring thread "
+                                            "per CPU (rank 0's MPI thread shares its CPU, waking every 1 ms)"
+                                          : "timings may disturb each other: " + isolation}};
+}
+
+int run_ranks(const RunOptions& o, int rank, int size) {
+  int threads = 0;
+  const std::unique_ptr<SweepConfig> config = agreed_config(o, rank, size, threads);
+  if (!config) return 2;
   // Rank 0 opens (or resumes) the results file; the others learn what is in it.
   std::unique_ptr<ResultsFile> results;
   std::string verdict;
-  if (rank == 0) try {
+  try {
+    if (rank == 0)
       results = std::make_unique<ResultsFile>(o.output, *config, [&] { return machine_description(*config); });
-    } catch (const std::exception& e) {
-      verdict = e.what();
-    }
+  } catch (const std::exception& e) {
+    verdict = e.what();
+  }
   if (!agree(verdict, rank)) return 2;
   const std::set<std::string> done = split_keys(broadcast_text(rank == 0 ? join_keys(*results, *config) : "", rank));
   const std::vector<std::string> processes = gather_text(process_description().dump(), rank, size);
@@ -318,22 +369,8 @@ int run_ranks(const RunOptions& o, int rank, int size) {
     work(*config, chains, done, rank);
     return 0;
   }
-  json session = {{"type", "session"}, {"launcher", "mpi"}, {"ranks", json::array()},
-                  {"timestamp", static_cast<long long>(std::time(nullptr))}};
-  std::vector<json> described;
-  for (const std::string& p : processes) described.push_back(json::parse(p));
-  session["ranks"] = described;
-  const std::string isolation = isolation_problem(described);
-  session["isolation"] = isolation.empty() ? "each rank runs on CPUs of its own, with at most one thread per CPU"
-                                           : "timings may disturb each other: " + isolation;
-  results->append(session);
-  if (!isolation.empty()) fmt::print(stderr, "lorafgc-sweep: warning: {}\n", isolation);
-  if (results->torn_lines())
-    fmt::print(stderr, "lorafgc-sweep: {} torn line(s) in {} (cut from the end into {} where last)\n",
-               results->torn_lines(), o.output, results->side_file());
-  if (results->existing())
-    fmt::print(stderr, "lorafgc-sweep: resuming, {} of {} points already in {}\n", results->existing(),
-               config->point_count(), o.output);
+  results->append(session_record(processes, chains.size()));
+  report_reopened(*results, *config, o.output);
   Progress progress(*config, results->existing(), o.quiet);
   coordinate(*config, chains, done, *results, progress, size, threads, o.output);
   return 0;

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <map>
-#include <set>
 
 namespace lorafgc::sweep {
 
@@ -97,13 +96,12 @@ std::string isolation_problem(const std::vector<json>& processes) {
   std::string problems;
   for (const auto& [host, ranks] : by_host) {
     std::map<int, std::size_t> owner;
-    std::set<int> cpus;
+    bool shared = false;  // one message per host
     for (std::size_t rank : ranks) {
       const json& p = processes[rank];
       const auto mine = p.at("cpus").get<std::vector<int>>();
       for (int cpu : mine) {
-        cpus.insert(cpu);
-        if (const auto [it, fresh] = owner.emplace(cpu, rank); !fresh && problems.find(host) == std::string::npos)
+        if (const auto [it, fresh] = owner.emplace(cpu, rank); !fresh && !shared && (shared = true))
           problems += fmt::format("{}ranks {} and {} on {} may both run on CPU {} (bind each rank to its own cores: "
                                   "mpirun --bind-to core)",
                                   problems.empty() ? "" : "; ", it->second, rank, host, cpu);

@@ -2,6 +2,8 @@
 
 #include <lorafgc/core/errors.hpp>
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -124,6 +126,15 @@ void ResultsFile::write_all(const std::string& text) {
 void ResultsFile::append(const json& record) {
   write_all(record.dump() + "\n");
   if (is_point(record)) keys_.insert(point_key(record));
+}
+
+void report_reopened(const ResultsFile& results, const SweepConfig& config, const std::string& path) {
+  if (results.torn_lines())
+    fmt::print(stderr, "lorafgc-sweep: {} torn line(s) in {} (cut from the end into {} where last)\n",
+               results.torn_lines(), path, results.side_file());
+  if (results.existing())
+    fmt::print(stderr, "lorafgc-sweep: resuming, {} of {} points already in {}\n", results.existing(),
+               config.point_count(), path);
 }
 
 }  // namespace lorafgc::sweep

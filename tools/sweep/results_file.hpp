@@ -47,4 +47,8 @@ class ResultsFile {
   bool fresh_ = true;
 };
 
+// stderr lines for a file that was not fresh: torn lines set aside, points
+// already there.
+void report_reopened(const ResultsFile& results, const SweepConfig& config, const std::string& path);
+
 }  // namespace lorafgc::sweep
