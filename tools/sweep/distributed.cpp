@@ -34,8 +34,6 @@ bool launched_by_mpi() {
 
 #ifndef LORAFGC_WITH_MPI
 
-bool built_with_mpi() { return false; }
-
 int run_distributed(const RunOptions&) {
   fmt::print(stderr,
              "lorafgc-sweep: error: started by mpirun, but this lorafgc-sweep was built without MPI (install "
@@ -44,8 +42,6 @@ int run_distributed(const RunOptions&) {
 }
 
 #else
-
-bool built_with_mpi() { return true; }
 
 namespace {
 

@@ -27,8 +27,6 @@ struct RunOptions {
 
 // True when this process was started by an MPI launcher (mpirun, srun).
 bool launched_by_mpi();
-// Whether this binary was built with MPI.
-bool built_with_mpi();
 // Exit status (0, or 2 after rank 0 printed the error).
 int run_distributed(const RunOptions& o);
 
