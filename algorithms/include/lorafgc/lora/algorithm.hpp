@@ -17,6 +17,8 @@ template <class T>
 struct AttentionForwardIO;
 template <class T>
 struct AttentionBackwardIO;
+class Collectives;   // lorafgc/lora/sequence_parallel.hpp
+struct ShardLayout;  // lorafgc/lora/sequence_parallel.hpp
 
 class Algorithm {
  public:
@@ -63,6 +65,13 @@ class Algorithm {
   virtual void attention_forward(const AttentionShape& shape, const AttentionForwardIO<double>& io) const;
   virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<float>& io) const;
   virtual void attention_backward(const AttentionShape& shape, const AttentionBackwardIO<double>& io) const;
+  // This process's part of a sequence-parallel run (sequence_parallel_gradients,
+  // which agrees the layout and checks the shards first): the gradients of the
+  // whole problem. Default: refused, naming the algorithm.
+  virtual Gradients<float> compute_shard(const Problem<float>& shard, const ShardLayout& layout,
+                                         Collectives& comm) const;
+  virtual Gradients<double> compute_shard(const Problem<double>& shard, const ShardLayout& layout,
+                                          Collectives& comm) const;
   // The cost of attention_forward and attention_backward on these queries and
   // keys, counted as for the LoRA problem of the same shape (problem_shape:
   // attention_problem_shape, lorafgc/lora/attention.hpp): cost(problem_shape)

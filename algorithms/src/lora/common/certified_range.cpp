@@ -1,6 +1,7 @@
 #include "lora/common/certified_range.hpp"
 
 #include "lora/common/norm_buckets.hpp"
+#include "lora/common/shard_collectives.hpp"
 #include "lora/common/thin_factors.hpp"
 #include "lora/common/thin_products.hpp"
 
@@ -23,20 +24,29 @@ using Index = Eigen::Index;
 // an L x d copy in double, then a scalar sum in double, were a fifth of the
 // range's time at L = 2048, d = 8.
 template <class T>
-Eigen::VectorXd key_centre(const Matrix<T>& K) {
+Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm, long long length) {
   const Index n = K.rows(), d = K.cols();
-  Eigen::VectorXd sum = Eigen::VectorXd::Zero(d), lo(d), hi(d);
-  for (Index a = 0; a < d; ++a) {
+  Eigen::VectorXd sum = Eigen::VectorXd::Zero(d), lo = Eigen::VectorXd::Constant(d, HUGE_VAL),
+                  hi = Eigen::VectorXd::Constant(d, -HUGE_VAL);
+  for (Index a = 0; a < d && n; ++a) {
     const auto column = K.col(a);
     sum[a] = static_cast<double>(column.sum());
     lo[a] = static_cast<double>(column.minCoeff());
     hi[a] = static_cast<double>(column.maxCoeff());
   }
-  const Eigen::VectorXd mean = sum / static_cast<double>(n), mid = (lo + hi) / 2;
+  if (comm) {  // the whole sequence's sums, minima and maxima
+    sum_all(sum, *comm);
+    max_all(hi, *comm);
+    lo = -lo;
+    max_all(lo, *comm);
+    lo = -lo;
+  }
+  const Eigen::VectorXd mean = sum / static_cast<double>(comm ? length : n), mid = (lo + hi) / 2;
   auto radius = [&](const Eigen::VectorXd& c) {
     Eigen::ArrayXd squared = Eigen::ArrayXd::Zero(n);
     for (Index a = 0; a < d; ++a) squared += (K.col(a).template cast<double>().array() - c[a]).square();
-    return squared.maxCoeff();
+    const double most = n ? squared.maxCoeff() : 0.0;
+    return comm ? max_all(most, *comm) : most;
   };
   const Eigen::VectorXd& c = radius(mean) <= radius(mid) ? mean : mid;
   return c.template cast<T>().template cast<double>();
@@ -157,6 +167,20 @@ SequenceBound sequence_bound(const SequenceRows<T>& rows, double beta, Index bud
   return s;
 }
 
+// T_cauchy_schwarz, T_centred and T_used from the largest norms and the
+// search's bound on |S'_ij|.
+template <class T>
+void finish_range(CertifiedRange& range, double key_norm, double centred_key_norm, double bound, double d) {
+  const double abs_beta = std::abs(range.beta);
+  range.T_cauchy_schwarz = abs_beta * range.query_norm * key_norm;
+  range.T_centred = abs_beta * range.query_norm * centred_key_norm;
+  // The norms above are sums of d squares in double; the scaled features round
+  // each entry once more in T: |q^.k^ T_used - S'| <= 2u(1 + u) T_centred.
+  const double u = std::numeric_limits<T>::epsilon() / 2;
+  range.T_used = std::min(bound, range.T_centred) * (1 + 2 * (d + 2) * std::numeric_limits<double>::epsilon()) +
+                 3 * u * range.T_centred;
+}
+
 }  // namespace
 
 double CertifiedRange::centring_error(double unit_roundoff) const {
@@ -224,13 +248,28 @@ CertifiedRange certified_range(const std::vector<SequenceRows<T>>& rows, double 
     bound = std::max(bound, s.bound);
     d = static_cast<double>(r.Q.cols());
   }
-  range.T_cauchy_schwarz = abs_beta * range.query_norm * key_norm;
-  range.T_centred = abs_beta * range.query_norm * centred_key_norm;
-  // The norms above are sums of d squares in double; the scaled features round
-  // each entry once more in T: |q^.k^ T_used - S'| <= 2u(1 + u) T_centred.
-  const double u = std::numeric_limits<T>::epsilon() / 2;
-  range.T_used = std::min(bound, range.T_centred) * (1 + 2 * (d + 2) * std::numeric_limits<double>::epsilon()) +
-                 3 * u * range.T_centred;
+  finish_range<T>(range, key_norm, centred_key_norm, bound, d);
+  return range;
+}
+
+template <class T>
+CertifiedRange certified_range_shard(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
+                                     double beta, bool centre, long long length, Collectives& comm) {
+  CertifiedRange range;
+  range.beta = beta;
+  double key_norm = 0, centred_key_norm = 0;
+  for (const Matrix<T>& x : X) {
+    const Matrix<T> Q = thin_times_small(x, Wq), K = thin_times_small(x, Wk);
+    range.centres.push_back(centre ? key_centre(K, &comm, length) : Eigen::VectorXd::Zero(K.cols()));
+    range.query_norm = std::max(range.query_norm, row_norms(Q).maxCoeff());
+    key_norm = std::max(key_norm, row_norms(K).maxCoeff());
+    centred_key_norm = std::max(centred_key_norm, row_norms(centred(K, range.centres.back())).maxCoeff());
+  }
+  range.query_norm = max_all(range.query_norm, comm);
+  key_norm = max_all(key_norm, comm);
+  centred_key_norm = max_all(centred_key_norm, comm);
+  const double d = static_cast<double>(Wq.cols());
+  finish_range<T>(range, key_norm, centred_key_norm, std::abs(beta) * range.query_norm * centred_key_norm, d);
   return range;
 }
 
@@ -305,8 +344,12 @@ template Vector<double> common_key_shift(const std::vector<Matrix<double>>&, con
 
 namespace lorafgc::lora::detail {
 
-template Eigen::VectorXd key_centre(const Matrix<float>&);
-template Eigen::VectorXd key_centre(const Matrix<double>&);
+template Eigen::VectorXd key_centre(const Matrix<float>&, Collectives*, long long);
+template Eigen::VectorXd key_centre(const Matrix<double>&, Collectives*, long long);
+template CertifiedRange certified_range_shard(const std::vector<Matrix<float>>&, const Matrix<float>&,
+                                              const Matrix<float>&, double, bool, long long, Collectives&);
+template CertifiedRange certified_range_shard(const std::vector<Matrix<double>>&, const Matrix<double>&,
+                                              const Matrix<double>&, double, bool, long long, Collectives&);
 template Eigen::VectorXd row_norms(const Matrix<float>&);
 template Eigen::VectorXd row_norms(const Matrix<double>&);
 template Matrix<float> scaled_queries(const Matrix<float>&, const CertifiedRange&);

@@ -19,6 +19,7 @@
 // features actually represent (tests/lora/test_certified_range.cpp checks it).
 #include <lorafgc/lora/problem.hpp>
 #include <lorafgc/lora/score_range.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
 
 #include "lora/common/norm_buckets.hpp"
 
@@ -83,14 +84,24 @@ CertifiedRange certified_range(const std::vector<Matrix<T>>& X, const Matrix<T>&
 template <class T>
 CertifiedRange certified_range(const std::vector<SequenceRows<T>>& rows, double beta, const ScoreRangeOptions& options);
 
+// Sequence-parallel (lorafgc/lora/sequence_parallel.hpp): the range of the
+// whole batch from every process's rows X of sequences of `length` rows, by
+// Cauchy-Schwarz on the centred keys (range_rows = 0: the exact search would
+// need every process's longest rows), the same on every process.
+template <class T>
+CertifiedRange certified_range_shard(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
+                                     double beta, bool centre, long long length, Collectives& comm);
+
 // max |A B^T| without storing the scores.
 template <class T>
 double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<const Matrix<T>>& B);
 
 // The keys' centre c the range shifts by (the mean or the bounding box's
-// midpoint, whichever is closer to the farthest key), rounded to T.
+// midpoint, whichever is closer to the farthest key), rounded to T. With comm,
+// K is this process's rows of a sequence of `length` rows, and c is the whole
+// sequence's (the same on every process).
 template <class T>
-Eigen::VectorXd key_centre(const Matrix<T>& K);
+Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm = nullptr, long long length = 0);
 // The row norms of M, in double.
 template <class T>
 Eigen::VectorXd row_norms(const Matrix<T>& M);

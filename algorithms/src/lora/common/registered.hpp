@@ -12,6 +12,7 @@
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/lora/algorithm.hpp>
 #include <lorafgc/lora/attention.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
 
 #include <cmath>
 #include <type_traits>
@@ -27,11 +28,27 @@ struct Attends<D, IO, std::void_t<decltype(std::declval<const D&>().attend(std::
                                                                           std::declval<const IO&>()))>>
     : std::true_type {};
 
+// Whether D has run_shard(shard, layout, comm) for Problem<T> (a sequence-parallel form).
+template <class D, class T, class = void>
+struct Shards : std::false_type {};
+template <class D, class T>
+struct Shards<D, T,
+              std::void_t<decltype(std::declval<const D&>().run_shard(
+                  std::declval<const Problem<T>&>(), std::declval<const ShardLayout&>(), std::declval<Collectives&>()))>>
+    : std::true_type {};
+
 template <class Derived>
 class Registered : public Algorithm {
  public:
   Gradients<float> compute(const Problem<float>& p) const override { return checked(p); }
   Gradients<double> compute(const Problem<double>& p) const override { return checked(p); }
+
+  Gradients<float> compute_shard(const Problem<float>& p, const ShardLayout& l, Collectives& c) const override {
+    return shard_or_refuse(p, l, c);
+  }
+  Gradients<double> compute_shard(const Problem<double>& p, const ShardLayout& l, Collectives& c) const override {
+    return shard_or_refuse(p, l, c);
+  }
 
   void attention_forward(const AttentionShape& s, const AttentionForwardIO<float>& io) const override {
     attend_or_refuse(s, io);
@@ -58,6 +75,17 @@ class Registered : public Algorithm {
       Algorithm::attention_forward(s, io);
     else
       Algorithm::attention_backward(s, io);
+  }
+
+  template <class T>
+  Gradients<T> shard_or_refuse(const Problem<T>& p, const ShardLayout& l, Collectives& c) const {
+    if constexpr (Shards<Derived, T>::value) {
+      const long long threads = declares_threads() ? options().integer("threads") : 0;
+      require_threads_fit("threads", threads > 0 ? threads : omp_threads());
+      return static_cast<const Derived&>(*this).run_shard(p, l, c);
+    } else {
+      return Algorithm::compute_shard(p, l, c);
+    }
   }
 
   bool declares_threads() const { return options().canonical().find("threads=") != std::string::npos; }

@@ -5,6 +5,7 @@
 #include <lorafgc/core/system_info.hpp>
 
 #include "lora/common/contracted_gradients.hpp"
+#include "lora/common/shard_collectives.hpp"
 #include "lora/exact/row_block.hpp"
 
 #include <omp.h>
@@ -53,12 +54,14 @@ namespace detail {
 
 namespace {
 
+// The row blocks of queries [queries.first, + count) of sequence b against all its keys.
 template <class T>
-RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFactors<T>& f, const ExactConfig& c) {
+RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFactors<T>& f, const ExactConfig& c,
+                               RowRange queries) {
   const Matrix<T>& X = p.X[b];
   const Index L = X.rows();
   const Index rows = exact_block_rows(c, L, sizeof(T));
-  const Index blocks = (L + rows - 1) / rows;
+  const Index blocks = (static_cast<Index>(queries.count) + rows - 1) / rows;
   const T beta = static_cast<T>(p.beta);
   RowBlockSums<T> total(f.widths, L);
   const int threads = c.threads > 0 ? c.threads : omp_get_max_threads();
@@ -77,7 +80,7 @@ RowBlockSums<T> run_row_blocks(const Problem<T>& p, Index b, const SequenceFacto
     FusedScratch<T> fused;
 #pragma omp for schedule(dynamic, 1)
     for (Index blk = 0; blk < blocks; ++blk) {
-      const RowBlock block{blk * rows, std::min(rows, L - blk * rows)};
+      const RowBlock block{static_cast<Index>(queries.first) + blk * rows, std::min<Index>(rows, queries.count - blk * rows)};
       if (c.schedule == ExactSchedule::Panel)
         panel_rows(X, p.Y[b], f, beta, block, panel, sums);
       else if (c.schedule == ExactSchedule::Stream)
@@ -188,7 +191,7 @@ Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& config) {
   for (detail::Index b = 0; b < p.batch(); ++b) {
     const Matrix<T>& X = p.X[b];
     const auto f = detail::make_factors(p, X, W, c.weights);
-    detail::contract(p, X, f, detail::run_row_blocks(p, b, f, c), sums);
+    detail::contract(p, X, f, detail::run_row_blocks(p, b, f, c, RowRange{0, p.length()}), sums);
   }
   Gradients<T> g = detail::assemble_gradients(p, sums, c.weights, true);
   g.info["block_rows"] = static_cast<double>(exact_block_rows(c, p.length(), sizeof(T)));
@@ -196,7 +199,37 @@ Gradients<T> exact_gradients(const Problem<T>& p, const ExactConfig& config) {
   return g;
 }
 
+// Each process gathers X (the keys' rows are formed from it: d columns, fewer
+// than K, V and the thin factors), runs its own queries against every key and
+// sums the contracted products (d x r) with the others. The key-side sums
+// (dS^T N_dST, F^T R A_v^T) cover every key row, but each process contracts
+// them with X^T before they leave it. Y stays local: only its own rows are read.
+template <class T>
+Gradients<T> exact_gradients_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm,
+                                   const ExactConfig& config) {
+  const ExactConfig c = resolved(config, shard.width(), layout.length);
+  const auto W = detail::effective_weights(shard);
+  Problem<T> whole = shard;  // the adapters and weights; X gathered, Y padded with rows never read
+  detail::ContractedGradients<T> sums;
+  for (detail::Index b = 0; b < shard.batch(); ++b) {
+    whole.X[b] = detail::gather_rows(shard.X[b], layout, comm);
+    whole.Y[b] = Matrix<T>::Zero(layout.length, shard.width());
+    whole.Y[b].middleRows(layout.rows.first, layout.rows.count) = shard.Y[b];
+    const auto f = detail::make_factors(whole, whole.X[b], W, c.weights);
+    detail::contract(whole, whole.X[b], f, detail::run_row_blocks(whole, b, f, c, layout.rows), sums);
+  }
+  detail::sum_all(sums, comm);
+  Gradients<T> g = detail::assemble_gradients(shard, sums, c.weights, true);
+  g.info["block_rows"] = static_cast<double>(exact_block_rows(c, layout.length, sizeof(T)));
+  g.info["schedule"] = static_cast<double>(c.schedule);
+  return g;
+}
+
 template Gradients<float> exact_gradients(const Problem<float>&, const ExactConfig&);
 template Gradients<double> exact_gradients(const Problem<double>&, const ExactConfig&);
+template Gradients<float> exact_gradients_shard(const Problem<float>&, const ShardLayout&, Collectives&,
+                                                const ExactConfig&);
+template Gradients<double> exact_gradients_shard(const Problem<double>&, const ShardLayout&, Collectives&,
+                                                 const ExactConfig&);
 
 }  // namespace lorafgc::lora

@@ -19,6 +19,7 @@
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
 
 namespace lorafgc::lora {
 
@@ -45,6 +46,10 @@ ExactConfig resolved(ExactConfig config, long long width, long long length);
 // `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> exact_gradients(const Problem<T>& problem, const ExactConfig& config);
+// This process's part of a sequence-parallel run (lorafgc/lora/sequence_parallel.hpp).
+template <class T>
+Gradients<T> exact_gradients_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm,
+                                   const ExactConfig& config);
 
 // Attention on Q, K, V (lorafgc/lora/attention.hpp; validated by the caller):
 // the fused kernels for every width, OpenMP over (sequence, row block) in the

@@ -25,6 +25,10 @@ class Exact final : public detail::Registered<Exact> {
   Gradients<T> run(const Problem<T>& p) const {
     return exact_gradients(p, c_);
   }
+  template <class T>
+  Gradients<T> run_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm) const {
+    return exact_gradients_shard(shard, layout, comm, c_);
+  }
   Cost cost(const ProblemShape& s, int scalar_bytes) const override { return exact_cost(s, scalar_bytes, c_); }
   double workspace_bytes(const ProblemShape& s, int scalar_bytes) const override {
     return exact_workspace_bytes(s, scalar_bytes, c_);

@@ -1,5 +1,7 @@
 #include "lora/poly/chained_gradients.hpp"
 
+#include "lora/common/shard_collectives.hpp"
+
 #include <lorafgc/core/errors.hpp>
 
 #include <omp.h>
@@ -29,12 +31,32 @@ void add_contracted(const Problem<T>& p, const SequenceFactors<T>& f, const Quer
 // The column means of M, summed in double one column at a time (zeros for an
 // empty M): a whole copy in double was 160 MiB of fresh pages per call at
 // L = 2^20, d = 8, and page faults were half of that call on a Zen 5 VM.
+// With comm: the whole sequence's (M holds this process's rows).
 template <class T>
-RowVector<T> column_means(const Matrix<T>& M) {
+RowVector<T> column_means(const Matrix<T>& M, const ChainedOptions<T>& o) {
+  if (o.comm) return (column_sums_all(M, *o.comm) / static_cast<double>(o.length)).transpose().template cast<T>();
   RowVector<T> out = RowVector<T>::Zero(M.cols());
   for (Index a = 0; a < M.cols() && M.rows(); ++a)
     out[a] = static_cast<T>(M.col(a).template cast<double>().sum() / static_cast<double>(M.rows()));
   return out;
+}
+
+double max_all_if(double x, Collectives* comm) { return comm ? max_all(x, *comm) : x; }
+
+// The key sums of the whole sequence (sweep C and every query need them all).
+template <class T>
+void reduce(KeySums<T>& A, Collectives& comm) {
+  sum_all(A.WT_all, comm);
+}
+
+// The query sums sweep C reads, the error bound's column sums, and whether any normaliser failed.
+template <class T>
+void reduce(QuerySums<T>& B, Collectives& comm) {
+  sum_all(B.UT_all, comm);
+  sum_all(B.Xz, comm);
+  sum_all(B.Qz, comm);
+  sum_all(B.Rs, comm);
+  B.bad_normaliser = max_all(B.bad_normaliser ? 1.0 : 0.0, comm) > 0;
 }
 
 }  // namespace
@@ -56,19 +78,21 @@ ContractedGradients<T> chained_gradients(const Problem<T>& p, const std::array<M
                          f,
                          scaled_queries(f.Q, range),
                          scaled_keys(f.K, range, static_cast<std::size_t>(b)),
-                         column_means(f.N_dS),
-                         column_means(f.K),
-                         column_means(X),
+                         column_means(f.N_dS, o),
+                         column_means(f.K, o),
+                         column_means(X, o),
                          features,
-                         static_cast<double>(f.V.rowwise().norm().maxCoeff()),
+                         max_all_if(static_cast<double>(f.V.rowwise().norm().maxCoeff()), o.comm),
                          o.eta,
                          rows,
                          threads};
     const std::optional<ExactPairs<T>> exact =
         o.exact_pairs ? o.exact_pairs(b, in.Q_hat, in.K_hat) : std::optional<ExactPairs<T>>();
     if (exact) in.exact = &*exact;
-    const auto A = key_sums(in);
-    const auto B = query_sums(in, A);
+    auto A = key_sums(in);
+    if (o.comm) reduce(A, *o.comm);
+    auto B = query_sums(in, A);
+    if (o.comm) reduce(B, *o.comm);
     if (B.bad_normaliser)
       throw NumericalError(o.method + ": an approximate softmax normaliser is not positive");
     if (o.after) o.after(b, X, f, B);

@@ -8,6 +8,8 @@
 #include "lora/common/contracted_gradients.hpp"
 #include "lora/poly/sweeps.hpp"
 
+#include <lorafgc/lora/sequence_parallel.hpp>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -25,6 +27,12 @@ struct ChainedOptions {
   // poly-hybrid: the exact pairs of sequence b, made from its Q^ (kept) and K^
   // (whose outlier rows they zero). Empty: none.
   std::function<std::optional<ExactPairs<T>>(Index b, const Matrix<T>& Q_hat, Matrix<T>& K_hat)> exact_pairs;
+  // Sequence-parallel (lorafgc/lora/sequence_parallel.hpp): p holds this process's
+  // rows of sequences of `length` rows; the column means, the key sums after
+  // sweep A and the query sums after sweep B are reduced over comm. The
+  // contracted products returned are this process's share.
+  Collectives* comm = nullptr;
+  Index length = 0;
   // Called after sweep B of sequence b (the error bound's sums). Empty: none.
   std::function<void(Index b, const Matrix<T>& X, const SequenceFactors<T>& f, const QuerySums<T>& B)> after;
 };

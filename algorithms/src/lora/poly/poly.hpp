@@ -14,6 +14,7 @@
 #include <lorafgc/lora/cost_model.hpp>
 #include <lorafgc/lora/gradients.hpp>
 #include <lorafgc/lora/problem.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
 
 #include "lora/poly/exp_polynomial.hpp"
 
@@ -158,5 +159,10 @@ Cost poly_attention_cost(const ProblemShape& problem_shape, const AttentionShape
 // `problem` is validated by the caller (detail::Registered).
 template <class T>
 Gradients<T> poly_gradients(const Problem<T>& problem, const PolyConfig& config);
+// This process's part of a sequence-parallel run (lorafgc/lora/sequence_parallel.hpp):
+// range_rows must be 0 and poly-hybrid is refused.
+template <class T>
+Gradients<T> poly_gradients_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm,
+                                  const PolyConfig& config);
 
 }  // namespace lorafgc::lora

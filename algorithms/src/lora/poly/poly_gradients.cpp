@@ -6,6 +6,7 @@
 
 #include "lora/common/certified_range.hpp"
 #include "lora/common/contracted_gradients.hpp"
+#include "lora/common/shard_collectives.hpp"
 #include "lora/common/thin_products.hpp"
 #include "lora/poly/bulk_range.hpp"
 #include "lora/poly/chained_gradients.hpp"
@@ -32,9 +33,10 @@ using detail::Index;
 using detail::memo_get_or;
 
 // The a-priori bound of error_bound.hpp for one sequence.
+// With comm, X and f hold this process's rows and B the whole sequence's sums.
 template <class T>
 double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detail::SequenceFactors<T>& f,
-                            const detail::QuerySums<T>& B, double eta, bool weights) {
+                            const detail::QuerySums<T>& B, double eta, bool weights, Collectives* comm) {
   PolyBoundInputs in;
   in.eta = eta;
   in.weights = weights;
@@ -42,6 +44,7 @@ double sequence_error_bound(const Problem<T>& p, const Matrix<T>& X, const detai
   in.scale = std::abs(p.scale());
   in.X_max = static_cast<double>(X.cwiseAbs().maxCoeff());
   in.K_max = static_cast<double>(f.K.cwiseAbs().maxCoeff());
+  if (comm) in.X_max = detail::max_all(in.X_max, *comm), in.K_max = detail::max_all(in.K_max, *comm);
   in.Xz = B.Xz.maxCoeff();
   in.Qz = B.Qz.maxCoeff();
   in.Rs = B.Rs.maxCoeff();
@@ -317,13 +320,13 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
   return {Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
 }
 
+namespace {
+
+// The run of a plan: the features, the chained pass (with comm: this process's
+// rows, its sums reduced; the contracted products summed at the end) and info.
 template <class T>
-Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
-  // No Cauchy-Schwarz bound: the degree follows the certified range (forming Q
-  // and K for it again took 66 us at L = 1024, d = 32).
-  const ProblemShape shape = run_shape(shape_of(p, false), c);
-  const auto W = detail::effective_weights(p);
-  InstancePlan<T> planned = memoized_plan(p, shape, W, c);
+Gradients<T> run_plan(const Problem<T>& p, const PolyConfig& c, const ProblemShape& shape,
+                      const std::array<Matrix<T>, 3>& W, InstancePlan<T> planned, Collectives* comm) {
   const detail::CertifiedRange& data_range = planned.data_range;
   const Outliers<T>& outliers = planned.outliers;
   const detail::OutlierChoice& choice = outliers.choice;
@@ -360,6 +363,8 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   o.threads = c.threads;
   o.method = "poly (degree " + std::to_string(plan.polynomial.degree) + ", T = " +
              std::to_string(plan.score_bound) + "; raise the degree or use float64)";
+  o.comm = comm;
+  o.length = shape.length;
   if (hybrid)
     o.exact_pairs = [&](Index b, const Matrix<T>& Q_hat, Matrix<T>& K_hat) {
       const auto s = static_cast<std::size_t>(b);
@@ -370,9 +375,10 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   double bound = 0;
   if (certified)
     o.after = [&](Index, const Matrix<T>& X, const detail::SequenceFactors<T>& f, const detail::QuerySums<T>& B) {
-      bound += sequence_error_bound(p, X, f, B, eta, c.weights) / static_cast<double>(p.batch());
+      bound += sequence_error_bound(p, X, f, B, eta, c.weights, comm) / static_cast<double>(p.batch());
     };
-  const detail::ContractedGradients<T> sums = detail::chained_gradients(p, W, range, features, o);
+  detail::ContractedGradients<T> sums = detail::chained_gradients(p, W, range, features, o);
+  if (comm) detail::sum_all(sums, *comm);
 
   Gradients<T> g = detail::assemble_gradients(p, sums, c.whole(), c.weights);
   g.info["degree"] = plan.polynomial.degree;
@@ -399,11 +405,51 @@ Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
   return g;
 }
 
+}  // namespace
+
+template <class T>
+Gradients<T> poly_gradients(const Problem<T>& p, const PolyConfig& c) {
+  // No Cauchy-Schwarz bound: the degree follows the certified range (forming Q
+  // and K for it again took 66 us at L = 1024, d = 32).
+  const ProblemShape shape = run_shape(shape_of(p, false), c);
+  const auto W = detail::effective_weights(p);
+  return run_plan(p, c, shape, W, memoized_plan(p, shape, W, c), nullptr);
+}
+
+// The plan of the whole sequence, the same on every process: its certified
+// range from reduced norms and centre (certified_range_shard), the polynomial
+// for the whole L; then every sweep over this process's rows, with the sums
+// reduced between them (chained_gradients.hpp).
+template <class T>
+Gradients<T> poly_gradients_shard(const Problem<T>& p, const ShardLayout& layout, Collectives& comm,
+                                  const PolyConfig& c) {
+  if (c.hybrid)
+    throw InvalidArgument("algorithm", "poly-hybrid has no sequence-parallel form: its outliers are the longest rows "
+                                       "of every process; use poly-cheb or poly-taylor");
+  if (c.range_rows != 0)
+    throw InvalidArgument("range_rows", "the sequence-parallel polynomial method bounds its range by "
+                                        "Cauchy-Schwarz on the centred keys; pass range_rows=0");
+  ProblemShape shape = run_shape(shape_of(p, false), c);
+  shape.length = layout.length;
+  const auto W = detail::effective_weights(p);
+  InstancePlan<T> planned;
+  planned.data_range = detail::certified_range_shard(p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta,
+                                                     c.centre, layout.length, comm);
+  planned.feature_range = planned.data_range;
+  planned.bulk_range = planned.data_range.T_used;
+  planned.plan = plan_poly(shape, planned.bulk_range, sizeof(T), c);
+  return run_plan(p, c, shape, W, std::move(planned), &comm);
+}
+
 template Cost poly_instance_cost(const Problem<float>&, const ProblemShape&, const PolyConfig&);
 template Cost poly_instance_cost(const Problem<double>&, const ProblemShape&, const PolyConfig&);
 template std::vector<Cost> poly_cost_floors(const Problem<float>&, const ProblemShape&, const PolyConfig&);
 template std::vector<Cost> poly_cost_floors(const Problem<double>&, const ProblemShape&, const PolyConfig&);
 template Gradients<float> poly_gradients(const Problem<float>&, const PolyConfig&);
 template Gradients<double> poly_gradients(const Problem<double>&, const PolyConfig&);
+template Gradients<float> poly_gradients_shard(const Problem<float>&, const ShardLayout&, Collectives&,
+                                               const PolyConfig&);
+template Gradients<double> poly_gradients_shard(const Problem<double>&, const ShardLayout&, Collectives&,
+                                                const PolyConfig&);
 
 }  // namespace lorafgc::lora

@@ -40,6 +40,10 @@ class Poly final : public detail::Registered<Poly> {
   Gradients<T> run(const Problem<T>& p) const {
     return poly_gradients(p, c_);
   }
+  template <class T>
+  Gradients<T> run_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm) const {
+    return poly_gradients_shard(shard, layout, comm, c_);
+  }
   // poly-hybrid with a fixed count: the polynomial on the shape's score bound
   // (the bulk's T a run reports) plus the exact pairs. With the counts chosen
   // per call (outliers = -1) the cost depends on the data's norms: NaN here,

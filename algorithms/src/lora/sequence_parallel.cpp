@@ -1,0 +1,133 @@
+// sequence_parallel_gradients: the processes agree on the layout and on every
+// shard being valid before any algorithm runs, so that a refusal reaches every
+// process (a process that threw alone would leave the others waiting in a
+// collective for ever); then the algorithm's sequence-parallel form runs.
+#include <lorafgc/core/errors.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
+
+#include <array>
+#include <cstring>
+#include <string>
+
+namespace lorafgc::lora {
+
+namespace {
+
+[[noreturn]] void refuse_shard(const Algorithm& a) {
+  throw InvalidArgument("algorithm", "'" + a.name() +
+                                         "' has no sequence-parallel form; use exact, poly-cheb or poly-taylor "
+                                         "(docs/sequence-parallel.md)");
+}
+
+// What each process tells the others about its shard.
+enum Field { kWidth, kRank, kBatch, kAdapted, kScalarBytes, kRows, kEqualRows, kValid, kFields };
+using Description = std::array<long long, kFields>;
+const char* const kFieldNames[] = {"d", "r", "batch", "adapted projections (bits q, k, v)", "dtype bytes"};
+
+template <class T>
+Description describe(const Problem<T>& shard, std::string& invalid) {
+  Description d{};
+  d[kWidth] = shard.W[0].rows();
+  d[kBatch] = shard.batch();
+  d[kRows] = shard.length();
+  d[kEqualRows] = 1;
+  for (const Matrix<T>& x : shard.X) d[kEqualRows] &= x.rows() == shard.length();
+  for (Projection mu : kProjections) d[kAdapted] |= static_cast<long long>(shard.adapted(mu)) << index(mu);
+  d[kScalarBytes] = sizeof(T);
+  d[kValid] = 1;
+  try {
+    if (shard.length() > 0) shard.validate();  // no rows: refused by P <= L, on every process
+    d[kRank] = shard.rank();
+  } catch (const std::exception& e) {
+    d[kValid] = 0;
+    invalid = e.what();
+  }
+  return d;
+}
+
+std::vector<Description> gather_descriptions(const Description& mine, Collectives& comm) {
+  std::vector<Description> all(static_cast<std::size_t>(comm.size()));
+  comm.gather_all(mine.data(), all.data(), std::vector<std::size_t>(all.size(), sizeof(Description)));
+  return all;
+}
+
+// The same verdict on every process, from the same descriptions.
+ShardLayout agree(const std::vector<Description>& all, int rank, const std::string& invalid) {
+  const int P = static_cast<int>(all.size());
+  long long length = 0;
+  for (const Description& d : all) length += d[kRows];
+  for (int p = 0; p < P; ++p)
+    if (all[p][kRows] == 0)
+      throw InvalidArgument("P", std::to_string(P) + " processes for a sequence of L = " + std::to_string(length) +
+                                     " rows: every process needs at least one row (P <= L)");
+  for (int p = 0; p < P; ++p)
+    if (!all[p][kValid])
+      throw InvalidArgument("shard", p == rank ? invalid
+                                               : "process " + std::to_string(p) +
+                                                     "'s shard was refused (its error is in its own output)");
+  for (int p = 1; p < P; ++p)
+    for (int f = kWidth; f <= kScalarBytes; ++f)
+      if (all[p][f] != all[0][f])
+        throw InvalidArgument("shard", "process " + std::to_string(p) + " holds " + kFieldNames[f] + " = " +
+                                           std::to_string(all[p][f]) + ", process 0 " + std::to_string(all[0][f]) +
+                                           ": every process must hold rows of the same problem");
+  ShardLayout layout;
+  for (int p = 0; p < P; ++p) {
+    if (!all[p][kEqualRows])
+      throw InvalidArgument("shard", "process " + std::to_string(p) + "'s sequences hold different numbers of rows");
+    if (p == rank) layout.rows = {layout.length, all[p][kRows]};
+    layout.length += all[p][kRows];
+  }
+  for (int p = 0; p < P; ++p) {
+    const RowRange expected = shard_rows(layout.length, P, p);
+    if (all[p][kRows] != expected.count)
+      throw InvalidArgument("shard", "process " + std::to_string(p) + " holds " + std::to_string(all[p][kRows]) +
+                                         " rows; shard_rows(" + std::to_string(layout.length) + ", " +
+                                         std::to_string(P) + ", " + std::to_string(p) + ") gives " +
+                                         std::to_string(expected.count));
+  }
+  return layout;
+}
+
+template <class T>
+Gradients<T> run(const Algorithm& algorithm, const Problem<T>& shard, Collectives& comm) {
+  std::string invalid;
+  const Description mine = describe(shard, invalid);
+  const ShardLayout layout = agree(gather_descriptions(mine, comm), comm.rank(), invalid);
+  Gradients<T> g = algorithm.compute_shard(shard, layout, comm);
+  g.info["processes"] = comm.size();
+  require_finite_gradients(g, algorithm.name());  // the same on every process: they hold the same sums
+  return g;
+}
+
+}  // namespace
+
+RowRange shard_rows(long long length, int processes, int rank) {
+  if (processes < 1) throw InvalidArgument("processes", "must be >= 1, got " + std::to_string(processes));
+  if (rank < 0 || rank >= processes)
+    throw InvalidArgument("rank", "must lie in [0, " + std::to_string(processes) + "), got " + std::to_string(rank));
+  if (length < 0) throw InvalidArgument("length", "must be >= 0, got " + std::to_string(length));
+  const long long base = length / processes, extra = length % processes;
+  return {rank * base + std::min<long long>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+void LocalCollectives::gather_all(const void* mine, void* all, const std::vector<std::size_t>& counts) {
+  if (counts.size() != 1) throw InvalidArgument("counts", "one process gathers one block");
+  if (counts[0]) std::memcpy(all, mine, counts[0]);
+}
+
+Gradients<float> sequence_parallel_gradients(const Algorithm& a, const Problem<float>& shard, Collectives& comm) {
+  return run(a, shard, comm);
+}
+Gradients<double> sequence_parallel_gradients(const Algorithm& a, const Problem<double>& shard, Collectives& comm) {
+  return run(a, shard, comm);
+}
+
+Gradients<float> Algorithm::compute_shard(const Problem<float>&, const ShardLayout&, Collectives&) const {
+  refuse_shard(*this);
+}
+Gradients<double> Algorithm::compute_shard(const Problem<double>&, const ShardLayout&, Collectives&) const {
+  refuse_shard(*this);
+}
+
+}  // namespace lorafgc::lora
