@@ -99,6 +99,35 @@ def model_of(records, quadratic, scalar_bytes, d):
             "reduced_bytes": max(reduced, 0)}
 
 
+def figure(result, path):
+    """Left: payload bytes per process against L, measured. Right: the predicted
+    step-time ratio exact / polynomial against P, one line per L."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, style in (("exact", "o-"), ("poly", "s-")):
+        rs = [r for r in result["measured"] if (r["spec"] == "exact") == (name == "exact")]
+        left.loglog([r["L"] for r in rs], [max(r["bytes_received"]) for r in rs], style, base=2,
+                    label=rs[0]["spec"] if rs else name)
+    P = result["measured"][0]["processes"]
+    left.set(xlabel="L", ylabel="bytes received per process",
+             title=f"measured, mpirun -n {P} ({result['measured'][0]['machine']['cpu']} "
+                   f"{result['measured'][0]['machine']['cpu_id']}, {result['measured'][0]['machine']['vector_isa']})")
+    left.legend()
+    rows = result["extrapolated"]
+    for L in sorted({r["L"] for r in rows}):
+        pts = [r for r in rows if r["L"] == L]
+        right.loglog([r["P"] for r in pts], [r["advantage"] for r in pts], "o-", base=2, label=f"L = 2^{L.bit_length() - 1}")
+    net = result["network"]
+    right.set(xlabel="processes P", ylabel="predicted step time exact / polynomial",
+              title=f"alpha = {net['alpha_s'] * 1e6:g} us, {8 / net['beta_s_per_byte'] / 1e9:g} Gb/s")
+    right.axhline(1, color="grey", lw=0.8)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ranks", type=int, default=2)
@@ -118,7 +147,15 @@ def main(argv=None):
     ap.add_argument("--mpirun", default=shutil.which("mpirun") or "mpirun")
     ap.add_argument("--mpirun-args", default="", help="extra mpirun arguments, e.g. '--oversubscribe'")
     ap.add_argument("--json", help="write the measurements, the fitted model and the extrapolation here")
+    ap.add_argument("--figure", help="draw the bytes and the extrapolation into this PNG")
+    ap.add_argument("--replot", help="draw --figure from this --json file instead of measuring")
     args = ap.parse_args(argv)
+    if args.replot:
+        if not args.figure:
+            ap.error("--replot needs --figure")
+        with open(args.replot) as f:
+            figure(json.load(f), args.figure)
+        return 0
     for name in ("ranks", "threads", "repeat", "d", "r"):
         if getattr(args, name) < 1:
             ap.error(f"--{name}: must be >= 1, got {getattr(args, name)}")
@@ -154,11 +191,14 @@ def main(argv=None):
         print(f"{row['P']:>5} {row['L']:>9} {row['exact_compute_s'] + row['exact_comm_s']:>10.3g} "
               f"{row['exact_comm_s']:>10.3g} {row['poly_compute_s'] + row['poly_comm_s']:>10.3g} "
               f"{row['poly_comm_s']:>10.3g} {row['advantage']:>10.3g}")
+    result = {"args": vars(args), "measured": exact + poly, "models": models,
+              "network": {"alpha_s": alpha, "beta_s_per_byte": beta}, "extrapolated": table}
     if args.json:
         with open(args.json + ".tmp", "w") as f:
-            json.dump({"args": vars(args), "measured": exact + poly, "models": models,
-                       "network": {"alpha_s": alpha, "beta_s_per_byte": beta}, "extrapolated": table}, f, indent=1)
+            json.dump(result, f, indent=1)
         os.replace(args.json + ".tmp", args.json)  # a complete file or the old one
+    if args.figure:
+        figure(result, args.figure)
     return 0
 
 

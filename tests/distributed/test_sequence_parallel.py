@@ -42,7 +42,7 @@ def tolerance(record):
     return rounding
 
 
-@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("ranks", [2, 3, 4])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("mode", ["partial", "full"])
 def test_agrees_with_one_process(tmp_path, ranks, dtype, mode):

@@ -252,24 +252,32 @@ CertifiedRange certified_range(const std::vector<SequenceRows<T>>& rows, double 
   return range;
 }
 
+// Per sequence, as certified_range with range_rows = 0: the bound is the largest
+// of |beta| max||Q_i|| max||K_j - c|| within each sequence, not the product of
+// the batch's largest norms.
 template <class T>
 CertifiedRange certified_range_shard(const std::vector<Matrix<T>>& X, const Matrix<T>& Wq, const Matrix<T>& Wk,
                                      double beta, bool centre, long long length, Collectives& comm) {
   CertifiedRange range;
   range.beta = beta;
-  double key_norm = 0, centred_key_norm = 0;
-  for (const Matrix<T>& x : X) {
-    const Matrix<T> Q = thin_times_small(x, Wq), K = thin_times_small(x, Wk);
+  const Index batch = static_cast<Index>(X.size());
+  Eigen::VectorXd norms(3 * batch);  // per sequence: max||Q_i||, max||K_j||, max||K_j - c||
+  for (Index b = 0; b < batch; ++b) {
+    const Matrix<T> Q = thin_times_small(X[b], Wq), K = thin_times_small(X[b], Wk);
     range.centres.push_back(centre ? key_centre(K, &comm, length) : Eigen::VectorXd::Zero(K.cols()));
-    range.query_norm = std::max(range.query_norm, row_norms(Q).maxCoeff());
-    key_norm = std::max(key_norm, row_norms(K).maxCoeff());
-    centred_key_norm = std::max(centred_key_norm, row_norms(centred(K, range.centres.back())).maxCoeff());
+    norms[3 * b] = row_norms(Q).maxCoeff();
+    norms[3 * b + 1] = row_norms(K).maxCoeff();
+    norms[3 * b + 2] = row_norms(centred(K, range.centres.back())).maxCoeff();
   }
-  range.query_norm = max_all(range.query_norm, comm);
-  key_norm = max_all(key_norm, comm);
-  centred_key_norm = max_all(centred_key_norm, comm);
-  const double d = static_cast<double>(Wq.cols());
-  finish_range<T>(range, key_norm, centred_key_norm, std::abs(beta) * range.query_norm * centred_key_norm, d);
+  max_all(norms, comm);
+  double key_norm = 0, centred_key_norm = 0, bound = 0;
+  for (Index b = 0; b < batch; ++b) {
+    range.query_norm = std::max(range.query_norm, norms[3 * b]);
+    key_norm = std::max(key_norm, norms[3 * b + 1]);
+    centred_key_norm = std::max(centred_key_norm, norms[3 * b + 2]);
+    bound = std::max(bound, std::abs(beta) * norms[3 * b] * norms[3 * b + 2]);
+  }
+  finish_range<T>(range, key_norm, centred_key_norm, bound, static_cast<double>(Wq.cols()));
   return range;
 }
 
