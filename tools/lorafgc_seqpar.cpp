@@ -39,16 +39,6 @@ struct Args {
   bool check = false;
 };
 
-template <class T>
-Problem<T> rows_of(const Problem<T>& whole, RowRange rows) {
-  Problem<T> shard = whole;
-  for (std::size_t b = 0; b < whole.X.size(); ++b) {
-    shard.X[b] = whole.X[b].middleRows(rows.first, rows.count);
-    shard.Y[b] = whole.Y[b].middleRows(rows.first, rows.count);
-  }
-  return shard;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

@@ -91,16 +91,6 @@ class ThreadCollectives final : public Collectives {
   int rank_;
 };
 
-template <class T>
-Problem<T> rows_of(const Problem<T>& whole, RowRange rows) {
-  Problem<T> shard = whole;
-  for (std::size_t b = 0; b < whole.X.size(); ++b) {
-    shard.X[b] = whole.X[b].middleRows(rows.first, rows.count);
-    shard.Y[b] = whole.Y[b].middleRows(rows.first, rows.count);
-  }
-  return shard;
-}
-
 // What each process returned or the message it threw.
 template <class T>
 struct Outcome {

@@ -111,6 +111,23 @@ RowRange shard_rows(long long length, int processes, int rank) {
   return {rank * base + std::min<long long>(rank, extra), base + (rank < extra ? 1 : 0)};
 }
 
+template <class T>
+Problem<T> rows_of(const Problem<T>& whole, RowRange rows) {
+  Problem<T> shard = whole;
+  for (std::size_t b = 0; b < whole.X.size(); ++b) {
+    if (rows.first < 0 || rows.count < 0 || rows.first + rows.count > whole.X[b].rows())
+      throw InvalidArgument("rows", "[" + std::to_string(rows.first) + ", +" + std::to_string(rows.count) +
+                                        ") is not inside the sequence's " + std::to_string(whole.X[b].rows()) +
+                                        " rows");
+    shard.X[b] = whole.X[b].middleRows(rows.first, rows.count);
+    shard.Y[b] = whole.Y[b].middleRows(rows.first, rows.count);
+  }
+  return shard;
+}
+
+template Problem<float> rows_of(const Problem<float>&, RowRange);
+template Problem<double> rows_of(const Problem<double>&, RowRange);
+
 void LocalCollectives::gather_all(const void* mine, void* all, const std::vector<std::size_t>& counts) {
   if (counts.size() != 1) throw InvalidArgument("counts", "one process gathers one block");
   if (counts[0]) std::memcpy(all, mine, counts[0]);

@@ -50,6 +50,11 @@ struct RowRange {
 };
 RowRange shard_rows(long long length, int processes, int rank);
 
+// The rows `rows` of every sequence of `whole` (X and Y), with its adapters and
+// weights: process p's shard is rows_of(whole, shard_rows(L, P, p)).
+template <class T>
+Problem<T> rows_of(const Problem<T>& whole, RowRange rows);
+
 // What every process agrees on before an algorithm runs on its shard.
 struct ShardLayout {
   long long length = 0;  // L of the whole sequence
