@@ -140,3 +140,27 @@ def test_unusable_results_file_refused_and_untouched(tmp_path):
     result = mpirun(2, "run", config, "-o", str(other))
     assert result.returncode != 0 and "holds results of a different config" in result.stderr
     assert other.read_bytes() == before
+
+
+def test_more_ranks_than_chains_warned(tmp_path):
+    # The tiny config: 16 points in 4 chains (mode x T; both L and both algorithms in each).
+    result = mpirun(5, "run", write_config(tmp_path, TINY), "-o", str(tmp_path / "idle.jsonl"), "-q")
+    assert result.returncode == 0, result.stderr
+    assert "5 ranks for 4 chains" in result.stderr and "1 rank(s) will wait idle" in result.stderr
+    assert len(outcome(tmp_path / "idle.jsonl")) == POINTS
+
+
+@pytest.mark.parametrize("omp", ["1", None])
+def test_threads_per_rank_follow_omp_num_threads_or_the_cpus(tmp_path, omp):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if omp:
+        env["OMP_NUM_THREADS"] = omp
+    out = tmp_path / "threads.jsonl"
+    command = [MPIEXEC, "--oversubscribe", *AS_ROOT, "-n", "2", SWEEP, "run", write_config(tmp_path, TINY),
+               "-o", str(out), "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    session = [r for r in lines(out) if r["type"] == "session"][0]
+    expected = [int(omp) if omp else len(rank["cpus"]) for rank in session["ranks"]]
+    assert [rank["threads"]["omp"] for rank in session["ranks"]] == expected
+    assert all(p["threads"]["omp"] == expected[p["rank"]] for p in points(out))
