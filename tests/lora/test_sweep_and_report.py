@@ -202,6 +202,37 @@ def test_points_predicted_over_the_time_limit_are_recorded_not_run(tmp_path):
     assert by_length[2048]["status"] == "over_time_limit" and by_length[2048]["predicted_s"] > 1e-4
 
 
+def test_time_limit_predicts_from_the_fastest_rate_at_a_shorter_length_of_the_same_chain(tmp_path):
+    """The rule of tools/sweep/chain_runner.cpp, checked from the records themselves
+    (so it holds whatever the timings): a point is skipped exactly when its
+    cost-model flops over the fastest rate (flops / min_s) its algorithm reached at
+    a shorter L of the same chain exceed time_limit_s; the first L of a chain is
+    always measured. Two chains (T = 0.5, 2) whose rates must not mix."""
+    config = dict(TINY, algorithms=["exact"], modes=["partial"], L=[32, 64, 128, 256, 512, 1024, 2048, 4096],
+                  T=[0.5, 2.0], time_limit_s=1e-3, repetitions=2, max_reference_L=0)
+    out = tmp_path / "results.jsonl"
+    assert sweep("run", write_config(tmp_path, config), "--output", str(out), "-q").returncode == 0
+    _, points = records(out)
+    skipped = measured_after_first = 0
+    for norm in {p["norm"] for p in points}:
+        chain = sorted((p for p in points if p["norm"] == norm), key=lambda p: p["L"])
+        assert chain[0]["status"] == "ok"
+        fastest = 0.0
+        for p in chain:
+            flops = p["cost_model"]["flops"]
+            if fastest > 0:
+                predicted = flops / fastest
+                if p["status"] == "over_time_limit":
+                    skipped += 1
+                    assert p["predicted_s"] == pytest.approx(predicted, rel=1e-9) and predicted > 1e-3
+                else:
+                    measured_after_first += 1
+                    assert p["status"] == "ok" and predicted <= 1e-3 * (1 + 1e-9), p
+            if p["status"] == "ok":
+                fastest = max(fastest, flops / p["min_s"])
+    assert skipped and measured_after_first  # both branches of the rule were taken
+
+
 def test_refused_plans_are_recorded(tmp_path):
     config = dict(TINY, algorithms=["poly-cheb:eps=1e-3"], modes=["partial"], L=[64], d=[4], T=[20.0])
     out = tmp_path / "results.jsonl"
