@@ -15,7 +15,7 @@ packages=(cmake g++ make pkg-config
           pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib python3-torch python3-scipy
           libcli11-dev libfmt-dev nlohmann-json3-dev
           python3-hypothesis clang libclang-rt-14-dev libomp-14-dev
-          openmpi-bin libopenmpi-dev
+          openmpi-bin libopenmpi-dev python3-mpi4py
           fortunes)  # fortunes: the fine-tuning experiment's pre-training text
 
 install_missing() {

@@ -17,6 +17,7 @@
 #include <lorafgc/lora/kernels.hpp>
 #include <lorafgc/lora/registry.hpp>
 #include <lorafgc/lora/score_range.hpp>
+#include <lorafgc/lora/sequence_parallel.hpp>
 
 #include <pybind11/numpy.h>
 #include <cmath>
@@ -42,9 +43,11 @@ std::string option_text(const py::handle& v, const std::string& key) {
   throw InvalidArgument("option '" + key + "'", "expected a number, bool or string");
 }
 
+// validate = false: a shard of a sequence-parallel run, which the processes validate together.
 template <class T>
 Problem<T> build_problem(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
-                         const py::handle& Y, const py::dict& adapters, double alpha, double beta) {
+                         const py::handle& Y, const py::dict& adapters, double alpha, double beta,
+                         bool validate = true) {
   Problem<T> p;
   p.X = to_batch<T>(X, "X");
   p.Y = to_batch<T>(as_array(Y, "Y"), "Y");
@@ -66,26 +69,39 @@ Problem<T> build_problem(const py::array& X, const py::handle& Wq, const py::han
   }
   p.alpha = alpha;
   p.beta = beta;
-  p.validate();
+  if (validate) p.validate();
   return p;
 }
+
+// A spec with the keyword arguments as further options.
+std::unique_ptr<Algorithm> algorithm_with(const std::string& algorithm, const py::kwargs& kwargs) {
+  AlgorithmSpec spec = parse_algorithm_spec(algorithm);
+  for (const auto& [k, v] : kwargs) {
+    const std::string key = py::str(k).cast<std::string>();
+    spec.options.set(key, option_text(v, key));
+  }
+  return make_algorithm(spec.name, spec.options);
+}
+
+template <class T>
+py::dict gradients_dict(const Gradients<T>& g, const Algorithm& algo);
 
 template <class T>
 py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
                        const py::handle& Y, const py::dict& adapters, double alpha, double beta,
                        const std::string& algorithm, const py::kwargs& kwargs) {
   const Problem<T> p = build_problem<T>(X, Wq, Wk, Wv, Y, adapters, alpha, beta);
-  AlgorithmSpec spec = parse_algorithm_spec(algorithm);
-  for (const auto& [k, v] : kwargs) {
-    const std::string key = py::str(k).cast<std::string>();
-    spec.options.set(key, option_text(v, key));
-  }
-  const auto algo = make_algorithm(spec.name, spec.options);
+  const auto algo = algorithm_with(algorithm, kwargs);
   Gradients<T> g;
   {
     py::gil_scoped_release release;
     g = algo->compute(p);
   }
+  return gradients_dict(g, *algo);
+}
+
+template <class T>
+py::dict gradients_dict(const Gradients<T>& g, const Algorithm& algo) {
   py::dict out;
   out["loss"] = g.loss;
   py::dict weights;
@@ -96,7 +112,7 @@ py::dict run_gradients(const py::array& X, const py::handle& Wq, const py::handl
   }
   if (!weights.empty()) out["weights"] = weights;
   out["info"] = g.info;
-  out["algorithm"] = algo->spec();
+  out["algorithm"] = algo.spec();
   return out;
 }
 
@@ -129,6 +145,85 @@ py::dict lora_gradients(const py::handle& X, const py::handle& Wq, const py::han
     return run_gradients<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
   if (py::isinstance<py::array_t<double>>(x) && x.dtype().kind() == 'f' && x.itemsize() == 8)
     return run_gradients<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, kwargs);
+  throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
+}
+
+// Collectives written in Python (lorafgc.mpi.MpiCollectives, over mpi4py): the
+// library calls back on the thread that called it, with numpy views of its own
+// buffers (no copies), holding the GIL only for the call.
+class PyCollectives final : public Collectives {
+ public:
+  int rank() const override { return call_int("rank"); }
+  int size() const override { return call_int("size"); }
+  void sum(double* v, std::size_t n) override { call("sum", v, n); }
+  void sum(float* v, std::size_t n) override { call("sum", v, n); }
+  void max(double* v, std::size_t n) override { call("max", v, n); }
+  void gather_all(const void* mine, void* all, const std::vector<std::size_t>& counts) override {
+    py::gil_scoped_acquire gil;
+    std::size_t total = 0;
+    for (std::size_t c : counts) total += c;
+    auto* in = static_cast<std::uint8_t*>(const_cast<void*>(mine));
+    const std::size_t own = counts.at(static_cast<std::size_t>(call_int("rank")));
+    method("gather_all")(view(in, own), view(static_cast<std::uint8_t*>(all), total),
+                         py::array_t<long long>(static_cast<py::ssize_t>(counts.size()),
+                                                reinterpret_cast<const long long*>(counts.data())));
+  }
+
+ private:
+  template <class U>
+  static py::array_t<U> view(U* data, std::size_t n) {
+    return py::array_t<U>(static_cast<py::ssize_t>(n), data, py::capsule(data, [](void*) {}));
+  }
+  py::function method(const char* name) const {
+    py::function f = py::get_override(static_cast<const Collectives*>(this), name);
+    if (!f) throw InvalidArgument("comm", std::string("defines no method '") + name + "'");
+    return f;
+  }
+  int call_int(const char* name) const {
+    py::gil_scoped_acquire gil;
+    return method(name)().cast<int>();
+  }
+  template <class U>
+  void call(const char* name, U* v, std::size_t n) {
+    py::gil_scoped_acquire gil;
+    method(name)(view(v, n));
+  }
+};
+
+template <class T>
+py::dict run_sequence_parallel(const py::array& X, const py::handle& Wq, const py::handle& Wk, const py::handle& Wv,
+                               const py::handle& Y, const py::dict& adapters, double alpha, double beta,
+                               const std::string& algorithm, Collectives& comm, const py::kwargs& kwargs) {
+  const Problem<T> shard = build_problem<T>(X, Wq, Wk, Wv, Y, adapters, alpha, beta, false);
+  const auto algo = algorithm_with(algorithm, kwargs);
+  Gradients<T> g;
+  {
+    py::gil_scoped_release release;
+    g = sequence_parallel_gradients(*algo, shard, comm);
+  }
+  return gradients_dict(g, *algo);
+}
+
+py::dict lora_sequence_parallel(const py::handle& X, const py::handle& Wq, const py::handle& Wk,
+                                const py::handle& Wv, const py::handle& Y, const py::handle& adapters,
+                                const py::handle& alpha_arg, const py::handle& beta_arg, const std::string& algorithm,
+                                const py::handle& comm_arg, const py::kwargs& kwargs) {
+  const double alpha = real_arg(alpha_arg, "alpha"), beta = real_arg(beta_arg, "beta");
+  const py::array x = as_array(X, "X");
+  if (!py::isinstance<py::dict>(adapters))
+    throw InvalidArgument("adapters", "expected a dict mapping 'q', 'k', 'v' to (B, A)");
+  LocalCollectives local;
+  Collectives* comm = &local;
+  if (!comm_arg.is_none()) {
+    if (!py::isinstance<Collectives>(comm_arg))
+      throw InvalidArgument("comm", "expected a lorafgc Collectives (lorafgc.mpi.MpiCollectives()) or None");
+    comm = comm_arg.cast<Collectives*>();
+  }
+  const auto ad = adapters.cast<py::dict>();
+  if (x.dtype().kind() == 'f' && x.itemsize() == 4)
+    return run_sequence_parallel<float>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, *comm, kwargs);
+  if (x.dtype().kind() == 'f' && x.itemsize() == 8)
+    return run_sequence_parallel<double>(x, Wq, Wk, Wv, Y, ad, alpha, beta, algorithm, *comm, kwargs);
   throw InvalidArgument("X", "dtype " + dtype_of(x) + " is not supported (use float32 or float64)");
 }
 
@@ -434,6 +529,24 @@ void bind_lora(py::module_& m) {
         "with B (d, r), A (r, d); all float32 or all float64. algorithm: a registry name, optionally with\n"
         "options ('exact:block=32'); further keyword arguments are options too (weights=True adds the\n"
         "d x d weight gradients). Returns {'loss', 'q': (dB, dA), 'v': (dB, dA), ..., 'info', 'algorithm'}.");
+  py::class_<Collectives, PyCollectives>(m, "Collectives",
+                                        "Base of the collectives sequence_parallel_gradients talks through: define "
+                                        "rank(), size(), sum(values), max(values) (in place, every process's values "
+                                        "combined) and gather_all(mine, all, counts) (bytes, rank order). "
+                                        "lorafgc.mpi.MpiCollectives implements them over mpi4py.")
+      .def(py::init<>());
+  m.def("sequence_parallel_gradients", &lora_sequence_parallel, py::arg("X"), py::arg("Wq"), py::arg("Wk"),
+        py::arg("Wv"), py::arg("Y"), py::arg("adapters"), py::arg("alpha"), py::arg("beta") = 1.0,
+        py::arg("algorithm") = "exact", py::arg("comm") = py::none(),
+        "gradients() of a problem whose rows are split over processes (docs/sequence-parallel.md): X, Y are\n"
+        "this process's rows shard_rows(L, P, rank) of every sequence; comm a Collectives (None: one process).\n"
+        "Every process returns the gradients of the whole problem. exact, poly-cheb and poly-taylor\n"
+        "(range_rows=0) have a sequence-parallel form; refusals (P > L, shards that differ) reach every process.");
+  m.def("shard_rows", [](long long L, int processes, int rank) {
+          const RowRange r = shard_rows(L, processes, rank);
+          return py::make_tuple(r.first, r.first + r.count);
+        }, py::arg("L"), py::arg("processes"), py::arg("rank"),
+        "(start, stop): the rows of a sequence of L rows that process `rank` of `processes` holds.");
   m.def("generate", &generate_instance, py::arg("L"), py::arg("d"), py::arg("r"), py::arg("gamma"),
         py::arg("mode") = "partial", py::arg("dtype") = "float64", py::arg("seed") = 1,
         py::arg("batch") = py::none(), py::arg("lora_share") = 0.25, py::arg("alpha") = 8.0,

@@ -11,10 +11,13 @@
     out, lse, info = lorafgc.lora.attention_forward(q, k, v, causal=True)   # (batch, heads, L, head_dim) arrays
     dq, dk, dv, info = lorafgc.lora.attention_backward(q, k, v, out, lse, d_out, causal=True)
                                                              # docs/attention-backend.md; lorafgc.torch wraps them
+    start, stop = lorafgc.lora.shard_rows(L, P, rank)        # under mpirun: this process's rows, then
+    g = lorafgc.lora.sequence_parallel_gradients(X=X[start:stop], Y=Y[start:stop], ..., comm=lorafgc.mpi.MpiCollectives())
+                                                             # docs/sequence-parallel.md
 """
-from ._lorafgc.lora import (algorithms, attention_backward, attention_forward, calibrate, calibrate_algorithm,
-                            check_spec, cost, generate, gradients, kernel_target, plan_instance, plan_shape,
-                            predicted_seconds, score_range)
+from ._lorafgc.lora import (Collectives, algorithms, attention_backward, attention_forward, calibrate,
+                            calibrate_algorithm, check_spec, cost, generate, gradients, kernel_target, plan_instance,
+                            plan_shape, predicted_seconds, score_range, sequence_parallel_gradients, shard_rows)
 
 _rates = {}
 
@@ -77,5 +80,5 @@ def plan(instance=None, target_error=1e-3, *, L=None, d=None, r=4, mode="partial
     return plan_shape(L, d, r, mode, batch, dtype, T, **options)
 
 
-__all__ = ["gradients", "generate", "algorithms", "score_range", "kernel_target", "calibrate", "cost",
+__all__ = ["Collectives", "sequence_parallel_gradients", "shard_rows", "gradients", "generate", "algorithms", "score_range", "kernel_target", "calibrate", "cost",
            "predicted_seconds", "calibrate_algorithm", "predict", "plan"]
