@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <stdexcept>
 
 namespace {
 
@@ -101,10 +102,16 @@ nlohmann::json measure(const Args& args, const std::string& spec, const Algorith
                       {"info", g.info},
                       {"loss", g.loss}};
   if (args.check && comm.rank() == 0) {
-    const Gradients<T> one = algorithm.compute(whole);
-    const ErrorMetrics e = compare_gradients(g, one);
-    r["check_max_rel"] = e.max_rel;
-    r["check_loss_rel"] = e.loss_abs / std::max(std::abs(one.loss), 1e-300);
+    // Rank 0 alone: a refusal here (one process's memory for the whole problem)
+    // is recorded, not thrown, so that the other processes are not left waiting.
+    try {
+      const Gradients<T> one = algorithm.compute(whole);
+      const ErrorMetrics e = compare_gradients(g, one);
+      r["check_max_rel"] = e.max_rel;
+      r["check_loss_rel"] = e.loss_abs / std::max(std::abs(one.loss), 1e-300);
+    } catch (const std::exception& e) {
+      r["check_error"] = e.what();
+    }
   }
   return r;
 }
@@ -115,19 +122,30 @@ void report(const Args& args, const nlohmann::json& r) {
              r["spec"].get<std::string>(), r["processes"].get<int>(), r["L"].get<long long>(),
              r["median_s"].get<double>(), r["comm_median_s"].get<double>(), most(r["bytes_sent"]).get<double>(),
              most(r["bytes_received"]).get<double>(),
-             r.contains("check_max_rel") ? fmt::format("  max_rel vs one process {:.2e}", r["check_max_rel"].get<double>())
+             r.contains("check_max_rel")   ? fmt::format("  max_rel vs one process {:.2e}", r["check_max_rel"].get<double>())
+             : r.contains("check_error") ? "  check refused: " + r["check_error"].get<std::string>()
                                          : "");
   if (args.json.empty()) return;
   std::ofstream out(args.json, std::ios::app);  // appended: earlier records are never rewritten
   out << r.dump() << "\n";
   out.flush();
-  if (!out) throw InvalidArgument("--json", "cannot append to '" + args.json + "'");
+  // Rank 0 alone (the file was appendable at the start): not an agreed refusal, so the job is aborted.
+  if (!out) throw std::runtime_error("--json: cannot append to '" + args.json + "'");
+}
+
+// Rank 0 opens --json for appending before anything runs and tells every process.
+void require_appendable(const std::string& path, int rank) {
+  int ok = 1;
+  if (rank == 0 && !path.empty()) ok = static_cast<bool>(std::ofstream(path, std::ios::app));
+  MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!ok) throw InvalidArgument("--json", "cannot append to '" + path + "'");
 }
 
 template <class T>
 int run(const Args& args, seqpar::MpiCollectives& comm) {
   std::vector<std::unique_ptr<Algorithm>> algorithms;
   for (const auto& spec : args.algorithms) algorithms.push_back(make_algorithm(spec));
+  require_appendable(args.json, comm.rank());
   const Problem<T> whole = generate<T>(args.gen);
   if (comm.rank() == 0)
     fmt::print("instance: L={} d={} r={} mode={} dtype={} seed={}  processes: {}  threads per process: {}\n"

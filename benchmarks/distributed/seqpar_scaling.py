@@ -81,7 +81,8 @@ def predict(model, L, P, alpha, beta):
     a, b = model["compute"]
     compute = a * L * L / P + b * L if model["quadratic"] else a * L / P + b
     calls, reduced = model["calls"], model["reduced_bytes"]
-    comm = (calls - model["gathers"]) * all_reduce(0, P, alpha, 0) + all_reduce(reduced, P, alpha, beta)
+    # One call carries the reduced payload (its latency counted there), one the gather; the rest are latency.
+    comm = (calls - model["gathers"] - 1) * all_reduce(0, P, alpha, 0) + all_reduce(reduced, P, alpha, beta)
     if model["gathers"]:
         comm += all_gather(L * model["gathered_bytes_per_row"], P, alpha, beta)
     return compute, comm

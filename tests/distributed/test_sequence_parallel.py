@@ -93,3 +93,9 @@ def test_algorithms_without_a_sequence_parallel_form_refused(tmp_path, spec, nam
     assert result.stderr.count("error:") == 1
     kept, *rest = out.read_text().splitlines()  # appended to, never rewritten
     assert kept == '{"kept": true}' and len(rest) == 1 and json.loads(rest[0])["spec"] == "exact"
+
+
+def test_a_results_file_that_cannot_be_appended_to_is_refused_before_running(tmp_path):
+    result = seqpar(2, "--L", "64", "--d", "4", "--r", "2", "--json", str(tmp_path))  # a directory
+    assert result.returncode != 0 and "--json" in result.stderr, result.stderr
+    assert result.stderr.count("error:") == 1

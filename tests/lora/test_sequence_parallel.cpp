@@ -99,18 +99,22 @@ struct Outcome {
 };
 
 // P threads, process p running on shards[p].
+// other_spec: process 1's algorithm, if not empty.
 template <class T>
-std::vector<Outcome<T>> run_processes(const std::string& spec, const std::vector<Problem<T>>& shards) {
+std::vector<Outcome<T>> run_processes(const std::string& spec, const std::vector<Problem<T>>& shards,
+                                      const std::string& other_spec = "") {
   const int P = static_cast<int>(shards.size());
   Meeting meeting(P);
   std::vector<Outcome<T>> out(static_cast<std::size_t>(P));
   const auto algorithm = make_algorithm(spec);
+  const auto other = make_algorithm(other_spec.empty() ? spec : other_spec);
   std::vector<std::thread> threads;
   for (int p = 0; p < P; ++p)
     threads.emplace_back([&, p] {
       ThreadCollectives comm(meeting, p);
       try {
-        out[static_cast<std::size_t>(p)].gradients = sequence_parallel_gradients(*algorithm, shards[static_cast<std::size_t>(p)], comm);
+        out[static_cast<std::size_t>(p)].gradients =
+            sequence_parallel_gradients(p == 1 ? *other : *algorithm, shards[static_cast<std::size_t>(p)], comm);
       } catch (const std::exception& e) {
         out[static_cast<std::size_t>(p)].error = e.what();
       }
@@ -202,6 +206,19 @@ TEST_CASE("a shard refused anywhere is refused on every process", "[sequence_par
     shards = split(whole, 3);
     shards[2] = rows_of(generate<double>(test::config(12, 4, 2, Adaptation::Full)), shard_rows(12, 3, 2));
     every(run_processes("exact", shards), "process 2 holds adapted projections");
+  }
+  SECTION("different algorithms, scalars or weights") {
+    every(run_processes("poly-cheb:range_rows=0", split(whole, 2), "poly-cheb:range_rows=0,centre=false"),
+          "process 1 holds algorithm spec");
+    auto shards = split(whole, 3);
+    shards[1].beta = 2;
+    every(run_processes("exact", shards), "process 1 holds beta");
+    shards = split(whole, 3);
+    shards[2].alpha *= 2;
+    every(run_processes("exact", shards), "process 2 holds alpha");
+    shards = split(whole, 3);
+    shards[2].adapter[index(Projection::V)]->A(0, 0) += 1;
+    every(run_processes("exact", shards), "process 2 holds weights and adapters");
   }
   SECTION("rows other than shard_rows gives") {
     auto shards = split(whole, 2);

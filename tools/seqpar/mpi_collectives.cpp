@@ -15,7 +15,7 @@ namespace {
 int mpi_count(std::size_t n, const char* what) {
   if (n > static_cast<std::size_t>(INT_MAX))
     throw InvalidArgument("L", std::string(what) + " of " + std::to_string(n) +
-                                   " elements exceeds MPI's int count; use more processes or a shorter sequence");
+                                   " elements exceeds MPI's int count (exact gathers all of X on every process: a shorter sequence)");
   return static_cast<int>(n);
 }
 

@@ -3,6 +3,8 @@
 // process (a process that threw alone would leave the others waiting in a
 // collective for ever); then the algorithm's sequence-parallel form runs.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
+#include <lorafgc/core/system_info.hpp>
 #include <lorafgc/lora/sequence_parallel.hpp>
 
 #include <array>
@@ -20,13 +22,58 @@ namespace {
 }
 
 // What each process tells the others about its shard.
-enum Field { kWidth, kRank, kBatch, kAdapted, kScalarBytes, kRows, kEqualRows, kValid, kFields };
+// Fields kWidth .. kInputs must be equal on every process: different specs,
+// scalars or weights would run different collectives (a hang) or sum the
+// gradients of different problems.
+enum Field {
+  kWidth, kRank, kBatch, kAdapted, kScalarBytes, kSpec, kAlpha, kBeta, kInputs,
+  kRows, kEqualRows, kValid, kFields
+};
 using Description = std::array<long long, kFields>;
-const char* const kFieldNames[] = {"d", "r", "batch", "adapted projections (bits q, k, v)", "dtype bytes"};
+const char* const kFieldNames[] = {"d", "r", "batch", "adapted projections (bits q, k, v)", "dtype bytes",
+                                   "algorithm spec (hash)", "alpha (bits)", "beta (bits)",
+                                   "weights and adapters (hash)"};
+
+// FNV-1a over bytes.
+long long hashed(const void* data, std::size_t bytes, unsigned long long h = 14695981039346656037ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<long long>(h);
+}
+
+long long bits(double x) {
+  long long out = 0;
+  std::memcpy(&out, &x, sizeof out);
+  return out;
+}
 
 template <class T>
-Description describe(const Problem<T>& shard, std::string& invalid) {
+long long inputs_hash(const Problem<T>& p) {
+  long long h = hashed(nullptr, 0);
+  const auto add = [&](const Matrix<T>& m) {
+    h = hashed(m.data(), static_cast<std::size_t>(m.size()) * sizeof(T), static_cast<unsigned long long>(h));
+  };
+  for (const Matrix<T>& w : p.W) add(w);
+  for (const auto& a : p.adapter)
+    if (a) add(a->A), add(a->B);
+  return h;
+}
+
+// The threads the algorithm will run: a refusal here is agreed like any other.
+void require_threads(const Algorithm& a) {
+  const bool declares = a.options().canonical().find("threads=") != std::string::npos;
+  const long long threads = declares ? a.options().integer("threads") : 0;
+  require_threads_fit("threads", threads > 0 ? threads : omp_threads());
+}
+
+template <class T>
+Description describe(const Algorithm& algorithm, const Problem<T>& shard, std::string& invalid) {
   Description d{};
+  const std::string spec = algorithm.spec();
+  d[kSpec] = hashed(spec.data(), spec.size());
+  d[kAlpha] = bits(shard.alpha);
+  d[kBeta] = bits(shard.beta);
+  d[kInputs] = inputs_hash(shard);
   d[kWidth] = shard.W[0].rows();
   d[kBatch] = shard.batch();
   d[kRows] = shard.length();
@@ -38,6 +85,7 @@ Description describe(const Problem<T>& shard, std::string& invalid) {
   try {
     if (shard.length() > 0) shard.validate();  // no rows: refused by P <= L, on every process
     d[kRank] = shard.rank();
+    require_threads(algorithm);
   } catch (const std::exception& e) {
     d[kValid] = 0;
     invalid = e.what();
@@ -66,7 +114,7 @@ ShardLayout agree(const std::vector<Description>& all, int rank, const std::stri
                                                : "process " + std::to_string(p) +
                                                      "'s shard was refused (its error is in its own output)");
   for (int p = 1; p < P; ++p)
-    for (int f = kWidth; f <= kScalarBytes; ++f)
+    for (int f = kWidth; f <= kInputs; ++f)
       if (all[p][f] != all[0][f])
         throw InvalidArgument("shard", "process " + std::to_string(p) + " holds " + kFieldNames[f] + " = " +
                                            std::to_string(all[p][f]) + ", process 0 " + std::to_string(all[0][f]) +
@@ -92,7 +140,7 @@ ShardLayout agree(const std::vector<Description>& all, int rank, const std::stri
 template <class T>
 Gradients<T> run(const Algorithm& algorithm, const Problem<T>& shard, Collectives& comm) {
   std::string invalid;
-  const Description mine = describe(shard, invalid);
+  const Description mine = describe(algorithm, shard, invalid);
   const ShardLayout layout = agree(gather_descriptions(mine, comm), comm.rank(), invalid);
   Gradients<T> g = algorithm.compute_shard(shard, layout, comm);
   g.info["processes"] = comm.size();

@@ -80,8 +80,8 @@ class Registered : public Algorithm {
   template <class T>
   Gradients<T> shard_or_refuse(const Problem<T>& p, const ShardLayout& l, Collectives& c) const {
     if constexpr (Shards<Derived, T>::value) {
-      const long long threads = declares_threads() ? options().integer("threads") : 0;
-      require_threads_fit("threads", threads > 0 ? threads : omp_threads());
+      // The threads are checked in the agreement (sequence_parallel.cpp), where a
+      // refusal on one process reaches every process.
       return static_cast<const Derived&>(*this).run_shard(p, l, c);
     } else {
       return Algorithm::compute_shard(p, l, c);

@@ -2,6 +2,7 @@
 // threads (per-thread sums, reduced once), then dB and dA assembled from the
 // contracted products; and its cost model.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/system_info.hpp>
 
 #include "lora/common/contracted_gradients.hpp"
@@ -208,6 +209,16 @@ template <class T>
 Gradients<T> exact_gradients_shard(const Problem<T>& shard, const ShardLayout& layout, Collectives& comm,
                                    const ExactConfig& config) {
   const ExactConfig c = resolved(config, shard.width(), layout.length);
+  // Every process holds the key side of the whole sequence (and X, Y at length L):
+  // the workspace of the whole L, checked on every process and agreed.
+  detail::agreed(comm, "exact's workspace", [&] {
+    ProblemShape shape = shape_of(shard, false);
+    shape.length = layout.length;
+    const double bytes = exact_workspace_bytes(shape, sizeof(T), c) +
+                         2.0 * static_cast<double>(layout.length * shard.width() * shard.batch()) * sizeof(T);
+    require_memory("L", bytes, "exact, sequence-parallel, on L = " + std::to_string(layout.length));
+    return 0;
+  });
   const auto W = detail::effective_weights(shard);
   Problem<T> whole = shard;  // the adapters and weights; X gathered, Y padded with rows never read
   detail::ContractedGradients<T> sums;

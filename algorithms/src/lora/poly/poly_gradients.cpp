@@ -437,7 +437,13 @@ Gradients<T> poly_gradients_shard(const Problem<T>& p, const ShardLayout& layout
                                                      c.centre, layout.length, comm);
   planned.feature_range = planned.data_range;
   planned.bulk_range = planned.data_range.T_used;
-  planned.plan = plan_poly(shape, planned.bulk_range, sizeof(T), c);
+  // Planned for the largest process's rows (its flops and workspace; the degree
+  // and rank do not depend on L), the same on every process; the memory budget
+  // is each process's own, so a refusal is agreed.
+  ProblemShape mine = shape;
+  mine.length = shard_rows(layout.length, comm.size(), 0).count;
+  planned.plan = detail::agreed(comm, "the polynomial's plan",
+                                [&] { return plan_poly(mine, planned.bulk_range, sizeof(T), c); });
   return run_plan(p, c, shape, W, std::move(planned), &comm);
 }
 
