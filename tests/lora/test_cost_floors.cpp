@@ -5,6 +5,7 @@
 #include "lora_support.hpp"
 
 #include <lorafgc/lora/auto_plan.hpp>
+#include <lorafgc/lora/plan_memo.hpp>
 #include <lorafgc/lora/score_range.hpp>
 
 #include "lora/auto_select/calibration_cache.hpp"
@@ -18,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -255,6 +257,7 @@ TEST_CASE("thrifty planning gives up at most what costing would have cost", "[au
         const auto p = generate<float>(instance(L, T, family, Adaptation::Partial, 1));
         const ProblemShape shape = shape_of(p);
         INFO(family_name(family) << " T_cs = " << T << " L = " << L);
+        plan_auto(p, o);  // fills the caches (its costings are not used)
         plan_auto(p, o);  // learns what costing takes
         const AutoPlan plan = plan_auto(p, o);
         REQUIRE(plan.chosen >= 0);
@@ -269,4 +272,45 @@ TEST_CASE("thrifty planning gives up at most what costing would have cost", "[au
         }
         CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].predicted_seconds <= best + given_up + 1e-12);
       }
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Work that takes at least `seconds` however busy the machine is.
+int busy(double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  int spins = 0;
+  while (seconds_since(start) < seconds) ++spins;
+  return spins;
+}
+
+}  // namespace
+
+// Thrifty planning charges a candidate only its own costing: the shared
+// entries' work (the rows, the certified range) is timed apart, a nested one
+// once, and a hit costs nothing.
+TEST_CASE("the plan memo times its shared work once", "[auto][floor]") {
+  using detail::memo_get_or_shared;
+  using detail::memo_shared_seconds;
+  const int problem = 0;
+  CHECK(memo_shared_seconds() == 0);
+  CHECK(*memo_get_or_shared<int>(&problem, "outside", [] { return 7; }) == 7);  // computed, not kept
+  CHECK(memo_shared_seconds() == 0);
+  const PlanMemoScope scope(&problem);
+  const auto start = std::chrono::steady_clock::now();
+  const auto outer = memo_get_or_shared<int>(&problem, "outer", [&] {
+    busy(1e-3);
+    return *memo_get_or_shared<int>(&problem, "inner", [] { return busy(1e-3) >= 0 ? 2 : 0; }) + 1;
+  });
+  const double wall = seconds_since(start);
+  CHECK(*outer == 3);
+  const double shared = memo_shared_seconds();
+  CHECK(shared >= 2e-3);
+  CHECK(shared <= wall);  // the inner entry's time counted twice would exceed it
+  CHECK(*memo_get_or_shared<int>(&problem, "outer", [] { return busy(1e-3); }) == 3);  // a hit
+  CHECK(memo_shared_seconds() == shared);
 }

@@ -21,8 +21,8 @@ struct AutoOptions {
   int threads = 0;             // passed to every candidate (0: the current default)
   bool calibrated = true;      // predict with each algorithm's calibration; false: the machine limit
   // Also skip costing a candidate (on an instance) whose floor cannot beat the
-  // best prediction by more than costing it took last time on this shape in
-  // this process: auto's time is its plan plus its run (docs/auto.md, Pruning).
+  // best prediction by more than its own costing takes on this shape in this
+  // process: auto's time is its plan plus its run (docs/auto.md, Pruning).
   bool thrifty = true;
 };
 

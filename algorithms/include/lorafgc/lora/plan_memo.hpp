@@ -38,6 +38,32 @@ std::shared_ptr<const V> memo_get_or(const void* problem, const std::string& key
   memo_store(problem, key, value);
   return value;
 }
+
+// Times the work of entries every candidate shares (the rows, the certified
+// range) in the scope, nested ones once: auto's thrifty planning charges that
+// work to no candidate's costing, since whichever is costed first pays it.
+class SharedWorkTimer {
+ public:
+  SharedWorkTimer();
+  ~SharedWorkTimer();
+  SharedWorkTimer(const SharedWorkTimer&) = delete;
+  SharedWorkTimer& operator=(const SharedWorkTimer&) = delete;
+
+ private:
+  bool outermost_;
+  double start_;
+};
+// The seconds spent in the scope computing shared entries so far (0 outside one).
+double memo_shared_seconds();
+
+// memo_get_or for an entry every candidate shares.
+template <class V, class Compute>
+std::shared_ptr<const V> memo_get_or_shared(const void* problem, const std::string& key, Compute compute) {
+  return memo_get_or<V>(problem, key, [&] {
+    const SharedWorkTimer timer;
+    return compute();
+  });
+}
 }  // namespace detail
 
 }  // namespace lorafgc::lora

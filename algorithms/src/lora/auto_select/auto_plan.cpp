@@ -48,13 +48,14 @@ struct Candidate {
   std::string costing_key;  // thrifty planning's record of what costing it takes
   std::optional<AlgorithmCalibration> calibration;
   double floor_seconds = 0;  // the least prediction its cost floors allow
+  double costing_seconds = 0;  // thrifty: what its own costing takes on this shape (costing_seconds)
 };
 
 // cost_of(algorithm) -> Cost: the instance's or the shape's; floors_of(algorithm)
 // -> lower bounds on it (Algorithm::cost_floors). Candidates are costed in the
 // order of their floors, and one whose floor cannot beat the best prediction
 // so far is not costed at all, nor (thrifty, on an instance: `learn`) one that
-// cannot beat it by more than costing it took last time (PlanRow::at_least).
+// cannot beat it by more than its own costing takes (PlanRow::at_least).
 template <class CostOf, class FloorsOf, class ModelOf>
 AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of,
                    FloorsOf floors_of, ModelOf model_of, bool learn) {
@@ -104,16 +105,27 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     plan.rows.push_back(std::move(row));
     candidates.push_back(std::move(c));
   }
+  // Thrifty, in the order of floor plus what its own costing takes (not the
+  // range every polynomial shares): a candidate is chosen only after it is
+  // costed, so that sum is the least auto can spend on it. By floors alone,
+  // poly-hybrid (whose outlier search costs 0.1-0.4 ms at L = 1024-8192,
+  // d = 4) went first wherever its floor lay a little under poly-cheb's
+  // (costed in microseconds once the range is computed), and then ran its
+  // search to lose to poly-cheb.
+  for (Candidate& c : candidates)
+    if (c.algorithm) c.costing_seconds = learn && o.thrifty ? detail::costing_seconds(c.costing_key) : 0.0;
   std::vector<std::size_t> order(candidates.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return candidates[a].floor_seconds < candidates[b].floor_seconds; });
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return candidates[a].floor_seconds + candidates[a].costing_seconds <
+           candidates[b].floor_seconds + candidates[b].costing_seconds;
+  });
   double best = std::numeric_limits<double>::infinity();
   for (std::size_t i : order) {
     PlanRow& row = plan.rows[i];
     Candidate& c = candidates[i];
     if (!c.algorithm) continue;
-    const double costing = learn && o.thrifty ? detail::costing_seconds(c.costing_key) : 0.0;
+    const double costing = c.costing_seconds;
     if (c.floor_seconds >= best - costing) {  // cannot win, or not by what costing it costs
       row.at_least = true;
       row.predicted_seconds = c.floor_seconds;
@@ -122,10 +134,12 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     }
     try {
       const auto costing_start = std::chrono::steady_clock::now();
+      const double shared_before = detail::memo_shared_seconds();
       row.cost = cost_of(*c.algorithm);
       if (learn)
         detail::record_costing(c.costing_key,
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - costing_start).count());
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - costing_start).count() -
+                                   (detail::memo_shared_seconds() - shared_before));
       if (std::isfinite(row.cost.flops)) {
         row.calibrated = c.calibration.has_value();
         row.predicted_seconds = predicted(row.cost, c.calibration, rates);

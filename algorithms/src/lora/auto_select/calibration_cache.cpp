@@ -5,6 +5,8 @@
 #include <lorafgc/lora/projection.hpp>
 #include <lorafgc/lora/registry.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -50,9 +52,14 @@ std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, 
 
 namespace {
 
-std::map<std::string, double>& costings() {
-  static std::map<std::string, double> seconds;
-  return seconds;
+struct Costing {
+  int times = 0;
+  double seconds = HUGE_VAL;  // the least after the first
+};
+
+std::map<std::string, Costing>& costings() {
+  static std::map<std::string, Costing> records;
+  return records;
 }
 
 }  // namespace
@@ -66,12 +73,13 @@ std::string costing_key(const std::string& spec, const ProblemShape& s, int scal
 double costing_seconds(const std::string& key) {
   std::lock_guard<std::mutex> lock(cache_mutex());
   const auto it = costings().find(key);
-  return it == costings().end() ? 0.0 : it->second;
+  return it == costings().end() || it->second.times < 2 ? 0.0 : it->second.seconds;
 }
 
 void record_costing(const std::string& key, double seconds) {
   std::lock_guard<std::mutex> lock(cache_mutex());
-  costings()[key] = seconds;
+  Costing& c = costings()[key];
+  if (c.times++ > 0) c.seconds = std::min(c.seconds, seconds);
 }
 
 std::shared_ptr<const Algorithm> cached_algorithm(const std::string& spec) {

@@ -18,9 +18,14 @@ MachineRates cached_rates(int scalar_bytes, int threads);
 std::optional<AlgorithmCalibration> cached_calibration(const std::string& spec, const ProblemShape& shape,
                                                        int scalar_bytes, int threads);
 
-// How long costing spec on an instance of this shape took in this process
-// (the last time; 0 before the first): what thrifty planning weighs against
-// what costing could gain.
+// How long costing spec on an instance of this shape took in this process,
+// beyond the work its plan memo shares with the other candidates
+// (memo_shared_seconds): the least of its costings after the first, 0 before
+// the second. What thrifty planning weighs against what costing could gain.
+// Not the last: a costing that certified a polynomial for a new range, or
+// filled another of the process's caches, took 0.1-0.7 ms where the others
+// take microseconds, and planning then skipped that candidate (so never
+// measured it again) where it was the fastest.
 std::string costing_key(const std::string& spec, const ProblemShape& shape, int scalar_bytes);
 double costing_seconds(const std::string& key);
 void record_costing(const std::string& key, double seconds);

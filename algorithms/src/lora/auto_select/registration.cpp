@@ -116,7 +116,8 @@ std::vector<Registration> auto_select() {
                      "false: the machine limit"),
       boolean_option("thrifty", true,
                      "also skip costing a candidate on the instance whose cost floor cannot beat the best prediction "
-                     "by more than costing it took last time on this shape (auto's time is its plan plus its run)"),
+                     "by more than its own costing takes on this shape (the least measured after the first; auto's time is its "
+                     "plan plus its run)"),
   };
   // The conformance harness runs the limit's predictions: calibrating four
   // algorithms per width, rank, mode, dtype and thread count takes minutes

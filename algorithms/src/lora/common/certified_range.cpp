@@ -212,7 +212,7 @@ std::vector<SequenceRows<T>> sequence_rows(const std::vector<Matrix<T>>& X, cons
 
 template <class T>
 std::shared_ptr<const std::vector<SequenceRows<T>>> memoized_rows(const Problem<T>& p, bool centre) {
-  return memo_get_or<std::vector<SequenceRows<T>>>(&p, "rows|" + std::to_string(sizeof(T)) + "|" + std::to_string(centre),
+  return memo_get_or_shared<std::vector<SequenceRows<T>>>(&p, "rows|" + std::to_string(sizeof(T)) + "|" + std::to_string(centre),
                                                    [&] {
                                                      const auto W = effective_weights(p);
                                                      return sequence_rows(p.X, W[index(Projection::Q)],

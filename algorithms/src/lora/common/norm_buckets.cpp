@@ -1,6 +1,7 @@
 #include "lora/common/norm_buckets.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 
@@ -49,16 +50,19 @@ NormBuckets::NormBuckets(const Eigen::VectorXd& norms) {
   const unsigned long long span = top_key_ - key(bottom) + 1;
   clamped_ = span > static_cast<unsigned long long>(kBuckets);
   buckets_ = static_cast<Index>(clamped_ ? kBuckets : span);
-  const auto bucket = [&](Index i) {
-    return static_cast<std::size_t>(std::min<unsigned long long>(top_key_ - key(norms[i]), buckets_ - 1));
-  };
+  // The buckets once, in a loop the compiler vectorises: computed again in
+  // the scatter, they made this a fifth of auto's plan at L = 8192, d = 4.
+  const unsigned long long last = static_cast<unsigned long long>(buckets_ - 1);
+  std::vector<std::uint16_t> bucket(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i)
+    bucket[static_cast<std::size_t>(i)] = static_cast<std::uint16_t>(std::min(top_key_ - key(norms[i]), last));
   // Counting sort: counts at b + 1, their prefix sums, then the scatter moves
   // each start to the next bucket's, shifted back once at the end.
   start_.assign(static_cast<std::size_t>(buckets_) + 1, 0);
-  for (Index i = 0; i < n; ++i) ++start_[bucket(i) + 1];
+  for (const std::uint16_t b : bucket) ++start_[b + 1u];
   std::partial_sum(start_.begin(), start_.end(), start_.begin());
   order_.resize(static_cast<std::size_t>(n));
-  for (Index i = 0; i < n; ++i) order_[static_cast<std::size_t>(start_[bucket(i)]++)] = i;
+  for (Index i = 0; i < n; ++i) order_[static_cast<std::size_t>(start_[bucket[static_cast<std::size_t>(i)]]++)] = i;
   std::copy_backward(start_.begin(), start_.end() - 1, start_.end());
   start_[0] = 0;
 }

@@ -138,7 +138,7 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
                                 std::to_string(c.range_rows);
   const auto rows = detail::memoized_rows(p, c.centre);
-  out.data_range = *memo_get_or<detail::CertifiedRange>(
+  out.data_range = *detail::memo_get_or_shared<detail::CertifiedRange>(
       &p, range_key, [&] { return detail::certified_range(*rows, p.beta, {c.centre, c.range_rows}); });
   out.feature_range = out.data_range;
   out.bulk_range = out.data_range.T_used;
