@@ -274,6 +274,23 @@ TEST_CASE("thrifty planning gives up at most what costing would have cost", "[au
       }
 }
 
+// What thrifty planning weighs against a candidate's gain: nothing until it
+// was costed twice (the first fills the process's caches), then the least
+// costing since, not the last (a slow one would have it skipped, and never
+// measured again, where it is the fastest).
+TEST_CASE("a costing record is the least costing after the first", "[auto][floor]") {
+  const std::string key = "test-only spec|costing record";
+  CHECK(detail::costing_seconds(key) == 0);
+  detail::record_costing(key, 5e-3);
+  CHECK(detail::costing_seconds(key) == 0);
+  detail::record_costing(key, 2e-3);
+  CHECK(detail::costing_seconds(key) == 2e-3);
+  detail::record_costing(key, 4e-3);
+  CHECK(detail::costing_seconds(key) == 2e-3);
+  detail::record_costing(key, 1e-3);
+  CHECK(detail::costing_seconds(key) == 1e-3);
+}
+
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
