@@ -26,6 +26,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <omp.h>
+
 #include <cmath>
 #include <limits>
 
@@ -192,7 +194,9 @@ template <class T>
 void check_thread_independence(const Registration& r, const std::string& spec, const Problem<T>& p) {
   const std::string sep = spec.find(':') == std::string::npos ? ":" : ",";
   const std::string blocks = declares(r, "block") ? ",block=16" : "";
+  const int before = omp_get_max_threads();
   const auto one = make_algorithm(spec + sep + "threads=1" + blocks)->compute(p);
+  CHECK(omp_get_max_threads() == before);  // the run's thread limit ends with it
   const auto three = make_algorithm(spec + sep + "threads=3" + blocks)->compute(p);
   const ErrorMetrics e = compare_gradients(three, one);
   INFO(spec << " " << dtype_name<T>() << ": 1 vs 3 threads, max_rel " << e.max_rel);

@@ -58,6 +58,14 @@ void set_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 
+ThreadLimit::ThreadLimit(int threads) : before_(0) {
+  if (threads > 0 && threads != omp_get_max_threads()) before_ = omp_get_max_threads(), omp_set_num_threads(threads);
+}
+
+ThreadLimit::~ThreadLimit() {
+  if (before_ > 0) omp_set_num_threads(before_);
+}
+
 // Once per process: glibc asks the kernel (sysinfo) each time, 1-2 us on these
 // virtual machines, and the polynomial method's cost model asks on every call.
 double physical_memory_bytes() {

@@ -69,6 +69,7 @@ class Registered : public Algorithm {
  private:
   template <class IO>
   void attend_or_refuse(const AttentionShape& s, const IO& io) const {
+    const ThreadLimit limit(declares_threads() ? static_cast<int>(options().integer("threads")) : 0);
     if constexpr (Attends<Derived, IO>::value)
       static_cast<const Derived&>(*this).attend(s, io);
     else if constexpr (std::is_same_v<IO, AttentionForwardIO<float>> || std::is_same_v<IO, AttentionForwardIO<double>>)
@@ -82,6 +83,7 @@ class Registered : public Algorithm {
     if constexpr (Shards<Derived, T>::value) {
       // The threads are checked in the agreement (sequence_parallel.cpp), where a
       // refusal on one process reaches every process.
+      const ThreadLimit limit(declares_threads() ? static_cast<int>(options().integer("threads")) : 0);
       return static_cast<const Derived&>(*this).run_shard(p, l, c);
     } else {
       return Algorithm::compute_shard(p, l, c);
@@ -103,6 +105,7 @@ class Registered : public Algorithm {
                          ", batch " + std::to_string(shape.batch));
     const long long threads = declares_threads() ? options().integer("threads") : 0;
     require_threads_fit("threads", threads > 0 ? threads : omp_threads());
+    const ThreadLimit limit(static_cast<int>(threads));
     Gradients<T> g = static_cast<const Derived&>(*this).run(p);
     require_finite_gradients(g, name());
     return g;

@@ -76,7 +76,7 @@ std::vector<Registration> exact() {
                      "fused: recompute scores and exp in the backward sweep instead of keeping the forward's b x L "
                      "exponentials (kept only while they fit panel_mb)"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
-                     "OpenMP threads (0: the current default)"),
+                     "OpenMP threads, and the BLAS calls inside the run (0: the current default)"),
       boolean_option("weights", false, "also return the full d x d weight gradients"),
   };
   r.variants = {"exact", "exact:schedule=panel", "exact:schedule=stream", "exact:schedule=fused"};

@@ -67,7 +67,7 @@ std::vector<Registration> favor() {
       integer_option("block", 512, at_least(1),
                      "rows per block in the three sweeps (attention: at most 64, docs/attention-backend.md)"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
-                     "OpenMP threads (0: the current default)"),
+                     "OpenMP threads, and the BLAS calls inside the run (0: the current default)"),
   };
   r.make = [](const OptionValues& o) { return std::make_unique<Favor>(o); };
   // reports/benchmarks/random_features.json: max_rel over 20 seeds 0.123, 0.078,

@@ -122,7 +122,7 @@ std::vector<OptionSpec> poly_options() {
       integer_option("block", 512, at_least(1),
                      "rows per block in the three sweeps (attention: at most 64, docs/attention-backend.md)"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
-                     "OpenMP threads (0: the current default)"),
+                     "OpenMP threads, and the BLAS calls inside the run (0: the current default)"),
       real_option("memory_mb", 0, at_least(0), "refuse plans whose workspace exceeds this (0: half of physical memory)"),
   };
 }
