@@ -51,6 +51,8 @@ class OptionValues {
   double real(const std::string& name) const;
   bool boolean(const std::string& name) const;
   const std::string& choice(const std::string& name) const;
+  // Whether the table declares `name`.
+  bool declares(const std::string& name) const { return text_.count(name) > 0; }
   // "key=value,..." in key order, each value in canonical text (integers in
   // decimal, reals as %.17g, booleans as true/false): parsing it again gives
   // the same values.

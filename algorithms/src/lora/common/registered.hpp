@@ -90,7 +90,8 @@ class Registered : public Algorithm {
     }
   }
 
-  bool declares_threads() const { return options().canonical().find("threads=") != std::string::npos; }
+  // Without building canonical() (on every call, twice per auto call).
+  bool declares_threads() const { return options().declares("threads"); }
 
   template <class T>
   Gradients<T> checked(const Problem<T>& p) const {
