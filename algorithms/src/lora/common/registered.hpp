@@ -69,7 +69,7 @@ class Registered : public Algorithm {
  private:
   template <class IO>
   void attend_or_refuse(const AttentionShape& s, const IO& io) const {
-    const ThreadLimit limit(declares_threads() ? static_cast<int>(options().integer("threads")) : 0);
+    const ThreadLimit limit(threads_option());
     if constexpr (Attends<Derived, IO>::value)
       static_cast<const Derived&>(*this).attend(s, io);
     else if constexpr (std::is_same_v<IO, AttentionForwardIO<float>> || std::is_same_v<IO, AttentionForwardIO<double>>)
@@ -83,15 +83,18 @@ class Registered : public Algorithm {
     if constexpr (Shards<Derived, T>::value) {
       // The threads are checked in the agreement (sequence_parallel.cpp), where a
       // refusal on one process reaches every process.
-      const ThreadLimit limit(declares_threads() ? static_cast<int>(options().integer("threads")) : 0);
+      const ThreadLimit limit(threads_option());
       return static_cast<const Derived&>(*this).run_shard(p, l, c);
     } else {
       return Algorithm::compute_shard(p, l, c);
     }
   }
 
-  // Without building canonical() (on every call, twice per auto call).
-  bool declares_threads() const { return options().declares("threads"); }
+  // The threads option, 0 (the process's default) where none is declared;
+  // declares() spares building canonical() on every call.
+  int threads_option() const {
+    return options().declares("threads") ? static_cast<int>(options().integer("threads")) : 0;
+  }
 
   template <class T>
   Gradients<T> checked(const Problem<T>& p) const {
@@ -104,9 +107,9 @@ class Registered : public Algorithm {
       require_memory("L", bytes,
                      spec() + " on L = " + std::to_string(shape.length) + ", d = " + std::to_string(shape.width) +
                          ", batch " + std::to_string(shape.batch));
-    const long long threads = declares_threads() ? options().integer("threads") : 0;
+    const int threads = threads_option();
     require_threads_fit("threads", threads > 0 ? threads : omp_threads());
-    const ThreadLimit limit(static_cast<int>(threads));
+    const ThreadLimit limit(threads);
     Gradients<T> g = static_cast<const Derived&>(*this).run(p);
     require_finite_gradients(g, name());
     return g;
