@@ -108,6 +108,57 @@ TEST_CASE("the cost floors stay below poly-hybrid's re-centred bulk", "[auto][fl
       }
 }
 
+// auto's plan leaves poly-hybrid's plain case (no outliers) to poly-cheb's row
+// (Registration::plain_form): that case must cost what poly-cheb costs, and
+// the floors past the first must bound every case with outliers, before the
+// certified range is in the plan memo and after (when pairs whose bulk bound
+// reaches it count as plain).
+TEST_CASE("poly-hybrid's plain case is poly-cheb, and its other floors bound every case with outliers",
+          "[auto][floor]") {
+  CHECK(registration("poly-hybrid").plain_form == "poly-cheb");
+  const auto cheb = make_algorithm("poly-cheb"), hybrid = make_algorithm("poly-hybrid");
+  int with_outliers = 0;
+  const auto check = [&](const Problem<float>& p) {
+    const ProblemShape shape = shape_of(p);
+    const PlanMemoScope memo(&p);
+    const std::vector<Cost> before = hybrid->cost_floors(p, shape);
+    Cost plain;
+    try {
+      plain = cheb->instance_cost(p, shape);  // stores the certified range in the memo
+    } catch (const InvalidArgument&) {
+      return;
+    }
+    const std::vector<Cost> after = hybrid->cost_floors(p, shape);
+    const Cost cost = hybrid->instance_cost(p, shape);
+    REQUIRE(!before.empty());
+    REQUIRE(!after.empty());
+    if (cost.gathered_flops > 0) {
+      ++with_outliers;
+      CHECK(below_some({before.begin() + 1, before.end()}, cost));
+      CHECK(below_some({after.begin() + 1, after.end()}, cost));
+    } else {
+      CHECK(cost.flops == plain.flops);
+      CHECK(cost.exps == plain.exps);
+      CHECK(cost.bytes == plain.bytes);
+      CHECK(below_some({before.front()}, cost));
+    }
+  };
+  for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
+    for (double T : {0.25, 1.0, 4.0, 12.0})
+      for (long long L : {40LL, 700LL, 2048LL}) {
+        INFO(family_name(family) << " T_cs = " << T << " L = " << L);
+        check(generate<float>(instance(L, T, family, Adaptation::Partial, 1)));
+        if (L == 700) check(generate<float>(instance(L, T, family, Adaptation::Partial, 2)));
+      }
+  for (double factor : {3.0, 10.0}) {
+    INFO("rows pushed " << factor << "x out");
+    Problem<float> p = generate<float>(instance(700, 4.0, InstanceFamily::Gaussian, Adaptation::Partial, 2));
+    test::push_rows_far(p, {3, 50, 51, 120, 200, 301, 302, 399, 650}, factor);
+    check(p);
+  }
+  CHECK(with_outliers > 0);  // the case the floors past the first are for was reached
+}
+
 // The key floor reads order statistics through bin edges: never above half the
 // spread between the (m+1)-th largest and smallest entry of any column (the
 // floor the proof needs), and within 2 bins (of 1024 over the column's span)
@@ -191,8 +242,8 @@ TEST_CASE("the certified degree never falls as the range grows", "[auto][floor]"
       for (double w : {0.0, 1.0}) {  // with a beta sensitivity too (exp_polynomial.hpp), scores' rms 0.05
         int last = 0;
         bool reachable = true;
-        for (int j = -48; j <= 32; ++j) {  // 2^-6 .. 2^4 on the floor's grid
-          const double T = std::exp2(j / 8.0);
+        for (int j = -384; j <= 256; ++j) {  // 2^-6 .. 2^4 on the floor's grid (the certification's)
+          const double T = std::exp2(j / 64.0);
           INFO("eps = " << eps << " T = " << T << " beta_sensitivity = " << w);
           try {
             const int g = certified_exp_polynomial(kind, eps, -1, T, w, 0.05).degree;

@@ -48,7 +48,9 @@ class Algorithm {
   // of the plan, its cost is componentwise at least one of these. auto's plan
   // costs an algorithm on the instance only while the best prediction among
   // these can still beat the best it has (lora/auto_select). Empty: no cheap
-  // bound (the plan costs it). Default: { instance_cost } itself.
+  // bound (the plan costs it). Default: { instance_cost } itself. With a
+  // plain form (Registration::plain_form), the first is the plain case's floor
+  // (infinite when that case is refused) and the rest bound every other case.
   virtual std::vector<Cost> cost_floors(const Problem<float>& problem, const ProblemShape& shape) const;
   virtual std::vector<Cost> cost_floors(const Problem<double>& problem, const ProblemShape& shape) const;
   // One-time setup that a first call on this shape would otherwise do inside

@@ -84,6 +84,12 @@ struct Registration {
   std::function<std::unique_ptr<Algorithm>(const OptionValues&)> make;
   // Empty: auto does not consider it.
   ErrorModel error_model;
+  // The registration this one's run is, cost and prediction included, when the
+  // data leaves it nothing of its own to do (poly-hybrid without outliers is
+  // poly-cheb); empty: none. Its first cost floor is then that case's, and
+  // auto's plan, once it has costed the plain form, needs only the others to
+  // decide whether costing this one can pay (lora/auto_select).
+  std::string plain_form;
 };
 
 // Oracle first, then exact, then approximate algorithms; by name within each.

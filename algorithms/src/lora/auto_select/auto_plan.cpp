@@ -47,9 +47,21 @@ struct Candidate {
   std::shared_ptr<const Algorithm> algorithm;
   std::string costing_key;  // thrifty planning's record of what costing it takes
   std::optional<AlgorithmCalibration> calibration;
-  double floor_seconds = 0;  // the least prediction its cost floors allow
+  double floor_seconds = 0;  // the least prediction its cost floors allow (with a plain form: but the plain case's)
   double costing_seconds = 0;  // thrifty: what its own costing takes on this shape (costing_seconds)
+  // With a plain form (Registration::plain_form): the plain case's floor, and
+  // that form's row when it is a candidate with the same options.
+  double plain_floor_seconds = std::numeric_limits<double>::infinity();
+  std::string plain_form;
+  std::optional<std::size_t> plain;
+  double outcome = std::nan("");  // once costed: its prediction, or infinity when refused
 };
+
+// The options of a spec ("name:options" -> "options").
+std::string options_of(const std::string& spec) {
+  const auto colon = spec.find(':');
+  return colon == std::string::npos ? std::string() : spec.substr(colon + 1);
+}
 
 // cost_of(algorithm) -> Cost: the instance's or the shape's; floors_of(algorithm)
 // -> lower bounds on it (Algorithm::cost_floors). Candidates are costed in the
@@ -68,6 +80,14 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   const double goal = o.target_error / o.margin;
   const MachineRates rates = detail::cached_rates(scalar_bytes, o.threads);
   std::vector<Candidate> candidates;
+  const auto set_floors = [&](Candidate& c, const std::vector<Cost>& floors, bool plain_first) {
+    c.floor_seconds = floors.empty() ? 0.0 : std::numeric_limits<double>::infinity();
+    for (std::size_t k = 0; k < floors.size(); ++k) {
+      const double seconds = predicted(floors[k], c.calibration, rates);
+      double& floor = plain_first && k == 0 ? c.plain_floor_seconds : c.floor_seconds;
+      floor = std::isnan(seconds) ? 0.0 : std::min(floor, seconds);  // NaN: no bound
+    }
+  };
   for (const Registration& r : registered_algorithms()) {
     if (r.oracle || !r.error_model) continue;
     PlanRow row;
@@ -90,12 +110,10 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
         c.algorithm = detail::cached_algorithm(row.spec);
         if (learn) c.costing_key = detail::costing_key(row.spec, shape, scalar_bytes);
         const std::vector<Cost> floors = floors_of(*c.algorithm);
-        c.floor_seconds = floors.empty() ? 0.0 : std::numeric_limits<double>::infinity();
-        for (const Cost& f : floors) {
-          const double seconds = predicted(f, c.calibration, rates);
-          c.floor_seconds = std::isnan(seconds) ? 0.0 : std::min(c.floor_seconds, seconds);  // NaN: no bound
-          if (c.floor_seconds == 0) break;
-        }
+        // On an instance (learn) the floors are cost_floors', whose first is then the plain case's.
+        if (learn) c.plain_form = r.plain_form;
+        const bool plain_first = !c.plain_form.empty() && !floors.empty();
+        set_floors(c, floors, plain_first);
       } catch (const InvalidArgument& e) {
         row.reason = e.what();
         row.spec.clear();
@@ -114,21 +132,49 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   // search to lose to poly-cheb.
   for (Candidate& c : candidates)
     if (c.algorithm) c.costing_seconds = learn && o.thrifty ? detail::costing_seconds(c.costing_key) : 0.0;
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    for (std::size_t j = 0; j < candidates.size() && candidates[i].algorithm && !candidates[i].plain_form.empty(); ++j)
+      if (plan.rows[j].algorithm == candidates[i].plain_form && candidates[j].algorithm &&
+          options_of(plan.rows[j].spec) == options_of(plan.rows[i].spec))
+        candidates[i].plain = j;
+  // The least prediction a candidate can still reach: with its plain form
+  // costed, that case predicts the form's own prediction (which the best
+  // already counts), so only the other cases' floors can beat it. poly-hybrid
+  // was costed wherever its plain floor lay under poly-cheb's prediction by
+  // more than its outlier search: at L = 2048, d = 4, T = 1, half the plan.
+  const auto floor_of = [&](const Candidate& c) {
+    const double plain = c.plain && !std::isnan(candidates[*c.plain].outcome) ? candidates[*c.plain].outcome
+                                                                              : c.plain_floor_seconds;
+    return std::min(c.floor_seconds, plain);
+  };
+  // A candidate never before its plain form: costed first, the form's
+  // prediction may spare costing the other (poly-hybrid's outlier search).
+  const auto key = [&](const Candidate& c) { return floor_of(c) + c.costing_seconds; };
+  const auto order_key = [&](const Candidate& c) {
+    return c.plain ? std::max(key(c), key(candidates[*c.plain])) : key(c);
+  };
   std::vector<std::size_t> order(candidates.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return candidates[a].floor_seconds + candidates[a].costing_seconds <
-           candidates[b].floor_seconds + candidates[b].costing_seconds;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return order_key(candidates[a]) < order_key(candidates[b]); });
   double best = std::numeric_limits<double>::infinity();
   for (std::size_t i : order) {
     PlanRow& row = plan.rows[i];
     Candidate& c = candidates[i];
     if (!c.algorithm) continue;
-    const double costing = c.costing_seconds;
-    if (c.floor_seconds >= best - costing) {  // cannot win, or not by what costing it costs
+    // Its plain form costed, the floors again where the first ones would have
+    // it costed: what that costing learnt (the certified range, in the plan
+    // memo) can tell which cases are plain.
+    if (c.plain && !std::isnan(candidates[*c.plain].outcome) && floor_of(c) < best - c.costing_seconds) {
+      try {
+        set_floors(c, floors_of(*c.algorithm), true);
+      } catch (const InvalidArgument&) {  // the floors from before stand
+      }
+    }
+    const double costing = c.costing_seconds, floor = floor_of(c);
+    if (floor >= best - costing) {  // cannot win, or not by what costing it costs
       row.at_least = true;
-      row.predicted_seconds = c.floor_seconds;
+      row.predicted_seconds = floor;
       row.calibrated = c.calibration.has_value();
       continue;
     }
@@ -144,13 +190,14 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
         row.calibrated = c.calibration.has_value();
         row.predicted_seconds = predicted(row.cost, c.calibration, rates);
         best = std::min(best, row.predicted_seconds);
+        c.outcome = row.predicted_seconds;
       } else {
         row.reason = "its cost depends on the data: plan on an instance";
       }
     } catch (const InvalidArgument& e) {  // over a memory budget, a degree limit
       row.reason = e.what();
     }
-    if (!row.reason.empty()) row.spec.clear();
+    if (!row.reason.empty()) row.spec.clear(), c.outcome = std::numeric_limits<double>::infinity();
   }
   for (int i = 0; i < static_cast<int>(plan.rows.size()); ++i) {
     const PlanRow& row = plan.rows[i];

@@ -128,6 +128,12 @@ void bound_bulk(InstancePlan<T>& out, const Problem<T>& p, const std::vector<det
   out.outliers.choice = detail::OutlierChoice{0, 0, 1.0, choice.predicted_flops_without, choice.predicted_flops_without};
 }
 
+// The plan memo's key of the certified range for c's range options.
+std::string range_memo_key(const PolyConfig& c, std::size_t scalar_bytes) {
+  return "poly-range|" + std::to_string(scalar_bytes) + "|" + std::to_string(c.centre) + "|" +
+         std::to_string(c.range_rows);
+}
+
 template <class T>
 InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, const std::array<Matrix<T>, 3>& W,
                               const PolyConfig& c) {
@@ -135,8 +141,7 @@ InstancePlan<T> plan_instance(const Problem<T>& p, const ProblemShape& shape, co
   // One polynomial for the batch, certified on [-T_used, T_used]: every
   // sequence's scores, shifted per row, are scaled by the batch-wide T_used.
   // Shared by every configuration with the same range options in a plan memo.
-  const std::string range_key = "poly-range|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre) + "|" +
-                                std::to_string(c.range_rows);
+  const std::string range_key = range_memo_key(c, sizeof(T));
   const auto rows = detail::memoized_rows(p, c.centre);
   out.data_range = *detail::memo_get_or_shared<detail::CertifiedRange>(
       &p, range_key, [&] { return detail::certified_range(*rows, p.beta, {c.centre, c.range_rows}); });
@@ -184,7 +189,7 @@ Cost poly_instance_cost(const Problem<T>& p, const ProblemShape& problem_shape, 
 
 namespace {
 
-// The degree certified on the coarse grid value 2^(j/8): no more than a range
+// The degree certified on the grid value 2^(j/64): no more than a range
 // at or above it needs (a wider interval needs no smaller degree;
 // test_cost_floors.cpp checks it on the grid), certified once per grid value
 // for the process, and kept per thread by (kind, eps, j): poly-hybrid's floors
@@ -201,7 +206,7 @@ int degree_at_grid(const PolyConfig& c, int j) {
   try {
     // Without the temperature term (beta_sensitivity): it can only raise the
     // degree, and a floor must stay below the cost.
-    g = certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(j / 8.0)).degree;
+    g = certified_exp_polynomial(c.kind, c.eps, -1, std::exp2(j / 64.0)).degree;
   } catch (const InvalidArgument&) {
   }
   return degrees[key] = g;
@@ -230,8 +235,13 @@ std::shared_ptr<const std::vector<std::vector<double>>> bulk_key_floors(
 
 // The grid index at or below a range given by its log2, nudged down so that
 // rounding in forming log2 never lifts the grid value above the range.
-int grid_at_or_below(double log2_range) {
-  return log2_range > -1e300 ? static_cast<int>(std::floor(8 * log2_range - 1e-9)) : std::numeric_limits<int>::min();
+// On the certification's grid (2^(j/64)), or on every eighth of its values
+// (coarse): poly-hybrid's 49-144 pairs of counts share more of those, and the
+// degree's lookups were a tenth of a plan at L = 512, d = 4 on the fine grid.
+int grid_at_or_below(double log2_range, bool coarse = false) {
+  if (!(log2_range > -1e300)) return std::numeric_limits<int>::min();
+  return coarse ? 8 * static_cast<int>(std::floor(8 * log2_range - 1e-9))
+                : static_cast<int>(std::floor(64 * log2_range - 1e-9));
 }
 
 }  // namespace
@@ -271,49 +281,69 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
                                                               : (*rows)[r].keys.at_least_at(counts[i])));
       }
     const double log_beta = std::log2(std::abs(p.beta)), log_least = std::min(log_spread, std::log2(1e-3));
+    // Once the plan memo holds the certified range (poly-cheb costed first), a
+    // pair whose bulk bound reaches T_used takes no outliers (bound_bulk: the
+    // bulk's norms are at least these floors), so it is the plain case.
+    const auto range = std::static_pointer_cast<const detail::CertifiedRange>(
+        detail::memo_find(&p, range_memo_key(c, sizeof(T))));
+    const double log_range = range ? std::log2(range->T_used) : std::numeric_limits<double>::infinity();
     // The degree floor of plan_instance's bulk range for counts (m_q, m_k):
     // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread
     // (T_used itself when that is no narrower: no rows are then taken).
+    const auto log_bound = [&](std::size_t a, std::size_t b) {
+      double log_product = -std::numeric_limits<double>::infinity();
+      for (std::size_t r = 0; r < rows->size(); ++r)
+        log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
+      return log_beta + log_product;
+    };
+    const auto plain = [&](std::size_t a, std::size_t b) { return a + b == 0 || log_bound(a, b) >= log_range; };
     auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b) mutable {
-      double log_bulk = log_spread;
-      if (a + b) {
-        double log_product = -std::numeric_limits<double>::infinity();
-        for (std::size_t r = 0; r < rows->size(); ++r)
-          log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
-        log_bulk = std::max(std::min(log_spread, log_beta + log_product), log_least);
-      }
-      const int j = grid_at_or_below(log_bulk);
+      const double cap = range ? log_range : log_spread;
+      const int j = a + b ? grid_at_or_below(std::max(std::min(cap, log_bound(a, b)), log_least), true)
+                          : grid_at_or_below(log_spread);
       if (last_degree == -2 || j != last_grid) last_grid = j, last_degree = degree_at_grid(c, j);
       return last_degree;
     };
     // A pair whose range no degree certifies (-1: nor any wider range) gives no
-    // floor: the run with those counts would be refused. None at all: no run can be.
-    std::vector<Cost> out;
+    // floor: the run with those counts would be refused. The plain case's floor
+    // comes first, infinite when refused (Registration::plain_form: with no
+    // outliers poly-hybrid is poly-cheb); the others bound every case with outliers.
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<Cost> out{Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
     const auto add_floor = [&](std::size_t a, std::size_t b, int g) {
       if (g < 0) return;
       Cost x = cost_at(g);
       add_exact_pairs(x, exact_pairs_cost(shape, counts[a], counts[b], c));
-      out.push_back(x);
+      if (a + b == 0) out.front() = x;
+      else out.push_back(x);
     };
     if (c.outliers > 0) {
       // The plan drops fixed counts too when the bulk's range is no narrower (bound_bulk).
       add_floor(0, 0, degree(0, 0));
-      add_floor(1, 1, degree(1, 1));
+      if (!plain(1, 1)) add_floor(1, 1, degree(1, 1));
     } else {
       // A pair whose degree floor a pair with one count fewer reaches as well is
       // no floor: the same polynomial, more exact pairs. With the logs above, the
       // floors at L = 512, d = 4 (49 pairs) took 7.6 -> 3.3 us warm (5 costed).
+      // A plain pair reaching it does not count: the pairs with outliers need
+      // floors of their own.
       std::vector<int> degrees(n * n);
+      std::vector<char> plains(n * n);
+      const auto below = [&](std::size_t a, std::size_t b, int here) {
+        return plains[a * n + b] || here < degrees[a * n + b];
+      };
       for (std::size_t a = 0; a < n; ++a)
         for (std::size_t b = 0; b < n; ++b) {
+          plains[a * n + b] = plain(a, b);
+          if (a + b && plains[a * n + b]) continue;
           const int g = degree(a, b);
           degrees[a * n + b] = g < 0 ? std::numeric_limits<int>::max() : g;
           const int here = degrees[a * n + b];
-          if (a + b == 0 || ((a == 0 || here < degrees[(a - 1) * n + b]) && (b == 0 || here < degrees[a * n + b - 1])))
+          if (a + b == 0 || ((a == 0 || below(a - 1, b, here)) && (b == 0 || below(a, b - 1, here))))
             add_floor(a, b, g);
         }
     }
-    if (!out.empty()) return out;
+    return out;
   } catch (const InvalidArgument&) {  // plain: no degree meets eps even on the floor's range, nor on T_used
   }
   const double inf = std::numeric_limits<double>::infinity();

@@ -37,6 +37,7 @@ std::vector<Registration> poly_hybrid() {
   // Predicted with poly-cheb's calibration (its sweeps are poly-cheb's); the
   // pairs' cost enters as gathered flops (cost_model.hpp).
   r.error_model = detail::certified_entry_error_model("poly-cheb", true);
+  r.plain_form = "poly-cheb";  // no outliers: the same plan, cost and calibration (poly_cost_floors)
   return {r};
 }
 
