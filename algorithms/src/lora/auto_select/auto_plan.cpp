@@ -132,11 +132,13 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   // search to lose to poly-cheb.
   for (Candidate& c : candidates)
     if (c.algorithm) c.costing_seconds = learn && o.thrifty ? detail::costing_seconds(c.costing_key) : 0.0;
-  for (std::size_t i = 0; i < candidates.size(); ++i)
-    for (std::size_t j = 0; j < candidates.size() && candidates[i].algorithm && !candidates[i].plain_form.empty(); ++j)
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (!candidates[i].algorithm || candidates[i].plain_form.empty()) continue;
+    for (std::size_t j = 0; j < candidates.size(); ++j)
       if (plan.rows[j].algorithm == candidates[i].plain_form && candidates[j].algorithm &&
           options_of(plan.rows[j].spec) == options_of(plan.rows[i].spec))
         candidates[i].plain = j;
+  }
   // The least prediction a candidate can still reach: with its plain form
   // costed, that case predicts the form's own prediction (which the best
   // already counts), so only the other cases' floors can beat it. poly-hybrid

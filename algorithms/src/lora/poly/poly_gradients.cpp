@@ -259,6 +259,8 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
       *memo_get_or<double>(&p, "poly-floor|" + std::to_string(sizeof(T)) + "|" + std::to_string(c.centre),
                            [&] { return detail::range_floor(*rows, p.beta); });
   const double log_spread = spread > 0 ? std::log2(spread) : -std::numeric_limits<double>::infinity();
+  const double inf = std::numeric_limits<double>::infinity();
+  const Cost refused{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch};
   try {
     if (!c.hybrid) return {cost_at(degree_at_grid(c, grid_at_or_below(log_spread)))};
     // The outlier counts the floors try, and log2 of the norms they leave per
@@ -296,10 +298,12 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
         log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
       return log_beta + log_product;
     };
-    const auto plain = [&](std::size_t a, std::size_t b) { return a + b == 0 || log_bound(a, b) >= log_range; };
-    auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b) mutable {
+    // A pair (a + b > 0) is plain when its bound reaches T_used; its degree
+    // floor reads the same bound.
+    const auto plain = [&](double bound) { return bound >= log_range; };
+    auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b, double bound) mutable {
       const double cap = range ? log_range : log_spread;
-      const int j = a + b ? grid_at_or_below(std::max(std::min(cap, log_bound(a, b)), log_least), true)
+      const int j = a + b ? grid_at_or_below(std::max(std::min(cap, bound), log_least), true)
                           : grid_at_or_below(log_spread);
       if (last_degree == -2 || j != last_grid) last_grid = j, last_degree = degree_at_grid(c, j);
       return last_degree;
@@ -308,8 +312,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     // floor: the run with those counts would be refused. The plain case's floor
     // comes first, infinite when refused (Registration::plain_form: with no
     // outliers poly-hybrid is poly-cheb); the others bound every case with outliers.
-    const double inf = std::numeric_limits<double>::infinity();
-    std::vector<Cost> out{Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
+    std::vector<Cost> out{refused};
     const auto add_floor = [&](std::size_t a, std::size_t b, int g) {
       if (g < 0) return;
       Cost x = cost_at(g);
@@ -319,8 +322,8 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     };
     if (c.outliers > 0) {
       // The plan drops fixed counts too when the bulk's range is no narrower (bound_bulk).
-      add_floor(0, 0, degree(0, 0));
-      if (!plain(1, 1)) add_floor(1, 1, degree(1, 1));
+      add_floor(0, 0, degree(0, 0, 0));
+      if (const double bound = log_bound(1, 1); !plain(bound)) add_floor(1, 1, degree(1, 1, bound));
     } else {
       // A pair whose degree floor a pair with one count fewer reaches as well is
       // no floor: the same polynomial, more exact pairs. With the logs above, the
@@ -334,9 +337,10 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
       };
       for (std::size_t a = 0; a < n; ++a)
         for (std::size_t b = 0; b < n; ++b) {
-          plains[a * n + b] = plain(a, b);
+          const double bound = a + b ? log_bound(a, b) : 0;
+          plains[a * n + b] = a + b == 0 || plain(bound);
           if (a + b && plains[a * n + b]) continue;
-          const int g = degree(a, b);
+          const int g = degree(a, b, bound);
           degrees[a * n + b] = g < 0 ? std::numeric_limits<int>::max() : g;
           const int here = degrees[a * n + b];
           if (a + b == 0 || ((a == 0 || below(a - 1, b, here)) && (b == 0 || below(a, b - 1, here))))
@@ -346,8 +350,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     return out;
   } catch (const InvalidArgument&) {  // plain: no degree meets eps even on the floor's range, nor on T_used
   }
-  const double inf = std::numeric_limits<double>::infinity();
-  return {Cost{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch}};
+  return {refused};
 }
 
 namespace {
