@@ -159,6 +159,56 @@ TEST_CASE("poly-hybrid's plain case is poly-cheb, and its other floors bound eve
   CHECK(with_outliers > 0);  // the case the floors past the first are for was reached
 }
 
+// Once the certified range is known, poly-hybrid's floors may say that its run
+// takes no outliers (outliers_never_pay: choose_outliers' rule on the norm
+// buckets), leaving only the plain case; auto then does not rank its rows.
+// Where they say so the run must take none, and they must say so where the
+// ranking was wasted (adversarial, T = 1, d = 4: the rows' norms are alike).
+TEST_CASE("poly-hybrid's floors leave only the plain case where its run takes no outliers", "[auto][floor]") {
+  const auto cheb = make_algorithm("poly-cheb"), hybrid = make_algorithm("poly-hybrid");
+  int plain_only = 0, with_outliers = 0;
+  const auto check = [&](const Problem<float>& p) {
+    const ProblemShape shape = shape_of(p);
+    const PlanMemoScope memo(&p);
+    try {
+      cheb->instance_cost(p, shape);  // stores the certified range in the memo
+    } catch (const InvalidArgument&) {
+      return;
+    }
+    const std::vector<Cost> floors = hybrid->cost_floors(p, shape);
+    const Cost cost = hybrid->instance_cost(p, shape);
+    with_outliers += cost.gathered_flops > 0;
+    if (floors.size() == 1) {
+      ++plain_only;
+      CHECK(cost.gathered_flops == 0);
+    }
+  };
+  for (long long d : {4LL, 8LL})
+    for (InstanceFamily family : {InstanceFamily::Gaussian, InstanceFamily::Llm, InstanceFamily::Adversarial})
+      for (double T : {0.25, 1.0, 4.0, 12.0})
+        for (long long L : {700LL, 2048LL}) {
+          INFO("d = " << d << " " << family_name(family) << " T_cs = " << T << " L = " << L);
+          GeneratorConfig c = instance(L, T, family, Adaptation::Partial, L == 700 ? 2 : 1);
+          c.width = d;
+          check(generate<float>(c));
+        }
+  for (double factor : {1.5, 3.0, 10.0}) {
+    INFO("rows pushed " << factor << "x out");
+    Problem<float> p = generate<float>(instance(2048, 1.0, InstanceFamily::Adversarial, Adaptation::Partial, 1));
+    test::push_rows_far(p, {3, 50, 51, 120, 200, 301, 302, 399, 650, 1500, 2000}, factor);
+    check(p);
+  }
+  CHECK(plain_only > 0);
+  CHECK(with_outliers > 0);
+  // The instance that showed the waste (auto's plan there 175 -> 95 us in Python, Zen 5).
+  GeneratorConfig c = instance(2048, 1.0, InstanceFamily::Adversarial, Adaptation::Partial, 1);
+  c.width = 4;
+  const Problem<float> p = generate<float>(c);
+  const PlanMemoScope memo(&p);
+  cheb->instance_cost(p, shape_of(p));
+  CHECK(hybrid->cost_floors(p, shape_of(p)).size() == 1);
+}
+
 // The key floor reads order statistics through bin edges: never above half the
 // spread between the (m+1)-th largest and smallest entry of any column (the
 // floor the proof needs), and within 2 bins (of 1024 over the column's span)

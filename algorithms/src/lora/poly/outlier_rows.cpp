@@ -187,6 +187,33 @@ OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double u
   return best;
 }
 
+bool outliers_never_pay(const ProblemShape& shape, double T_used, const std::vector<Index>& counts,
+                        const std::function<double(std::size_t, std::size_t)>& log2_bulk_floor, const PolyConfig& c) {
+  if (c.outliers >= 0 || c.degree >= 0) return false;
+  // choose_outliers' flops for counts at degree g.
+  const auto flops = [&](Index mq, Index mk, int g) {
+    const Cost exact = exact_pairs_cost(shape, mq, mk, c);
+    return poly_flops(shape, monomial_rank(shape.width, g), c) + kGatheredFlopWeight * (exact.flops + kExpFlops * exact.exps);
+  };
+  // None is predicted at most at T_used's degree (its range is min(T_used, T_used q(0) k(0))).
+  const int plain_degree = predicted_degree(c.kind, c.eps, T_used);
+  if (plain_degree < 0) return false;
+  const double plain = flops(0, 0, plain_degree);
+  std::vector<double> reach(static_cast<std::size_t>(plain_degree));
+  for (int g = 0; g < plain_degree; ++g) reach[static_cast<std::size_t>(g)] = degree_reach(c.kind, c.eps, g);
+  const double log_range = std::log2(T_used);
+  for (std::size_t a = 0; a < counts.size(); ++a)
+    for (std::size_t b = 0; b < counts.size(); ++b) {
+      if (a + b == 0) continue;
+      // predicted_degree of the pair's least range, or plain_degree when none below it serves.
+      const double t = std::exp2(std::min(log_range, log2_bulk_floor(a, b)));
+      int g = 0;
+      while (g < plain_degree && t > reach[static_cast<std::size_t>(g)]) ++g;
+      if (g < plain_degree && flops(counts[a], counts[b], g) < plain) return false;
+    }
+  return true;
+}
+
 std::optional<OutlierChoice> outliers_cannot_pay(const ProblemShape& shape, double T_used, const PolyConfig& c) {
   if (c.outliers >= 0) return std::nullopt;
   const Index m = std::min<Index>(8, shape.length / 2);

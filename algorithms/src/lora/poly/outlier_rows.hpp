@@ -11,6 +11,7 @@
 #include "lora/common/thin_factors.hpp"
 #include "lora/poly/poly.hpp"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <vector>
@@ -59,6 +60,18 @@ inline constexpr double kExpFlops = 20;
 OutlierChoice choose_outliers(const ProblemShape& shape, double T_used, double unit_roundoff,
                               const std::vector<LongestRows>& queries, const std::vector<LongestRows>& keys,
                               const PolyConfig& config);
+
+// With the counts chosen (outliers = -1, degree chosen) on a range T_used:
+// whether choose_outliers is sure to take none. It does when no pair of
+// counts predicts fewer flops than none even at the least degree its bulk can
+// need: log2_bulk_floor(a, b), for counts[a] and counts[b] (every pair but
+// (0, 0)), must lie at or below log2 of max over sequences of
+// |beta| q(m_q) k(m_k) in score units, the choice's bulk bound. The same rule
+// as choose_outliers', on lower bounds: auto's plan reads it off the norm
+// buckets (poly_cost_floors) instead of ranking the rows.
+bool outliers_never_pay(const ProblemShape& shape, double T_used, const std::vector<Index>& counts,
+                        const std::function<double(std::size_t, std::size_t)>& log2_bulk_floor,
+                        const PolyConfig& config);
 
 // With the counts chosen (outliers = -1): the choice of none, when even the
 // cheapest pairs (8 rows of one side) cost more than the polynomial at degree
