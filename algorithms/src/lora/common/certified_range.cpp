@@ -24,7 +24,7 @@ using Index = Eigen::Index;
 // an L x d copy in double, then a scalar sum in double, were a fifth of the
 // range's time at L = 2048, d = 8.
 template <class T>
-Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm, long long length) {
+Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm, long long length, Eigen::VectorXd* mean_out) {
   const Index n = K.rows(), d = K.cols();
   Eigen::VectorXd sum = Eigen::VectorXd::Zero(d), lo = Eigen::VectorXd::Constant(d, HUGE_VAL),
                   hi = Eigen::VectorXd::Constant(d, -HUGE_VAL);
@@ -48,6 +48,7 @@ Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm, long long leng
     const double most = n ? squared.maxCoeff() : 0.0;
     return comm ? max_all(most, *comm) : most;
   };
+  if (mean_out) *mean_out = mean;
   const Eigen::VectorXd& c = radius(mean) <= radius(mid) ? mean : mid;
   return c.template cast<T>().template cast<double>();
 }
@@ -195,8 +196,14 @@ template <class T>
 SequenceRows<T>::SequenceRows(Matrix<T> queries_in, Matrix<T> keys_in, bool centre)
     : Q(std::move(queries_in)), Kc(std::move(keys_in)), queries(row_norms(Q)) {
   // The keys centred in place (a second L x d buffer was page faults at L = 8192).
-  this->centre = centre && Kc.rows() ? key_centre(Kc) : Eigen::VectorXd::Zero(Kc.cols());
+  Eigen::VectorXd mean;
+  this->centre = centre && Kc.rows() ? key_centre(Kc, nullptr, 0, &mean) : Eigen::VectorXd::Zero(Kc.cols());
   key_norm = Kc.rows() ? row_norms(Kc).maxCoeff() : 0.0;
+  // The mean summed in T is within n u max|K_ja| <= n u key_norm of the exact one per column.
+  if (centre && Kc.rows())
+    key_mean_offset = (mean - this->centre).norm() + std::sqrt(static_cast<double>(Kc.cols())) *
+                                                         static_cast<double>(Kc.rows()) *
+                                                         std::numeric_limits<T>::epsilon() * key_norm;
   Kc.rowwise() -= this->centre.template cast<T>().transpose();
   keys = NormBuckets(row_norms(Kc));
 }
@@ -352,8 +359,8 @@ template Vector<double> common_key_shift(const std::vector<Matrix<double>>&, con
 
 namespace lorafgc::lora::detail {
 
-template Eigen::VectorXd key_centre(const Matrix<float>&, Collectives*, long long);
-template Eigen::VectorXd key_centre(const Matrix<double>&, Collectives*, long long);
+template Eigen::VectorXd key_centre(const Matrix<float>&, Collectives*, long long, Eigen::VectorXd*);
+template Eigen::VectorXd key_centre(const Matrix<double>&, Collectives*, long long, Eigen::VectorXd*);
 template CertifiedRange certified_range_shard(const std::vector<Matrix<float>>&, const Matrix<float>&,
                                               const Matrix<float>&, double, bool, long long, Collectives&);
 template CertifiedRange certified_range_shard(const std::vector<Matrix<double>>&, const Matrix<double>&,

@@ -56,6 +56,9 @@ struct SequenceRows {
   Eigen::VectorXd centre;      // c (zero without centring), rounded to T
   Matrix<T> Kc;                // X W_k - c, as the features form it
   double key_norm = 0;         // max ||K_j|| before centring
+  // >= ||mean - c||, mean the keys' exact mean (0 without centring): poly-hybrid
+  // ranks the keys around their mean (farthest_keys), the norms here are around c.
+  double key_mean_offset = 0;
   NormBuckets queries, keys;   // the row norms of Q and Kc
 };
 
@@ -99,9 +102,11 @@ double max_abs_product(const Eigen::Ref<const Matrix<T>>& A, const Eigen::Ref<co
 // The keys' centre c the range shifts by (the mean or the bounding box's
 // midpoint, whichever is closer to the farthest key), rounded to T. With comm,
 // K is this process's rows of a sequence of `length` rows, and c is the whole
-// sequence's (the same on every process).
+// sequence's (the same on every process). mean, when given, receives the
+// keys' mean as summed in T (within n u max||K_j|| of the exact one per column).
 template <class T>
-Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm = nullptr, long long length = 0);
+Eigen::VectorXd key_centre(const Matrix<T>& K, Collectives* comm = nullptr, long long length = 0,
+                           Eigen::VectorXd* mean = nullptr);
 // The row norms of M, in double.
 template <class T>
 Eigen::VectorXd row_norms(const Matrix<T>& M);
