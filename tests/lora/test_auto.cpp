@@ -206,6 +206,19 @@ TEST_CASE("auto's plan passes the instance's beta sensitivity to the Chebyshev r
   CHECK(row_of(plan, "exact").spec.find("beta_sensitivity") == std::string::npos);
 }
 
+// The estimate is made only once a Chebyshev row is costed: where exact wins
+// by the polynomials' floors it would be wasted, and the rows not costed carry
+// none (-1: not estimated).
+TEST_CASE("auto's plan estimates the beta sensitivity only for a Chebyshev row it costs", "[auto][model]") {
+  const auto p = generate<float>(instance(512, 8.0));
+  const AutoPlan plan = plan_auto(p, uncalibrated(1e-3));
+  REQUIRE(plan.chosen >= 0);
+  CHECK(plan.rows[static_cast<std::size_t>(plan.chosen)].algorithm == "exact");
+  REQUIRE(row_of(plan, "poly-cheb").at_least);
+  CHECK(plan.beta_sensitivity == -1);
+  CHECK(row_of(plan, "poly-cheb").spec.find("beta_sensitivity") == std::string::npos);
+}
+
 // The points where auto missed the target (docs/auto.md, "How much the
 // temperature term costs"; interleaved-d4-zen4-975b619): poly-cheb's even
 // degree met its certificate but not the gradients' target. With the

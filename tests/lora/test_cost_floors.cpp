@@ -408,6 +408,26 @@ int busy(double seconds) {
 
 }  // namespace
 
+// poly's plan on an instance is kept in the plan memo for the run; its degree
+// reads beta_sensitivity, so two specs that differ only there must not share
+// one (auto's plan costs the Chebyshev rows with it, its floors without).
+TEST_CASE("the plan memo keeps poly's plans apart by their beta sensitivity", "[auto][floor]") {
+  auto c = test::config(2048, 4, 4, Adaptation::Partial, 1.0, 1);
+  c.score_bound = 0.25;
+  const Problem<float> p = generate<float>(c);  // an even plain degree that the temperature term raises
+  const ProblemShape shape = shape_of(p);
+  const auto plain = make_algorithm("poly-cheb:eps=1e-3"), with = make_algorithm("poly-cheb:eps=1e-3,beta_sensitivity=4");
+  Cost alone;
+  {
+    const PlanMemoScope memo(&p);
+    alone = with->instance_cost(p, shape);
+  }
+  const PlanMemoScope memo(&p);
+  const Cost first = plain->instance_cost(p, shape), second = with->instance_cost(p, shape);
+  CHECK(first.flops < alone.flops);
+  CHECK(second.flops == alone.flops);
+}
+
 // Thrifty planning charges a candidate only its own costing: the shared
 // entries' work (the rows, the certified range) is timed apart, a nested one
 // once, and a hit costs nothing.

@@ -59,6 +59,10 @@ struct TargetOptions {
   // decides ("beta_sensitivity=1.41"), and would otherwise cost a calibration
   // per value.
   std::string instance_options;
+  // instance_options read the shape's beta_sensitivity, which auto's plan
+  // estimates on an instance only once it costs such a candidate (its spec
+  // before that carries none).
+  bool reads_beta_sensitivity = false;
   double expected_error = 0;  // the model's max_rel at those options
   std::string reason;         // non-empty: the target is out of the model's reach, and why
   // The registration whose calibration (with `options`) predicts this one's

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -44,7 +45,11 @@ double predicted(const Cost& cost, const std::optional<AlgorithmCalibration>& ca
 }
 
 struct Candidate {
+  const Registration* registration = nullptr;
   std::shared_ptr<const Algorithm> algorithm;
+  // Its options read the instance's beta sensitivity (TargetOptions::reads_beta_sensitivity),
+  // not yet estimated: asked again before it is costed.
+  bool refine = false;
   std::string costing_key;  // thrifty planning's record of what costing it takes
   std::optional<AlgorithmCalibration> calibration;
   double floor_seconds = 0;  // the least prediction its cost floors allow (with a plain form: but the plain case's)
@@ -57,6 +62,12 @@ struct Candidate {
   double outcome = std::nan("");  // once costed: its prediction, or infinity when refused
 };
 
+// A spec's options: the target's and then the instance's.
+std::string joined(const TargetOptions& t) {
+  return t.instance_options.empty() || t.options.empty() ? t.options + t.instance_options
+                                                         : t.options + "," + t.instance_options;
+}
+
 // The options of a spec ("name:options" -> "options").
 std::string options_of(const std::string& spec) {
   const auto colon = spec.find(':');
@@ -64,13 +75,17 @@ std::string options_of(const std::string& spec) {
 }
 
 // cost_of(algorithm) -> Cost: the instance's or the shape's; floors_of(algorithm)
-// -> lower bounds on it (Algorithm::cost_floors). Candidates are costed in the
-// order of their floors, and one whose floor cannot beat the best prediction
-// so far is not costed at all, nor (thrifty, on an instance: `learn`) one that
-// cannot beat it by more than its own costing takes (PlanRow::at_least).
+// -> lower bounds on it (Algorithm::cost_floors); model_of(registration, goal,
+// shape) -> its TargetOptions. Candidates are costed in the order of their
+// floors, and one whose floor cannot beat the best prediction so far is not
+// costed at all, nor (thrifty, on an instance: `learn`) one that cannot beat it
+// by more than its own costing takes (PlanRow::at_least). estimate, when given,
+// fills the shape's beta_sensitivity from the instance, once, before the first
+// candidate whose options read it is costed: where exact wins by its floors the
+// estimate (3-15 us at L = 512-4096, d = 4) would be wasted.
 template <class CostOf, class FloorsOf, class ModelOf>
-AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of,
-                   FloorsOf floors_of, ModelOf model_of, bool learn) {
+AutoPlan plan_rows(ProblemShape shape, int scalar_bytes, const AutoOptions& o, CostOf cost_of, FloorsOf floors_of,
+                   ModelOf model_of, bool learn, const std::function<void(ProblemShape&)>& estimate = {}) {
   validate(o);
   const auto start = std::chrono::steady_clock::now();
   AutoPlan plan;
@@ -92,15 +107,14 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     if (r.oracle || !r.error_model) continue;
     PlanRow row;
     row.algorithm = r.name;
-    const TargetOptions t = model_of(r, goal);
+    const TargetOptions t = model_of(r, goal, shape);
     row.expected_error = t.expected_error;
     row.reason = t.reason;
     Candidate c;
+    c.registration = &r;
+    c.refine = estimate && t.reads_beta_sensitivity;
     if (row.reason.empty()) {
-      row.spec = spec_with(r, t.instance_options.empty() || t.options.empty()
-                                  ? t.options + t.instance_options
-                                  : t.options + "," + t.instance_options,
-                           o.threads);
+      row.spec = spec_with(r, joined(t), o.threads);
       try {
         // Calibrated first, so that a plan on a shape also prepares what the
         // data decides (prepare_auto).
@@ -159,6 +173,15 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return order_key(candidates[a]) < order_key(candidates[b]); });
+  // With the instance's beta sensitivity, the spec that would run (the floors
+  // do not read it: the temperature term can only raise the degree).
+  bool estimated = false;
+  const auto refine = [&](Candidate& c, PlanRow& row) {
+    if (!estimated) estimate(shape), estimated = true, plan.beta_sensitivity = shape.beta_sensitivity;
+    row.spec = spec_with(*c.registration, joined(model_of(*c.registration, goal, shape)), o.threads);
+    c.algorithm = detail::cached_algorithm(row.spec);
+    c.refine = false;
+  };
   double best = std::numeric_limits<double>::infinity();
   for (std::size_t i : order) {
     PlanRow& row = plan.rows[i];
@@ -183,6 +206,7 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     try {
       const auto costing_start = std::chrono::steady_clock::now();
       const double shared_before = detail::memo_shared_seconds();
+      if (c.refine) refine(c, row);
       row.cost = cost_of(*c.algorithm);
       if (learn)
         detail::record_costing(c.costing_key,
@@ -201,6 +225,12 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
     }
     if (!row.reason.empty()) row.spec.clear(), c.outcome = std::numeric_limits<double>::infinity();
   }
+  // Once estimated, every such row's spec is what would run; without the
+  // estimate (nothing that reads it was costed) they carry none.
+  for (std::size_t i = 0; i < candidates.size() && estimated; ++i)
+    if (candidates[i].refine && !plan.rows[i].spec.empty())
+      plan.rows[i].spec =
+          spec_with(*candidates[i].registration, joined(model_of(*candidates[i].registration, goal, shape)), o.threads);
   for (int i = 0; i < static_cast<int>(plan.rows.size()); ++i) {
     const PlanRow& row = plan.rows[i];
     if (row.reason.empty() && !row.at_least && !row.spec.empty() &&
@@ -213,8 +243,10 @@ AutoPlan plan_rows(const ProblemShape& shape, int scalar_bytes, const AutoOption
 }
 
 // The registrations' error models: max_rel of the LoRA gradients.
-auto lora_error_model(const ProblemShape& shape, int scalar_bytes) {
-  return [=](const Registration& r, double goal) { return r.error_model(goal, shape, scalar_bytes); };
+auto lora_error_model(int scalar_bytes) {
+  return [=](const Registration& r, double goal, const ProblemShape& shape) {
+    return r.error_model(goal, shape, scalar_bytes);
+  };
 }
 
 // For attention on Q, K, V: an exact algorithm's error is its rounding, the
@@ -222,8 +254,8 @@ auto lora_error_model(const ProblemShape& shape, int scalar_bytes) {
 // checks it against exact-reference with scores up to 1e4), where the LoRA
 // model adds the adapters' amplification of large scores, which attention
 // does not have. The others as for LoRA: their entry error is the same exp's.
-auto attention_error_model(const ProblemShape& shape, int scalar_bytes) {
-  return [=](const Registration& r, double goal) {
+auto attention_error_model(int scalar_bytes) {
+  return [=](const Registration& r, double goal, const ProblemShape& shape) {
     if (!r.exact) return r.error_model(goal, shape, scalar_bytes);
     TargetOptions t;
     t.expected_error = r.accuracy.tolerance(scalar_bytes);
@@ -268,10 +300,11 @@ AutoPlan plan_auto_validated(const Problem<T>& p, const AutoOptions& o) {
   // (shape_of would form Q and K a second time).
   ProblemShape shape = shape_of(p, false);
   shape.score_bound = detail::cauchy_schwarz_bound(*detail::memoized_rows(p, true), p.beta);
-  shape.beta_sensitivity = detail::first_order_beta_sensitivity(p);
+  shape.beta_sensitivity = -1;  // estimated when a candidate that reads it is costed
   AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.instance_cost(p, shape); },
-      [&](const Algorithm& a) { return a.cost_floors(p, shape); }, lora_error_model(shape, sizeof(T)), true);
+      [&](const Algorithm& a) { return a.cost_floors(p, shape); }, lora_error_model(sizeof(T)), true,
+      [&](ProblemShape& s) { s.beta_sensitivity = detail::first_order_beta_sensitivity(p); });
   plan.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return plan;
 }
@@ -282,7 +315,7 @@ AutoPlan plan_auto_attention(const AttentionShape& s, const T* q, const T* k, co
   const ProblemShape shape = attention_problem_shape(s, q, k);
   AutoPlan plan = plan_rows(
       shape, sizeof(T), o, [&](const Algorithm& a) { return a.attention_cost(shape, s, q, k); },
-      [](const Algorithm&) { return std::vector<Cost>{}; }, attention_error_model(shape, sizeof(T)), false);
+      [](const Algorithm&) { return std::vector<Cost>{}; }, attention_error_model(sizeof(T)), false);
   plan.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return plan;
 }
@@ -291,7 +324,7 @@ AutoPlan plan_auto(const ProblemShape& shape, int scalar_bytes, const AutoOption
   const auto cost_of = [&](const Algorithm& a) { return a.cost(shape, scalar_bytes); };
   return plan_rows(
       shape, scalar_bytes, o, cost_of, [&](const Algorithm& a) { return std::vector<Cost>{cost_of(a)}; },
-      lora_error_model(shape, scalar_bytes), false);
+      lora_error_model(scalar_bytes), false);
 }
 
 void prepare_auto(const ProblemShape& shape, int scalar_bytes, const AutoOptions& o) {

@@ -75,6 +75,7 @@ ErrorModel certified_entry_error_model(std::string calibration_algorithm, bool s
     t.options = "eps=" + exact_text(target);
     t.expected_error = target;
     t.calibration_algorithm = calibration_algorithm;
+    t.reads_beta_sensitivity = slope_at_centre;
     if (const double w = kBetaSensitivityMargin * s.beta_sensitivity; slope_at_centre && w > 0x1p-30)
       t.instance_options = "beta_sensitivity=" + exact_text(std::exp2(std::ceil(4 * std::log2(w)) / 4));
     if (scalar_bytes == 4 && target < kFloatPolyFloor) {

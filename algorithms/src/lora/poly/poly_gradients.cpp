@@ -165,7 +165,7 @@ InstancePlan<T> memoized_plan(const Problem<T>& p, const ProblemShape& shape, co
   const auto add = [&](const auto& field) { key.append(reinterpret_cast<const char*>(&field), sizeof field); };
   add(c.kind), add(c.eps), add(c.degree), add(c.contract), add(c.weights), add(c.centre), add(c.range_rows);
   add(c.block_rows), add(c.hybrid), add(c.outliers), add(c.recentre), add(c.threads);
-  add(c.memory_budget_bytes);
+  add(c.memory_budget_bytes), add(c.beta_sensitivity), add(c.score_rms);  // the degree reads both
   return *memo_get_or<InstancePlan<T>>(&p, key, [&] { return plan_instance(p, shape, W, c); });
 }
 
