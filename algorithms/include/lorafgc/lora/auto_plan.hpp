@@ -28,7 +28,10 @@ struct AutoOptions {
 
 struct PlanRow {
   std::string algorithm;  // registration name
-  std::string spec;       // what would run; empty when out of reach
+  // What would run; empty when out of reach. A Chebyshev row carries the
+  // instance's beta_sensitivity only once the plan has estimated it (it does
+  // when it costs such a row; AutoPlan::beta_sensitivity is -1 otherwise).
+  std::string spec;
   double expected_error = std::numeric_limits<double>::quiet_NaN();  // the model's max_rel
   std::string reason;     // non-empty: not a candidate, and why
   Cost cost;
@@ -47,7 +50,9 @@ struct AutoPlan {
   int chosen = -1;            // the fastest row that meets the target; -1: none does
   int closest = -1;           // the row with the smallest expected error
   double seconds = 0;         // planning time, calibrations included
-  double beta_sensitivity = -1;  // the shape's s_beta (estimated on an instance; -1: unknown)
+  // The instance's s_beta, estimated when a candidate that reads it is costed;
+  // -1: not estimated, or a plan on a shape.
+  double beta_sensitivity = -1;
   // "no registered algorithm meets ...; the closest is ..."; empty when one does.
   std::string unmet() const;
 };
