@@ -176,9 +176,12 @@ AutoPlan plan_rows(ProblemShape shape, int scalar_bytes, const AutoOptions& o, C
   // With the instance's beta sensitivity, the spec that would run (the floors
   // do not read it: the temperature term can only raise the degree).
   bool estimated = false;
+  const auto estimated_spec = [&](const Candidate& c) {
+    return spec_with(*c.registration, joined(model_of(*c.registration, goal, shape)), o.threads);
+  };
   const auto refine = [&](Candidate& c, PlanRow& row) {
     if (!estimated) estimate(shape), estimated = true, plan.beta_sensitivity = shape.beta_sensitivity;
-    row.spec = spec_with(*c.registration, joined(model_of(*c.registration, goal, shape)), o.threads);
+    row.spec = estimated_spec(c);
     c.algorithm = detail::cached_algorithm(row.spec);
     c.refine = false;
   };
@@ -230,9 +233,7 @@ AutoPlan plan_rows(ProblemShape shape, int scalar_bytes, const AutoOptions& o, C
   // Once estimated, every such row's spec is what would run; without the
   // estimate (nothing that reads it was costed) they carry none.
   for (std::size_t i = 0; i < candidates.size() && estimated; ++i)
-    if (candidates[i].refine && !plan.rows[i].spec.empty())
-      plan.rows[i].spec =
-          spec_with(*candidates[i].registration, joined(model_of(*candidates[i].registration, goal, shape)), o.threads);
+    if (candidates[i].refine && !plan.rows[i].spec.empty()) plan.rows[i].spec = estimated_spec(candidates[i]);
   for (int i = 0; i < static_cast<int>(plan.rows.size()); ++i) {
     const PlanRow& row = plan.rows[i];
     if (row.reason.empty() && !row.at_least && !row.spec.empty() &&
