@@ -248,6 +248,37 @@ int grid_at_or_below(double log2_range, bool coarse = false) {
 
 namespace {
 
+// log2 of each sequence's query and key norm floors at every outlier count
+// (q(m), k(m)), and from them the floor of the bulk bound a pair of counts
+// leaves: |beta| times the largest q(m_q) k(m_k) over the sequences. The logs
+// are taken once per count, not per pair: a bucket search and a log2 per pair
+// were half of the floors at L = 512, d = 4 (49 pairs).
+class LogNormFloors {
+ public:
+  template <class QueryFloor, class KeyFloor>
+  LogNormFloors(std::size_t sequences, std::size_t counts, double beta, const QueryFloor& query_floor,
+                const KeyFloor& key_floor)
+      : counts_(counts), log_beta_(std::log2(std::abs(beta))) {
+    for (std::size_t r = 0; r < sequences; ++r)
+      for (std::size_t i = 0; i < counts; ++i) {
+        log_q_.push_back(std::log2(query_floor(r, i)));
+        log_k_.push_back(std::log2(key_floor(r, i)));
+      }
+  }
+  // log2 of the bulk bound's floor with m_q = counts[a], m_k = counts[b].
+  double bulk(std::size_t a, std::size_t b) const {
+    double log_product = -std::numeric_limits<double>::infinity();
+    for (std::size_t r = 0; r < log_q_.size(); r += counts_)
+      log_product = std::max(log_product, log_q_[r + a] + log_k_[r + b]);
+    return log_beta_ + log_product;
+  }
+
+ private:
+  std::size_t counts_;
+  double log_beta_;
+  std::vector<double> log_q_, log_k_;  // [sequence * counts + count index]
+};
+
 // outliers_never_pay on the norm buckets. The choice ranks the keys centred on
 // their mean (farthest_keys), the buckets hold them centred on the range's
 // centre c (the mean or the bounding box's middle): ||K_j - mean|| >=
@@ -260,23 +291,17 @@ bool never_pays_on_buckets(const Problem<T>& p, const std::vector<detail::Sequen
                            const ProblemShape& shape, double T_used, const std::vector<Index>& counts,
                            const PolyConfig& c) {
   const double slack = 8 * (static_cast<double>(p.width()) + 4) * std::numeric_limits<T>::epsilon();
-  const std::size_t n = counts.size();
-  std::vector<double> log_q, log_k;  // [sequence * n + count index]
-  for (const detail::SequenceRows<T>& r : rows) {
-    const double allowance = r.key_mean_offset + slack * (r.keys.max_norm() + r.centre.norm());
-    for (const Index m : counts) {
-      log_q.push_back(std::log2(r.queries.at_least_at(m) * (1 - slack)));
-      log_k.push_back(std::log2(std::max(0.0, r.keys.at_least_at(m) * (1 - slack) - allowance)));
-    }
-  }
-  const double log_beta = std::log2(std::abs(p.beta));
-  const auto log_bulk_floor = [&](std::size_t a, std::size_t b) {
-    double log_product = -std::numeric_limits<double>::infinity();
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
-    return log_beta + log_product;
-  };
-  return detail::outliers_never_pay(shape, T_used, counts, log_bulk_floor, c);
+  std::vector<double> allowance;
+  for (const detail::SequenceRows<T>& r : rows)
+    allowance.push_back(r.key_mean_offset + slack * (r.keys.max_norm() + r.centre.norm()));
+  const LogNormFloors floors(
+      rows.size(), counts.size(), p.beta,
+      [&](std::size_t r, std::size_t i) { return rows[r].queries.at_least_at(counts[i]) * (1 - slack); },
+      [&](std::size_t r, std::size_t i) {
+        return std::max(0.0, rows[r].keys.at_least_at(counts[i]) * (1 - slack) - allowance[r]);
+      });
+  return detail::outliers_never_pay(shape, T_used, counts,
+                                    [&](std::size_t a, std::size_t b) { return floors.bulk(a, b); }, c);
 }
 
 }  // namespace
@@ -298,9 +323,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
   const Cost refused{inf, inf, inf, FlopKind::thin_gemm, static_cast<double>(shape.length) * shape.batch};
   try {
     if (!c.hybrid) return {cost_at(degree_at_grid(c, grid_at_or_below(log_spread)))};
-    // The outlier counts the floors try, and log2 of the norms they leave per
-    // sequence, q(m_q) and k(m_k): a bucket search and a log2 per pair were
-    // half of the floors at L = 512, d = 4 (49 pairs).
+    // The outlier counts the floors try.
     const std::vector<Index> counts =
         c.outliers > 0   ? std::vector<Index>{0, std::min<Index>(c.outliers, shape.length)}
         : c.outliers < 0 ? detail::outlier_counts(shape.length, detail::kMaxOutliers)
@@ -310,32 +333,25 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     // the bulk keys may lie closer to it than the data centre's norms say, so
     // past m_k = 0 their floor is bulk_key_floors'.
     const auto key_floors = c.centre && c.recentre ? bulk_key_floors(p, *rows, counts) : nullptr;
-    std::vector<double> log_q, log_k;  // [sequence * n + count index]
-    for (std::size_t r = 0; r < rows->size(); ++r)
-      for (std::size_t i = 0; i < n; ++i) {
-        log_q.push_back(std::log2((*rows)[r].queries.at_least_at(counts[i])));
-        log_k.push_back(std::log2(key_floors && counts[i] > 0 ? (*key_floors)[r][i]
-                                                              : (*rows)[r].keys.at_least_at(counts[i])));
-      }
-    const double log_beta = std::log2(std::abs(p.beta)), log_least = std::min(log_spread, std::log2(1e-3));
+    const LogNormFloors floors(
+        rows->size(), n, p.beta,
+        [&](std::size_t r, std::size_t i) { return (*rows)[r].queries.at_least_at(counts[i]); },
+        [&](std::size_t r, std::size_t i) {
+          return key_floors && counts[i] > 0 ? (*key_floors)[r][i] : (*rows)[r].keys.at_least_at(counts[i]);
+        });
+    const double log_least = std::min(log_spread, std::log2(1e-3));
     // Once the plan memo holds the certified range (poly-cheb costed first), a
     // pair whose bulk bound reaches T_used takes no outliers (bound_bulk: the
     // bulk's norms are at least these floors), so it is the plain case.
     const auto range = std::static_pointer_cast<const detail::CertifiedRange>(
         detail::memo_find(&p, range_memo_key(c, sizeof(T))));
     const double log_range = range ? std::log2(range->T_used) : std::numeric_limits<double>::infinity();
-    // The degree floor of plan_instance's bulk range for counts (m_q, m_k):
-    // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread
-    // (T_used itself when that is no narrower: no rows are then taken).
-    const auto log_bound = [&](std::size_t a, std::size_t b) {
-      double log_product = -std::numeric_limits<double>::infinity();
-      for (std::size_t r = 0; r < rows->size(); ++r)
-        log_product = std::max(log_product, log_q[r * n + a] + log_k[r * n + b]);
-      return log_beta + log_product;
-    };
     // A pair (a + b > 0) is plain when its bound reaches T_used; its degree
     // floor reads the same bound.
     const auto plain = [&](double bound) { return bound >= log_range; };
+    // The degree floor of plan_instance's bulk range for counts (m_q, m_k):
+    // max(min(T_used, |beta| q(m_q) k(m_k)), min(T_used, 1e-3)), T_used >= spread
+    // (T_used itself when that is no narrower: no rows are then taken).
     auto degree = [&, last_grid = 0, last_degree = -2](std::size_t a, std::size_t b, double bound) mutable {
       const double cap = range ? log_range : log_spread;
       const int j = a + b ? grid_at_or_below(std::max(std::min(cap, bound), log_least), true)
@@ -358,7 +374,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
     if (c.outliers > 0) {
       // The plan drops fixed counts too when the bulk's range is no narrower (bound_bulk).
       add_floor(0, 0, degree(0, 0, 0));
-      if (const double bound = log_bound(1, 1); !plain(bound)) add_floor(1, 1, degree(1, 1, bound));
+      if (const double bound = floors.bulk(1, 1); !plain(bound)) add_floor(1, 1, degree(1, 1, bound));
     } else if (range && c.outliers < 0 && never_pays_on_buckets(p, *rows, shape, range->T_used, counts, c)) {
       // The run's own choice takes none (choose_outliers' rule on these floors): every
       // run is the plain case. At adversarial T = 1, L = 2048, d = 4 auto's plan ranked
@@ -377,7 +393,7 @@ std::vector<Cost> poly_cost_floors(const Problem<T>& p, const ProblemShape& prob
       };
       for (std::size_t a = 0; a < n; ++a)
         for (std::size_t b = 0; b < n; ++b) {
-          const double bound = a + b ? log_bound(a, b) : 0;
+          const double bound = a + b ? floors.bulk(a, b) : 0;
           plains[a * n + b] = a + b == 0 || plain(bound);
           if (a + b && plains[a * n + b]) continue;
           const int g = degree(a, b, bound);
