@@ -13,6 +13,12 @@ it, is not timed further (it cannot be the best). auto's choice is also timed al
 spec with the plan's instance options: choice_regret is its median over the best,
 overhead auto's median over its (the plan, and what auto adds to the call).
 
+--json is rewritten (whole, then moved over the old file) after every point, with
+"complete": false until the last. Run again with the same arguments on the same
+machine and build, a stopped run resumes: its points are kept and not measured
+again. A file of other arguments or from another machine is refused, never
+overwritten.
+
     PYTHONPATH=build/release/python /usr/bin/python3 benchmarks/lora/auto_regret.py \\
         --family gaussian llm adversarial --d 8 --json out.json
 """
@@ -30,9 +36,13 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 
 import lorafgc  # noqa: E402
-from command_line import guarded  # noqa: E402
+from bounded_call import finishes_within  # noqa: E402
+from command_line import describe, guarded  # noqa: E402
 
 CONTENDERS = ["exact", "poly-cheb:eps=1e-3", "poly-hybrid:eps=1e-3", "poly-taylor:eps=1e-3"]
+# A contender predicted to take longer than this (and than the fastest first call)
+# has its first call tried in a worker stopped at 3x the fastest (too_slow).
+BOUNDED_FROM = 0.5
 
 
 def positive(kind):
@@ -64,9 +74,16 @@ def point(family, mode, d, L, T, target, rounds, rng):
                                  score_bound=T, family=family)
     truth = lorafgc.lora.gradients(**as_float64(inst), algorithm="exact")
     specs = CONTENDERS + [f"auto:target_error={target:g}"]
-    lorafgc.plan(inst, target_error=target)  # the calibrations, once per process and shape
-    error, calls, first, chose = {}, {}, {}, None
+    plan = lorafgc.plan(inst, target_error=target)  # also the calibrations, once per process and shape
+    predicted = {row["algorithm"]: row["predicted_seconds"] for row in plan["rows"]}
+    error, calls, first, chose, stopped = {}, {}, {}, None, []
     for s in specs:
+        fastest = min((first[c] for c in first if error[c] <= target), default=math.inf)
+        if s in CONTENDERS and too_slow(inst, s, predicted.get(s.split(":")[0]), fastest):
+            error[s], first[s] = math.nan, math.inf
+            stopped.append(s)
+            print(f"  {s} stopped: its first call ran past 3x the fastest ({3 * fastest:.3g} s)", flush=True)
+            continue
         start = time.perf_counter()
         try:
             g = lorafgc.lora.gradients(**inst, algorithm=s)
@@ -107,7 +124,20 @@ def point(family, mode, d, L, T, target, rounds, rng):
                 regret=regret, choice_regret=median[chose] / median[best] if best else math.nan,
                 overhead=median[auto] / median[chose],
                 met=bool(error[auto] <= target), passed=bool(best and error[auto] <= target and regret <= 1.25),
-                medians=median, errors={k: (v if math.isfinite(v) else None) for k, v in error.items()})
+                medians=median, errors={k: (v if math.isfinite(v) else None) for k, v in error.items()},
+                stopped=stopped)
+
+
+def too_slow(inst, spec, predicted_s, fastest):
+    """Whether spec's first call would run past 3x the fastest first call so far that
+    met the target, by running it in a worker stopped at that limit. Such a contender
+    is not timed further anyway (it cannot be the best); the worker only saves
+    waiting for it. Tried only where the plan's prediction for the algorithm exceeds
+    both the fastest call and BOUNDED_FROM seconds (a worker's start costs about a
+    second): the prediction only decides where to look, the worker's clock decides."""
+    if not math.isfinite(fastest) or predicted_s is None or predicted_s <= max(fastest, BOUNDED_FROM):
+        return False
+    return not finishes_within(inst, spec, 3 * fastest)
 
 
 def main(argv=None):
@@ -123,12 +153,15 @@ def main(argv=None):
     ap.add_argument("--json", help="write every point and the system description here")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
-    rows = []
+    rows = resumed(args)
+    done = {(r["family"], r["mode"], r["d"], r["L"], r["T"]) for r in rows}
     for family in args.family:
         for mode in args.modes:
             for d in args.d:
                 for L in args.L:
                     for T in args.T:
+                        if (family, mode, d, L, T) in done:
+                            continue
                         r = point(family, mode, d, L, T, args.target, args.rounds, rng)
                         rows.append(r)
                         print(f"{family} {mode} d={d} L={L} T={T:g}: auto {r['auto_s'] * 1e3:.3f} ms "
@@ -136,6 +169,7 @@ def main(argv=None):
                               f"{(r['best_s'] or math.nan) * 1e3:.3f} ms, regret {r['regret']:.2f}, "
                               f"choice {r['choice_regret']:.2f}, overhead {r['overhead']:.2f}, "
                               f"error {r['auto_error']:.1e}", flush=True)
+                        write(args, rows, complete=False)
     for family in args.family:
         rs = [r for r in rows if r["family"] == family]
         passed = sum(r["passed"] for r in rs)
@@ -143,12 +177,49 @@ def main(argv=None):
         print(f"{family}: {passed}/{len(rs)} pass; choice within 1.25x at {good}/{len(rs)}; "
               f"median regret {statistics.median(r['regret'] for r in rs if not math.isnan(r['regret'])):.2f}; "
               f"median overhead {statistics.median(r['overhead'] for r in rs):.2f}")
-    if args.json:  # written whole, then moved over the old file: never a torn one
-        text = json.dumps({"args": vars(args), "system": lorafgc.system_info(), "points": rows}, indent=1)
-        with open(args.json + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(args.json + ".tmp", args.json)
+    write(args, rows, complete=True)
     return 0
+
+
+# The arguments that define a run's points: a --json file of other values is not resumed.
+GRID = ("family", "modes", "d", "L", "T", "target", "rounds", "seed")
+# What a resumed file must share with this process: the points' ratios compare within
+# one machine and build configuration.
+SAME_SYSTEM = ("cpu", "cpu_id", "vector_isa", "hardware_threads", "blas_config", "blas_threads", "build")
+
+
+def resumed(args):
+    """The points an earlier, stopped run of the same arguments wrote to --json
+    (none when the file does not exist). A file of other arguments, or from another
+    machine or build configuration, is refused naming --json: it is never overwritten."""
+    if not args.json or not os.path.exists(args.json):
+        return []
+    try:
+        with open(args.json) as f:
+            old = json.load(f)
+        old_args, system, points = old["args"], old["system"], list(old["points"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"--json: {args.json} is not this script's results file ({describe(e)}); "
+                         "give another file") from None
+    if any(old_args.get(k) != vars(args)[k] for k in GRID):
+        raise ValueError(f"--json: {args.json} holds a run of other arguments; give another file")
+    here = lorafgc.system_info()
+    if any(system.get(k) != here.get(k) for k in SAME_SYSTEM):
+        raise ValueError(f"--json: {args.json} was measured on another machine or build; give another file")
+    return points
+
+
+def write(args, rows, complete):
+    """The points so far, written whole and moved over the old file: never a torn one.
+    Written after every point (complete: false until the last), so that a long sweep
+    stopped part way keeps what it measured."""
+    if not args.json:
+        return
+    text = json.dumps({"args": vars(args), "system": lorafgc.system_info(), "complete": complete,
+                       "points": rows}, indent=1)
+    with open(args.json + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(args.json + ".tmp", args.json)
 
 
 if __name__ == "__main__":
