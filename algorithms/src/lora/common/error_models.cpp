@@ -63,8 +63,8 @@ ErrorModel rounding_error_model() {
     const double T = std::max(s.score_bound, 1.0);
     t.expected_error = kRoundingEnvelope * unit_roundoff(scalar_bytes) * std::sqrt(static_cast<double>(s.length)) * T;
     if (t.expected_error > target)
-      t.reason = text("its rounding in %s (16 u sqrt(L) max(1, T) = %.2g) exceeds the target",
-                      scalar_bytes == 4 ? "float32" : "float64", t.expected_error);
+      t.reason = text("its rounding in %s (%g u sqrt(L) max(1, T) = %.2g) exceeds the target",
+                      scalar_bytes == 4 ? "float32" : "float64", kRoundingEnvelope, t.expected_error);
     return t;
   };
 }
