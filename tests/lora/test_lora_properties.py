@@ -95,12 +95,13 @@ def magnitudes(inst):
     return M, T
 
 
-def within_rounding(got, truth, inst):
+def within_rounding(got, truth, inst, terms=None):
+    """terms: how many rounded terms the longest sum along the sequence has (default L)."""
     M, T = magnitudes(inst)
     L, d = inst["X"].shape
     r = next(iter(inst["adapters"].values()))[0].shape[1]
     info = np.finfo(inst["X"].dtype)
-    factor = 16 * (info.eps / 2) * (L + d + r + d * T)
+    factor = 16 * (info.eps / 2) * ((L if terms is None else terms) + d + r + d * T)
     # Gradual underflow adds an absolute error of up to one subnormal step per operation.
     underflow = 16 * (L + d + r) * info.smallest_subnormal * max(1.0, inst["alpha"] / r)
     return all((np.abs(np.float64(a) - t) <= factor * m + underflow).all()
@@ -152,3 +153,33 @@ def test_generate_refuses_by_name_or_returns_finite_arrays(L, d, r, gamma, score
         return
     for key in ("X", "Y", "Wq", "Wk", "Wv"):
         assert np.isfinite(inst[key]).all() and inst[key].dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("mode", ["partial", "full"])
+def test_exact_sums_along_the_sequence_in_two_levels(mode):
+    """exact's default (fused) schedule sums along the sequence in two levels: a
+    tile's keys, then the tiles (256 keys per tile: 256 + L / 256 rounded terms);
+    a block's queries, then the blocks (64 rows per block: 64 + L / 64). Its
+    worst-case bound then counts those terms, not L. That bound is loose (the
+    single-level sums the kernel had until 2026-12-05 met it too); what they did
+    not meet is the stream schedule's accuracy, the same arithmetic summed in the
+    same two levels (tiles through BLAS): on this adversarial instance (scores at
+    the range's ends, where the query-side sums cancel) fused's max_rel was 24x
+    stream's at L = 4096 partial (2.1e-6), 680x at L = 2^16 (1.7e-4); two-level, it
+    is about 1x at both. The factor 4 allows for the two orders' rounding differing.
+    L = 4096 keeps the float64 magnitudes (L x L) small."""
+    L = 4096
+    inst = lorafgc.lora.generate(L=L, d=8, r=4, gamma=1.0, mode=mode, dtype="float32", seed=1, score_bound=6.0,
+                                 family="adversarial")
+    fused = lorafgc.lora.gradients(**inst, algorithm="exact")
+    assert fused["info"]["schedule"] == 2  # fused
+    stream = lorafgc.lora.gradients(**inst, algorithm="exact:schedule=stream")
+    truth = lorafgc.lora.gradients(**as_float64(inst), algorithm="exact-reference")
+    assert within_rounding(fused, truth, inst, terms=256 + L // 256 + 64 + L // 64)
+
+    def max_rel(g):  # over all gradients together, as auto's target_error
+        keys = [k for k in ("q", "k", "v") if k in truth]
+        scale = max(np.abs(truth[k][i]).max() for k in keys for i in (0, 1))
+        return max(np.abs(np.float64(g[k][i]) - truth[k][i]).max() for k in keys for i in (0, 1)) / scale
+
+    assert max_rel(fused) <= 4 * max_rel(stream)
