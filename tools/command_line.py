@@ -1,7 +1,9 @@
 """The one top-level handler of the Python command-line tools (lorafgc_report.py,
 the experiment drivers, benchmarks/lora/torch_compare.py): any failure the tool
 did not turn into its own message becomes one line "<prog>: error: <what>" on
-stderr and exit status 2; LORAFGC_TRACEBACK=1 shows the traceback as well."""
+stderr and exit status 2; LORAFGC_TRACEBACK=1 shows the traceback as well.
+Also the scripts' one way of writing a results file (write_json_whole)."""
+import json
 import os
 import sys
 import traceback
@@ -28,3 +30,11 @@ def guarded(prog, main, argv=None):
             traceback.print_exc()
         print(f"{prog}: error: {describe(error)}", file=sys.stderr)
         return 2
+
+
+def write_json_whole(path, obj):
+    """obj as JSON at path, written to path.tmp and moved over path: a reader never
+    sees a torn file, and a write that fails leaves the old one as it was."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + ".tmp", path)

@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 
-from command_line import guarded  # noqa: E402
+from command_line import guarded, write_json_whole  # noqa: E402
 
 WORKER = r'''
 import json, sys, time
@@ -134,12 +134,10 @@ def main(argv=None):
           f"(10th-90th percentile {ratios[len(ratios) // 10]:.3f}-{ratios[(9 * len(ratios)) // 10]:.3f}), "
           f"plan time summed {sum(r['base_s'] for r in rows) * 1e3:.2f} -> {sum(r['new_s'] for r in rows) * 1e3:.2f} ms, "
           f"choices differ at {sum(r['chosen_base'] != r['chosen_new'] for r in rows)}")
-    if a.json:  # written whole, then moved over the old file: never a torn one
+    if a.json:
         sys.path.insert(0, os.path.join(os.path.abspath(a.builds[1]), "python"))
         import lorafgc
-        with open(a.json + ".tmp", "w") as f:
-            json.dump({"args": vars(a), "system": lorafgc.system_info(), "points": rows}, f, indent=1)
-        os.replace(a.json + ".tmp", a.json)
+        write_json_whole(a.json, {"args": vars(a), "system": lorafgc.system_info(), "points": rows})
     return 0
 
 

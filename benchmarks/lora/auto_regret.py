@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import lorafgc  # noqa: E402
 from bounded_call import finishes_within  # noqa: E402
-from command_line import describe, guarded  # noqa: E402
+from command_line import describe, guarded, write_json_whole  # noqa: E402
 
 CONTENDERS = ["exact", "poly-cheb:eps=1e-3", "poly-hybrid:eps=1e-3", "poly-taylor:eps=1e-3"]
 # A contender predicted to take longer than this (and than the fastest first call)
@@ -215,11 +215,8 @@ def write(args, rows, complete):
     stopped part way keeps what it measured."""
     if not args.json:
         return
-    text = json.dumps({"args": vars(args), "system": lorafgc.system_info(), "complete": complete,
-                       "points": rows}, indent=1)
-    with open(args.json + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(args.json + ".tmp", args.json)
+    write_json_whole(args.json, {"args": vars(args), "system": lorafgc.system_info(), "complete": complete,
+                                 "points": rows})
 
 
 if __name__ == "__main__":
