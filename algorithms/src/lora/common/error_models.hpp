@@ -11,14 +11,15 @@ namespace lorafgc::lora::detail {
 // Exact algorithms: rounding only, modelled by the envelope
 // kRoundingEnvelope u sqrt(L) max(1, T) (T the shape's Cauchy-Schwarz score
 // bound) of their measured float32 errors in auto's own measure, max_rel over
-// all gradients together: over the 1318 distinct points of the regret runs
-// (reports/auto-2026-12, d = 4 .. 32, L = 2^9 .. 2^16, T = 0.25 .. 8, three
-// families, both modes) the largest was 0.89 u sqrt(L) max(1, T) (gaussian
-// L = 512), 0.73 at adversarial L = 65536, T = 6; 2 is above every one with
-// a factor 2 to spare. (It was 16, fitted on the sweeps' max_rel, which is
-// per gradient matrix: there a matrix that cancels reaches 37 u sqrt(L), and
-// 16 refused exact at L >= 32768, T >= 6, where it was fastest and its error
-// 0.7 u sqrt(L) T.)
+// all gradients together (benchmarks/lora/exact_rounding.py): over 636 points
+// (d = 4 .. 32, L = 512 .. 2^16, T = 0.25 .. 8, three families, both modes;
+// reports/auto-2026-12/exact-errors-zen5-af55916.json.xz) the largest was
+// 0.35 u sqrt(L) max(1, T) (gaussian L = 512), the largest error 5.9e-7. Before
+// the fused kernel's two-level sums (af55916) the regret runs measured up to
+// 0.89, and 1.8 at adversarial L = 2^16, T = 6; 2 was set on those. (It was 16
+// before, fitted on the sweeps' max_rel, which is per gradient matrix, where a
+// matrix that cancels counts on its own scale: that refused exact at
+// L >= 2^15, T >= 6, where it was fastest.)
 inline constexpr double kRoundingEnvelope = 2;
 ErrorModel rounding_error_model();
 
