@@ -167,10 +167,11 @@ TEST_CASE("the error models say what meets a target and why not", "[auto][model]
 }
 
 // exact's rounding model envelopes its float32 error in auto's measure (max_rel
-// over all gradients together) where it is largest in the regret runs: the
-// adversarial family at the highest score bounds (0.4-0.7 u sqrt(L) T there,
-// against the model's 2). And it does not refuse exact at L = 2^16, T = 8,
-// where exact's measured error is a tenth of 1e-3 (the envelope of 16 did).
+// over all gradients together) where it was largest in the regret runs: the
+// adversarial family at the highest score bounds (0.4-0.7 u sqrt(L) T with the
+// fused kernel's single-level sums; 0.007 with two-level sums, against the
+// model's 2). And it does not refuse exact at L = 2^16, T = 8, where exact's
+// error is far below 1e-3 (the envelope of 16 did).
 TEST_CASE("exact's rounding model envelopes its float32 error", "[auto][model]") {
   for (const Adaptation mode : {Adaptation::Partial, Adaptation::Full})
     for (const double T : {6.0, 8.0}) {
