@@ -394,7 +394,7 @@ CASES = [
     Py("py: gradients with adapters {'q': (B,)}", "lorafgc.lora.gradients(**dict(inst(), adapters={'q': (np.ones((4, 2)),)}))", word="adapters"),
     Py("py: gradients alpha = nan", "lorafgc.lora.gradients(**dict(inst(), alpha=float('nan')))", word="alpha"),
     Py("py: gradients beta = inf", "lorafgc.lora.gradients(**dict(inst(), beta=float('inf')))", word="beta"),
-    Py("py: gradients poly-cheb:block=0", "lorafgc.lora.gradients(**inst(), algorithm='poly-cheb:block=0')", word="block"),
+    Py("py: gradients poly-cheb:block=-1", "lorafgc.lora.gradients(**inst(), algorithm='poly-cheb:block=-1')", word="block"),
     Py("py: gradients weights='maybe'", "lorafgc.lora.gradients(**inst(), weights='maybe')", word="weights"),
     Py("py: gradients on 1e30 entries in float32", f"lorafgc.lora.gradients(**{X_BIG})", "either", word="float"),
     Py("py: gradients on 1e-40 entries (float32 subnormals)",

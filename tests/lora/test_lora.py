@@ -200,6 +200,25 @@ def test_poly_algorithms_report_degree_rank_and_T(algorithm):
     assert fixed["info"]["degree"] == 3
 
 
+@pytest.mark.parametrize("dtype, rows", [("float32", 80), ("float64", 40)])
+def test_poly_sweeps_take_fewer_rows_at_large_rank(dtype, rows):
+    """sweep_block_rows (docs/lora-gradients.md, "Rows per block"): at d = 8, degree 9
+    (rank 24310) 512 rows of features are 50 MB in float; by default the sweeps take the
+    most rows whose features fit 8 MiB, a multiple of 8 (floor(8 MiB / (24310 s)) is 86
+    in float, 43 in double). A low rank keeps 512; an explicit block is taken as given."""
+    inst = lorafgc.generate(1024, 8, 4, 1.0, dtype=dtype, seed=3)
+    chosen = lorafgc.lora_gradients(**inst, algorithm="poly-cheb:degree=9")
+    fixed = lorafgc.lora_gradients(**inst, algorithm="poly-cheb:degree=9,block=512")
+    assert chosen["info"]["block_rows"] == rows and fixed["info"]["block_rows"] == 512
+    assert lorafgc.lora_gradients(**inst, algorithm="poly-cheb:degree=2")["info"]["block_rows"] == 512
+    if dtype == "float64":
+        # The rows change only the order of the sums over 1024 rows: rounding, u = 1.1e-16
+        # times about 1e3 terms, times the cancellation of dS's rows (sum to 0), well under 1e-9.
+        for key in ("q", "v"):
+            for i in (0, 1):
+                assert max_rel(chosen[key][i], fixed[key][i]) < 1e-9
+
+
 def test_poly_hybrid_takes_outliers_exactly_from_python():
     # llm tokens with T_cs = 20: a few long rows set the range; the hybrid covers
     # the rest at a lower degree, within its a-priori bound, and with every row

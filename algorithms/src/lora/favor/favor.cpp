@@ -43,15 +43,16 @@ Gradients<T> favor_gradients(const Problem<T>& p, const FavorConfig& c) {
       p.X, W[index(Projection::Q)], W[index(Projection::K)], p.beta, {c.centre, c.range_rows});
   const detail::FavorFeatures<T> features(
       detail::favor_directions(p.width(), c.features, c.seed, c.orthogonal), range.T_used);
+  ProblemShape shape = shape_of(p, false);
+  shape.weights = c.weights;
   detail::ChainedOptions<T> o;
   o.whole = c.weights;
-  o.block_rows = c.block_rows;
+  o.block_rows = sweep_block_rows(shape, c.features, sizeof(T), sweep_config(c));
   o.threads = c.threads;
   o.method = "favor";
   Gradients<T> g = detail::assemble_gradients(p, detail::chained_gradients(p, W, range, features, o), c.weights,
                                               c.weights);
-  ProblemShape shape = shape_of(p, false);
-  shape.weights = c.weights;
+  g.info["block_rows"] = static_cast<double>(o.block_rows);
   detail::report_random_map(g.info, range, range.T_used,
                             {static_cast<double>(c.features), static_cast<double>(c.seed),
                              favor_cost(shape, sizeof(T), c).flops, favor_workspace_bytes(shape, sizeof(T), c)});

@@ -19,7 +19,7 @@ struct FavorConfig {
   bool weights = false;
   bool centre = true;
   long long range_rows = 64;
-  long long block_rows = 512;
+  long long block_rows = 0;  // 0: sweep_block_rows chooses
   int threads = 0;
 };
 

@@ -64,8 +64,9 @@ std::vector<Registration> favor() {
       boolean_option("centre", true, "centre the keys (a per-row shift of the scores; softmax is invariant)"),
       integer_option("range_rows", 64, between(0, static_cast<double>(limit(Quantity::length).max)),
                      "budget of the exact search for the largest scores (sets the scaling only)"),
-      integer_option("block", 512, at_least(1),
-                     "rows per block in the three sweeps (attention: at most 64, docs/attention-backend.md)"),
+      integer_option("block", 0, at_least(0),
+                     "rows per block in the three sweeps (0: at most 512, fewer at large ranks; the run's in "
+                     "info[\"block_rows\"]; attention: at most 64, docs/attention-backend.md)"),
       integer_option("threads", 0, between(0, static_cast<double>(limit(Quantity::threads).max)),
                      "OpenMP threads, and the BLAS calls inside the run (0: the current default)"),
   };

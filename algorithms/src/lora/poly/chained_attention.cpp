@@ -62,7 +62,8 @@ Index chunk_rows(const ChainedAttention<T>& plan, const AttentionShape& s) {
   constexpr Index kMaxRows = 64;
   const double row_bytes = static_cast<double>(plan.features->rank() * s.head_dim) * sizeof(T);
   const Index fit = std::max<Index>(32, static_cast<Index>(kProductBytes / row_bytes) / 16 * 16);
-  return std::max<Index>(1, std::min<Index>({plan.block_rows, static_cast<Index>(s.length), fit, kMaxRows}));
+  const Index option = plan.block_rows > 0 ? plan.block_rows : kMaxRows;  // 0: the option unset
+  return std::max<Index>(1, std::min<Index>({option, static_cast<Index>(s.length), fit, kMaxRows}));
 }
 
 template <class T>

@@ -28,7 +28,7 @@ template <class T>
 struct ChainedAttention {
   const CertifiedRange* range = nullptr;  // T_used: the interval the map is scaled to
   const FeatureMap<T>* features = nullptr;
-  Index block_rows = 512;                 // rows per chunk (causal: each diagonal chunk exactly)
+  Index block_rows = 0;                   // most rows per chunk, 0: chunk_rows alone (causal: each diagonal chunk exactly)
   int threads = 0;                        // 0: the OpenMP default
   std::string method;                     // named when a normaliser is not positive
   const std::vector<ExactRows>* exact_rows = nullptr;  // per sequence (poly-hybrid), or none

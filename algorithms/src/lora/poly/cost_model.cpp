@@ -40,16 +40,64 @@ double poly_flops(const ProblemShape& s, long long k, const PolyConfig& c) {
   return s.batch * 2.0 * s.length * static_cast<double>(k) * (w.product_columns + w.feature_sweeps);
 }
 
-// Features are formed per block of rows (b x k, written, then packed by BLAS:
-// two passes) and the k-row sums of a sweep are read and written once per block.
+namespace {
+
+// A block of features this large stays in a Zen 5 core's share of L3 (32 MiB
+// for two cores) beside the sums; Sapphire Rapids has 2 MiB of L2 and more L3.
+constexpr double kFeatureBlockBytes = 8.0 * 1048576.0;
+
+// Features are formed per block of rows (b x k) in each sweep that forms them,
+// and read by each product that takes them: once in sweeps A and C, twice in B
+// (sweeps.cpp). The k-row sums of a sweep are read and written once per block.
+// A block of at most kFeatureBlockBytes stays in cache between those passes; a
+// larger one goes through memory, each pass at about twice the cost of streaming
+// it (kOutOfCachePassWeight, fitted to the measurements at sweep_block_rows: with
+// weight 1 the model kept 512 rows at d = 8, k = 43758, float and double, where
+// 32 to 64 rows ran 1.5x to 1.8x faster). Bytes per row and feature:
+constexpr double kOutOfCachePassWeight = 2.0;
+
+double sweep_traffic(double b, double k, int scalar_bytes, const SweepWidths& w) {
+  const bool in_cache = b * k * scalar_bytes <= kFeatureBlockBytes;
+  const double feature_passes = 2.0 * w.feature_sweeps + 1.0;
+  return scalar_bytes * ((in_cache ? 0.0 : kOutOfCachePassWeight * feature_passes) + 2.0 * w.product_columns / b);
+}
+
+}  // namespace
+
+// The option's rows if set; by default kMostSweepRows, or fewer when that keeps
+// a block's features in cache and moves fewer bytes (sweep_traffic): 512 rows
+// stop fitting from k of about 4096 in float, and fewer rows read the sums more
+// often, which loses once the sums are as large as the cache (d = 16 and 32 at
+// ranks of 6e4). Measured on Zen 5 (2 MiB L2 per core, 32 MiB L3), float32
+// partial, gaussian, L = 32768, one run of 3 calls per block size, poly-cheb at a
+// fixed degree, 512 rows against the best multiple of 16 seen: d = 8, k = 12870:
+// 0.85 s, 0.58 (112 rows); k = 24310: 2.25 s, 1.25 (64); k = 43758: 4.27 s, 2.50
+// (64); d = 16, k = 20349: 2.36 s, 1.57 (96);
+// k = 74613: 512 rows best (8.86 s, 9.22 at 32); d = 32, k = 58905: 512 best
+// (10.5 s, 13.1 at 32).
+long long sweep_block_rows(const ProblemShape& s, long long k, int scalar_bytes, const PolyConfig& c) {
+  const long long length = std::max<long long>(s.length, 1);
+  if (c.block_rows > 0) return std::min(c.block_rows, length);
+  const long long most = std::min(kMostSweepRows, length);
+  const double fit_rows = kFeatureBlockBytes / (static_cast<double>(std::max<long long>(k, 1)) * scalar_bytes);
+  const long long fit = std::max<long long>(32, static_cast<long long>(fit_rows) / 8 * 8);
+  if (fit >= most) return most;
+  const SweepWidths w = sweep_widths(s, c);
+  const double kk = static_cast<double>(k);
+  return sweep_traffic(static_cast<double>(fit), kk, scalar_bytes, w) <
+                 sweep_traffic(static_cast<double>(most), kk, scalar_bytes, w)
+             ? fit
+             : most;
+}
+
 // No exponentials: exp is the polynomial.
 Cost poly_cost(const ProblemShape& s, long long k, int scalar_bytes, const PolyConfig& c) {
   const SweepWidths w = sweep_widths(s, c);
-  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  const double b = static_cast<double>(sweep_block_rows(s, k, scalar_bytes, c));
   const double Lk = s.batch * static_cast<double>(s.length) * static_cast<double>(k);
   Cost cost;
   cost.flops = poly_flops(s, k, c);
-  cost.bytes = scalar_bytes * Lk * (2.0 * w.feature_sweeps + 2.0 * w.product_columns / b);
+  cost.bytes = Lk * sweep_traffic(b, static_cast<double>(k), scalar_bytes, w);
   cost.flop_kind = FlopKind::thin_gemm;
   cost.rows = static_cast<double>(s.length) * s.batch;
   return cost;
@@ -60,7 +108,7 @@ double poly_workspace_bytes(const ProblemShape& s, long long k, int scalar_bytes
   const double d = static_cast<double>(w.d), N_dS = static_cast<double>(w.N_dS()),
                N_dST = static_cast<double>(w.N_dST());
   const double threads = c.threads > 0 ? c.threads : omp_threads();
-  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  const double b = static_cast<double>(sweep_block_rows(s, k, scalar_bytes, c));
   const double sums = static_cast<double>(k) * ((1 + d + w.X_Bv) + N_dS + d * N_dS + w.AvT + d * N_dST + N_dST);
   const double per_thread = b * k + b * d * std::max(N_dS, N_dST) + sums;
   const double per_sequence = s.length * (5.0 * d + N_dS + N_dST + w.X_Bv);  // Q, K, V, Q^, K^, thin factors
@@ -108,7 +156,8 @@ double exact_pairs_workspace_bytes(const ProblemShape& s, long long outlier_quer
   const double threads = c.threads > 0 ? c.threads : omp_threads();
   const double m = static_cast<double>(std::min<long long>(outlier_queries, s.length) +
                                        std::min<long long>(outlier_keys, s.length));
-  const double b = static_cast<double>(std::min<long long>(c.block_rows, std::max<long long>(s.length, 1)));
+  const double b = static_cast<double>(
+      std::min<long long>(c.block_rows > 0 ? c.block_rows : kMostSweepRows, std::max<long long>(s.length, 1)));
   return scalar_bytes * ((threads + 1) * m * (w.keys + w.queries) + threads * b * m + m * (s.width + 4096.0));
 }
 

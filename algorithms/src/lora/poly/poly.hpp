@@ -40,7 +40,7 @@ struct PolyConfig {
   bool weights = false;          // also return the d x d weight gradients
   bool centre = true;            // certified range of centred keys (lora/common/certified_range.hpp)
   long long range_rows = 64;     // budget of the exact search for the largest scores
-  long long block_rows = 512;
+  long long block_rows = 0;      // rows per block of the sweeps; 0: sweep_block_rows chooses
   int threads = 0;
   double memory_budget_bytes = 0;  // 0: half of physical memory
   // poly-hybrid: the longest rows of Q and of K taken exactly (outlier_rows.hpp);
@@ -95,6 +95,10 @@ inline double exact_pair_rounding(double T_centred, double width) {
 PolyPlan plan_poly(const ProblemShape& shape, double score_bound, int scalar_bytes, const PolyConfig& config);
 double poly_flops(const ProblemShape& shape, long long rank, const PolyConfig& config);
 Cost poly_cost(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
+// Rows per block of the sweeps: config.block_rows if set; else at most
+// kMostSweepRows, fewer at large ranks (cost_model.cpp).
+constexpr long long kMostSweepRows = 512;
+long long sweep_block_rows(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 double poly_workspace_bytes(const ProblemShape& shape, long long rank, int scalar_bytes, const PolyConfig& config);
 // poly-hybrid's exact pairs (exact_pairs.hpp): the scores, exponentials and
 // products of m_q outlier rows and m_k outlier columns, and their sums' bytes.

@@ -448,7 +448,7 @@ Gradients<T> run_plan(const Problem<T>& p, const PolyConfig& c, const ProblemSha
   detail::ChainedOptions<T> o;
   o.whole = c.whole();
   o.eta = eta;
-  o.block_rows = c.block_rows;
+  o.block_rows = sweep_block_rows(shape, plan.rank, sizeof(T), c);
   o.threads = c.threads;
   o.method = "poly (degree " + std::to_string(plan.polynomial.degree) + ", T = " +
              std::to_string(plan.score_bound) + "; raise the degree or use float64)";
@@ -472,6 +472,7 @@ Gradients<T> run_plan(const Problem<T>& p, const PolyConfig& c, const ProblemSha
   Gradients<T> g = detail::assemble_gradients(p, sums, c.whole(), c.weights);
   g.info["degree"] = plan.polynomial.degree;
   g.info["rank"] = static_cast<double>(plan.rank);
+  g.info["block_rows"] = static_cast<double>(o.block_rows);  // at most; the sweeps split short sequences further
   g.info["T"] = plan.score_bound;
   g.info["T_cauchy_schwarz"] = range.T_cauchy_schwarz;
   g.info["T_centred"] = range.T_centred;

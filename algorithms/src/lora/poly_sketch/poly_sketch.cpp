@@ -38,7 +38,7 @@ Cost poly_sketch_cost(const ProblemShape& s, int scalar_bytes, const PolySketchC
 double poly_sketch_workspace_bytes(const ProblemShape& s, int scalar_bytes, const PolySketchConfig& c) {
   const int g = degree_for(s, c);
   if (g < 0) return std::nan("");
-  const double b = static_cast<double>(std::min<long long>(c.poly.block_rows, std::max<long long>(s.length, 1)));
+  const double b = static_cast<double>(sweep_block_rows(s, 1 + g * c.sketch, scalar_bytes, c.poly));
   return poly_workspace_bytes(s, 1 + g * c.sketch, scalar_bytes, c.poly) +
          scalar_bytes * (b * g * static_cast<double>(c.sketch) * (c.poly.threads > 0 ? c.poly.threads : 2));
 }
@@ -54,17 +54,18 @@ Gradients<T> poly_sketch_gradients(const Problem<T>& p, const PolySketchConfig& 
   const double T_used = range.T_used;
   range.T_used = P.score_bound;
   const detail::SketchFeatures<T> features(static_cast<int>(p.width()), P.scaled, c.sketch, c.seed);
+  ProblemShape shape = shape_of(p, false);
+  shape.weights = c.poly.weights;
+  shape.score_bound = P.score_bound;
   detail::ChainedOptions<T> o;
   o.whole = c.poly.whole();
-  o.block_rows = c.poly.block_rows;
+  o.block_rows = sweep_block_rows(shape, features.rank(), sizeof(T), c.poly);
   o.threads = c.poly.threads;
   o.method = "poly-sketch (degree " + std::to_string(P.degree) + ", sketch width " + std::to_string(c.sketch) +
              "; widen the sketch)";
   Gradients<T> g = detail::assemble_gradients(p, detail::chained_gradients(p, W, range, features, o), c.poly.whole(),
                                               c.poly.weights);
-  ProblemShape shape = shape_of(p, false);
-  shape.weights = c.poly.weights;
-  shape.score_bound = P.score_bound;
+  g.info["block_rows"] = static_cast<double>(o.block_rows);
   detail::report_random_map(g.info, range, T_used,
                             {static_cast<double>(features.rank()), static_cast<double>(c.seed),
                              poly_sketch_cost(shape, sizeof(T), c).flops,
