@@ -68,7 +68,7 @@ double sweep_traffic(double b, double k, int scalar_bytes, const SweepWidths& w)
 // a block's features in cache and moves fewer bytes (sweep_traffic): 512 rows
 // stop fitting from k of about 4096 in float, and fewer rows read the sums more
 // often, which loses once the sums are as large as the cache (d = 16 and 32 at
-// ranks of 6e4). Measured on Zen 5 (2 MiB L2 per core, 32 MiB L3), float32
+// ranks of 6e4). Measured on Zen 5 (1 MiB L2 per core, 32 MiB L3), float32
 // partial, gaussian, L = 32768, one run of 3 calls per block size, poly-cheb at a
 // fixed degree, 512 rows against the best multiple of 16 seen: d = 8, k = 12870:
 // 0.85 s, 0.58 (112 rows); k = 24310: 2.25 s, 1.25 (64); k = 43758: 4.27 s, 2.50
