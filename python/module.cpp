@@ -7,8 +7,11 @@
 #include "looped_bindings.hpp"
 #include "lora_bindings.hpp"
 
+#include <lorafgc/core/heap.hpp>
+
 PYBIND11_MODULE(_lorafgc, m) {
   m.doc() = "lorafgc's compiled core; import lorafgc instead.";
+  lorafgc::retain_freed_memory();  // for this process, PyTorch's tensors too (docs/heap.md)
   using namespace lorafgc::python;
   auto core = m.def_submodule("core", "Threads and the machine description.");
   auto lora = m.def_submodule("lora", "LoRA attention gradients: exact and approximate algorithms from one registry.");

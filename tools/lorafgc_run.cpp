@@ -2,6 +2,7 @@
 // loss, gradient norms, agreement with the first algorithm, time and peak memory.
 // The README's main command runs it on a small default.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
@@ -72,6 +73,7 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafgc::retain_freed_memory();
   Args args;
   CLI::App app{"Generate a LoRA attention instance and compute its gradients with chosen algorithms."};
   app.add_option("--L", args.gen.length, "sequence length")->capture_default_str();

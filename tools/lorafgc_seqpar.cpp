@@ -8,6 +8,7 @@
 // relative difference from the same algorithm run on the whole problem by one
 // process.
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/limits.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
@@ -182,6 +183,7 @@ int guarded(int rank, const std::function<int()>& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafgc::retain_freed_memory();
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   seqpar::MpiCollectives comm;

@@ -13,6 +13,7 @@
 #include "sweep/results_file.hpp"
 #include "sweep/sweep_config.hpp"
 
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/system_info.hpp>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,7 @@ int run_here(const RunOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorafgc::retain_freed_memory();
   CLI::App app{"Run a lorafgc sweep from a JSON config; results go one JSON line per point. Under mpirun, rank 0 "
                "hands out the points and writes the file."};
   app.require_subcommand(1);

@@ -1,6 +1,7 @@
 #include "benchmark_context.hpp"
 
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
 
@@ -21,7 +22,11 @@ void add_context() {
     benchmark::AddCustomContext(f.key == "build" ? "lorafgc_build" : f.key, f.text);
 }
 
-void reset_peak_memory() { reset_peak_rss(); }
+// What earlier benchmarks kept (retain_freed_memory) is not this one's peak.
+void reset_peak_memory() {
+  release_freed_memory();
+  reset_peak_rss();
+}
 
 void record_peak_memory(benchmark::State& state) {
   state.counters["peak_MiB"] = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
@@ -56,6 +61,7 @@ int guarded_main(const char* tool, const std::function<int()>& body) {
 
 int benchmark_main(const char* tool, int argc, char** argv, const std::function<bool(const char*)>& take_own,
                    const std::function<void()>& register_benchmarks) {
+  retain_freed_memory();
   return guarded_main(tool, [&] {
     std::vector<char*> rest;
     for (int i = 0; i < argc; ++i)

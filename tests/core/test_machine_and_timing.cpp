@@ -24,7 +24,7 @@ TEST_CASE("the machine description names the CPU, its vector width, BLAS and thr
   }
   CHECK(keys == std::vector<std::string>{"cpu", "vector_isa", "hardware_threads", "physical_memory_bytes", "cpu_id",
                                          "blas_config", "blas_core", "blas_warning", "blas_threads", "omp_threads",
-                                         "OPENBLAS_CORETYPE", "build"});
+                                         "OPENBLAS_CORETYPE", "build", "heap"});
   CHECK(m.blas_config.find(m.blas_core) != std::string::npos);
 }
 

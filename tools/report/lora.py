@@ -56,7 +56,7 @@ def section_header(header, points):
              f"{fmt(m.get('physical_memory_bytes', float('nan')) / 2**30, '.1f')} GiB",
              f"- BLAS: {m.get('blas_config', '?')}; threads: OpenMP {m.get('omp_threads', '?')}, "
              f"BLAS {m.get('blas_threads', '?')}; OPENBLAS_CORETYPE={m.get('OPENBLAS_CORETYPE', '?')}",
-             f"- build: {m.get('build', '?')}", "",
+             f"- build: {m.get('build', '?')}; heap: {m.get('heap', 'system')}", "",
              "## Config", "", "```json", "{",
              ",\n".join(f'  "{k}": {json.dumps(v)}' for k, v in sorted(cfg.items())), "}", "```", ""]
     return lines

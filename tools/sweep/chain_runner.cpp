@@ -3,6 +3,7 @@
 #include "results_file.hpp"
 
 #include <lorafgc/core/errors.hpp>
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/system_info.hpp>
 #include <lorafgc/core/timing.hpp>
 #include <lorafgc/lora/cost_model.hpp>
@@ -88,6 +89,7 @@ void measure(const SweepConfig& c, const Problem<T>& problem, const ProblemShape
   }
   TimingSummary times;
   Gradients<T> g;
+  release_freed_memory();  // what earlier points kept is not this one's peak
   reset_peak_rss();
   try {
     // One over-long repetition is enough.

@@ -1,3 +1,4 @@
+#include <lorafgc/core/heap.hpp>
 #include <lorafgc/core/machine.hpp>
 #include <lorafgc/core/system_info.hpp>
 
@@ -71,6 +72,7 @@ MachineDescription describe_machine() {
   m.omp_threads = omp_threads();
   m.openblas_coretype = openblas_coretype();
   m.build = build_description();
+  m.heap = heap_policy();
   return m;
 }
 
@@ -86,7 +88,8 @@ std::vector<MachineDescription::Field> MachineDescription::fields() const {
           {"blas_threads", std::to_string(blas_threads), true},
           {"omp_threads", std::to_string(omp_threads), true},
           {"OPENBLAS_CORETYPE", openblas_coretype, false},
-          {"build", build, false}};
+          {"build", build, false},
+          {"heap", heap, false}};
 }
 
 }  // namespace lorafgc

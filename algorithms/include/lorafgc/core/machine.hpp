@@ -19,6 +19,7 @@ struct MachineDescription {
   int omp_threads = 0;
   std::string openblas_coretype;    // $OPENBLAS_CORETYPE or "(unset)"
   std::string build;                // compiler, build type, compiled-for ISA
+  std::string heap;                 // heap_policy(): whether freed buffers are kept for the next call
 
   // The fields in a fixed order, values as text (numeric ones marked), for
   // JSON records, benchmark contexts and Python dicts.

@@ -1,0 +1,41 @@
+#include <lorafgc/core/heap.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace lorafgc {
+
+namespace {
+
+constexpr int kMmapThreshold = 32 << 20;  // glibc refuses more (HEAP_MAX_SIZE / 2 on 64-bit)
+constexpr int kTrimThreshold = 1 << 30;
+std::atomic<bool> retained{false};
+std::once_flag once;
+
+}  // namespace
+
+void retain_freed_memory() {
+  std::call_once(once, [] {
+    const char* v = std::getenv("LORAFGC_HEAP");
+    if (v && std::strcmp(v, "system") == 0) return;
+#if defined(__GLIBC__)
+    retained = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+#endif
+  });
+}
+
+std::string heap_policy() { return retained ? "retained (mmap threshold 32 MiB, trim threshold 1 GiB)" : "system"; }
+
+void release_freed_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace lorafgc
