@@ -13,7 +13,6 @@ namespace lorafgc {
 
 namespace {
 
-constexpr int kMmapThreshold = 32 << 20;  // glibc refuses more (HEAP_MAX_SIZE / 2 on 64-bit)
 constexpr int kTrimThreshold = 1 << 30;
 std::atomic<bool> retained{false};
 std::once_flag once;
@@ -25,12 +24,14 @@ void retain_freed_memory() {
     const char* v = std::getenv("LORAFGC_HEAP");
     if (v && std::strcmp(v, "system") == 0) return;
 #if defined(__GLIBC__)
-    retained = mallopt(M_MMAP_THRESHOLD, kMmapThreshold) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
+    // No block is mapped on its own: a raised M_MMAP_THRESHOLD (at most 32 MiB)
+    // still mapped and unmapped every L x d buffer of L = 2^20, d = 8 per call.
+    retained = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, kTrimThreshold) == 1;
 #endif
   });
 }
 
-std::string heap_policy() { return retained ? "retained (mmap threshold 32 MiB, trim threshold 1 GiB)" : "system"; }
+std::string heap_policy() { return retained ? "retained (no mmap, trim threshold 1 GiB)" : "system"; }
 
 void release_freed_memory() {
 #if defined(__GLIBC__)

@@ -15,14 +15,15 @@
 
 namespace lorafgc {
 
-// Sets glibc's mmap threshold to 32 MiB (its largest; blocks above it are
-// still mapped and unmapped per call) and its trim threshold to 1 GiB, once per
-// process; the entry points (Python module, benchmarks, tools) call it.
-// LORAFGC_HEAP=system in the environment leaves the allocator as it is.
+// Tells glibc to serve every block from its heap, none by a mapping of its own
+// (M_MMAP_MAX = 0), and to give the heap's free top back to the kernel only
+// past 1 GiB (M_TRIM_THRESHOLD), once per process; the entry points (Python
+// module, benchmarks, tools) call it. LORAFGC_HEAP=system in the environment
+// leaves the allocator as it is.
 void retain_freed_memory();
 
-// What this process does: "retained (mmap threshold 32 MiB, trim threshold
-// 1 GiB)", or "system" (not asked, refused, or LORAFGC_HEAP=system).
+// What this process does: "retained (no mmap, trim threshold 1 GiB)", or
+// "system" (not asked, refused, or LORAFGC_HEAP=system).
 std::string heap_policy();
 
 // Freed memory back to the kernel (malloc_trim), before a peak resident set
