@@ -12,7 +12,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 using namespace lorafgc;
@@ -154,4 +156,20 @@ TEST_CASE("centring removes a common key component", "[range]") {
   // typically about max||g_j||.
   CHECK(centred.T_centred <= 0.5 * plain.T_cauchy_schwarz);
   CHECK(adaptive.T_used <= centred.T_used);
+}
+
+// max_abs_product's blocked path (four rows of A per 64- or 32-row block of B,
+// then single rows, then B's tail rows), against the stored product; the last
+// shape is above the two-thread threshold. Entries lie in [-1, 1], so each
+// score, in any summation order, is within gamma_d * d ~ d^2 u of the exact one:
+// the two maxima differ by at most 2 d^2 u = d^2 eps (1% slack for gamma_d).
+TEMPLATE_TEST_CASE("max_abs_product equals max |A B^T| at every row and block remainder", "[range]", float, double) {
+  using M = lorafgc::Matrix<TestType>;
+  for (auto [m, n, d] : {std::array<Eigen::Index, 3>{1, 1, 1}, {3, 63, 5}, {7, 200, 3}, {9, 129, 17}, {37, 1000, 64}}) {
+    std::srand(static_cast<unsigned>(m * 1000 + n));
+    const M A = M::Random(m, d), B = M::Random(n, d);
+    const double want = static_cast<double>((A * B.transpose()).cwiseAbs().maxCoeff());
+    const double got = lorafgc::lora::detail::max_abs_product<TestType>(A, B);
+    CHECK(std::abs(got - want) <= 1.01 * static_cast<double>(d * d) * std::numeric_limits<TestType>::epsilon());
+  }
 }

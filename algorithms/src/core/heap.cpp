@@ -1,6 +1,7 @@
 #include <lorafgc/core/heap.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -23,6 +24,8 @@ void retain_freed_memory() {
   std::call_once(once, [] {
     const char* v = std::getenv("LORAFGC_HEAP");
     if (v && std::strcmp(v, "system") == 0) return;
+    if (v && *v)  // a misspelt opt-out must not pass unnoticed
+      std::fprintf(stderr, "lorafgc: warning: LORAFGC_HEAP='%s' is not 'system'; freed buffers are kept\n", v);
 #if defined(__GLIBC__)
     // No block is mapped on its own: a raised M_MMAP_THRESHOLD (at most 32 MiB)
     // still mapped and unmapped every L x d buffer of L = 2^20, d = 8 per call.
