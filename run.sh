@@ -4,9 +4,9 @@
 #                   sweep (reports/configs/default.json), the PyTorch comparison and
 #                   the report, all under a new results/main-<date>/ folder
 #   ./run.sh test   install what is missing, build, run every test (C++ and Python),
-#                   then the C++ tests again under AddressSanitizer and UBSan (the
-#                   debug preset, slow cases left to the release run) and a
-#                   one-minute libFuzzer run per target (the fuzz preset, clang)
+#                   then the C++ tests again under AddressSanitizer and UBSan (slow
+#                   cases left to the release run) and a one-minute libFuzzer run
+#                   per target, both from the sanitize preset's one clang build
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,6 +17,13 @@ packages=(cmake g++ make pkg-config
           python3-hypothesis clang libclang-rt-14-dev libomp-14-dev
           openmpi-bin libopenmpi-dev python3-mpi4py
           fortunes)  # fortunes: the fine-tuning experiment's pre-training text
+
+# Runs a step and says how long it took, so a CI log shows where its time goes.
+timed() {
+  local start=$SECONDS
+  "$@"
+  echo "run.sh: '$*' took $((SECONDS - start)) s"
+}
 
 install_missing() {
   local missing=()
@@ -60,13 +67,19 @@ choose_blas_kernels() {
 }
 
 # The C++ tests under AddressSanitizer and UBSan (any report fails them); the
-# cases tagged [slow] run in the release build only.
+# cases tagged [slow] run in the release build only. One build serves them and
+# the fuzz targets (tools/fuzz.sh), so the library is compiled twice in all,
+# not three times; -O1 with Eigen's assertions on (docs/testing.md).
 sanitizers() {
-  cmake --preset debug >/dev/null
-  cmake --build --preset debug -j "$(nproc)"
+  cmake --preset sanitize >/dev/null
+  timed cmake --build --preset sanitize -j "$(nproc)" --target \
+    lorafgc_core_tests lorafgc_lora_tests lorafgc_looped_tests lorafgc_icl_tests \
+    fuzz_sweep_config fuzz_algorithm_spec
+  # libomp keeps thread-team bookkeeping until exit (tests/lsan.supp).
+  export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   for workload in core lora looped icl; do
     echo "run.sh: $workload tests under ASan/UBSan"
-    ./build/debug/tests/lorafgc_${workload}_tests "~[slow]"
+    timed ./build/sanitize/tests/lorafgc_${workload}_tests "~[slow]"
   done
 }
 
@@ -86,12 +99,12 @@ case "${1:-}" in
     echo "run.sh: report in $out/report/report.md"
     ;;
   test)
-    install_missing
-    build
+    timed install_missing
+    timed build
     choose_blas_kernels
-    ctest --preset release -j "$(nproc)"
+    timed ctest --preset release -j "$(nproc)"
     sanitizers
-    tools/fuzz.sh 60
+    timed tools/fuzz.sh 60
     ;;
   *)
     echo "usage: $0 main|test" >&2

@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# Builds the `fuzz` preset (clang, libFuzzer, ASan, UBSan) and runs every
-# libFuzzer target for SECONDS (default 60) on a scratch copy of its seed corpus
-# (tests/fuzz/corpus/<target>/, never written to). Inputs taking over 10 s are
-# hangs. A finding stops the run with libFuzzer's report; its reproducer is kept
-# in build/fuzz/findings/.
+# Builds the fuzz targets of the `sanitize` preset (clang, libFuzzer, ASan,
+# UBSan) and runs every libFuzzer target for SECONDS (default 60) on a scratch
+# copy of its seed corpus (tests/fuzz/corpus/<target>/, never written to).
+# Inputs taking over 10 s are hangs. A finding stops the run with libFuzzer's
+# report; its reproducer is kept in build/sanitize/findings/.
 #
 #   tools/fuzz.sh [SECONDS]          (CI: 60; a longer search: tools/fuzz.sh 3600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$(nproc)" --target fuzz_sweep_config fuzz_algorithm_spec
-mkdir -p build/fuzz/findings
-# libomp's thread-team bookkeeping is not freed at exit (tests/fuzz/lsan.supp).
-export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
+cmake --preset sanitize >/dev/null
+cmake --build --preset sanitize -j "$(nproc)" --target fuzz_sweep_config fuzz_algorithm_spec
+mkdir -p build/sanitize/findings
+# libomp's thread-team bookkeeping is not freed at exit (tests/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 for target in sweep_config algorithm_spec; do
   scratch=$(mktemp -d)
-  log=build/fuzz/findings/$target.log
+  log=build/sanitize/findings/$target.log
   echo "fuzz: $target for ${seconds} s"
-  if ! build/fuzz/tests/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-      -artifact_prefix=build/fuzz/findings/$target- -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$target" \
+  if ! build/sanitize/tests/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+      -artifact_prefix=build/sanitize/findings/$target- -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$target" \
       > "$log" 2>&1; then
     tail -n 40 "$log" >&2
-    echo "fuzz: $target found a failure (reproducer and log in build/fuzz/findings/)" >&2
+    echo "fuzz: $target found a failure (reproducer and log in build/sanitize/findings/)" >&2
     rm -rf "$scratch"
     exit 1
   fi
