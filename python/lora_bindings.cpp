@@ -460,6 +460,7 @@ py::dict plan_dict(const AutoPlan& plan) {
     r["at_least"] = row.at_least;  // predicted_seconds is a floor; flops and exps not computed
     r["flops"] = row.at_least ? py::object(py::none()) : none_if_nan(row.cost.flops);
     r["exps"] = row.at_least ? py::object(py::none()) : none_if_nan(row.cost.exps);
+    r["costing_seconds"] = row.costing_seconds;
     rows.append(r);
   }
   py::dict out;

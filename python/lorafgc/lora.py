@@ -62,9 +62,10 @@ def plan(instance=None, target_error=1e-3, *, L=None, d=None, r=4, mode="partial
     T = |beta| max||Q_i|| max||K_j||, which sets the polynomial's degree on a
     shape; poly-hybrid needs an instance). Returns {'rows': one dict per
     algorithm with an error model (algorithm, spec, expected_error, reason,
-    predicted_seconds, calibrated, at_least, flops, exps; at_least True: the
+    predicted_seconds, calibrated, at_least, flops, exps, costing_seconds; at_least True: the
     row was not costed on the instance, as a lower bound on its time already
-    exceeded the chosen one's, and predicted_seconds is that bound), 'chosen': the spec auto would
+    exceeded the chosen one's less costing_seconds, what costing it took before
+    on this shape, and predicted_seconds is that bound), 'chosen': the spec auto would
     run or None, 'closest', 'message' (why none meets the target), ...}.
     margin >= 1 asks the error models for target_error / margin. Calibrations
     (about 2 s per width, rank, mode and dtype) are measured once per process.

@@ -41,6 +41,10 @@ struct PlanRow {
   // that already reached the best prediction (thrifty: less the time costing
   // this candidate takes), so the instance cost was not computed; cost is empty.
   bool at_least = false;
+  // Thrifty planning: what costing this candidate took before on this shape, as
+  // weighed against what costing it could gain (0: not yet learnt, or not thrifty).
+  // Keyed by the spec before any refinement, so read it here, not from spec.
+  double costing_seconds = 0;
 };
 
 struct AutoPlan {

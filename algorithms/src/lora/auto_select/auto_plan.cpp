@@ -200,6 +200,7 @@ AutoPlan plan_rows(ProblemShape shape, int scalar_bytes, const AutoOptions& o, C
       }
     }
     const double costing = c.costing_seconds, floor = floor_of(c);
+    row.costing_seconds = costing;
     if (floor >= best - costing) {  // cannot win, or not by what costing it costs
       row.at_least = true;
       row.predicted_seconds = floor;
