@@ -185,16 +185,14 @@ struct ChunkExact {
     }
     S_keys.colwise() -= shift;
     E_keys = S_keys.array().exp().matrix();
-    if (!keys.empty())  // an empty block's row(i) would offset a null pointer
-      for (Index i : rows) E_keys.row(i).setZero();
+    for (Index i : rows) E_keys.row(i).setZero();
     S_rows.colwise() -= Vector<T>(shift(rows));
     E_rows = S_rows.array().exp().matrix();
   }
   void scale_features(Matrix<T>& U) const { scale_rows(U, shift); }
   Vector<T> row_sums() const {
     Vector<T> out = E_keys.rowwise().sum();
-    if (E_rows.cols() > 0)  // as above: no row of an empty block
-      for (std::size_t a = 0; a < rows.size(); ++a) out(rows[a]) += E_rows.row(static_cast<Index>(a)).sum();
+    for (std::size_t a = 0; a < rows.size(); ++a) out(rows[a]) += E_rows.row(static_cast<Index>(a)).sum();
     return out;
   }
   // Y += E [V | 1] over these entries.
