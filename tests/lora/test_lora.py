@@ -355,6 +355,21 @@ def test_calibrate_measures_this_machine():
 
 # auto's plan (docs/auto.md). calibrated=False keeps these to milliseconds (the
 # calibrated default is tested in C++, test_auto.cpp).
+def test_plan_rows_say_what_costing_thrifty_planning_weighed():
+    # The first plan fills the process's caches, the second learns what costing
+    # takes; the third weighs it: a row left uncosted may lie under the choice
+    # by at most its own costing time (docs/auto.md, thrifty).
+    inst = lorafgc.lora.generate(L=2048, d=4, r=4, gamma=1.0, score_bound=1.0, dtype="float32")
+    for _ in range(3):
+        p = lorafgc.plan(inst, target_error=1e-3, calibrated=False)
+    rows = [r for r in p["rows"] if r["reason"] is None]
+    chosen_seconds = min(r["predicted_seconds"] for r in rows if not r["at_least"])
+    assert any(r["costing_seconds"] > 0 for r in rows)
+    for r in rows:
+        if r["at_least"]:
+            assert r["predicted_seconds"] >= chosen_seconds - r["costing_seconds"] - 1e-12
+
+
 def test_plan_names_what_auto_runs_and_auto_runs_it():
     inst = lorafgc.lora.generate(L=1024, d=8, r=4, gamma=1.0, score_bound=3.0, dtype="float32", family="llm")
     p = lorafgc.plan(inst, target_error=1e-3, calibrated=False)
@@ -367,6 +382,7 @@ def test_plan_names_what_auto_runs_and_auto_runs_it():
         if r["at_least"]:
             assert r["predicted_seconds"] >= chosen_seconds and r["flops"] is None
     assert {r["algorithm"] for r in p["rows"]} >= {"exact", "poly-cheb", "poly-hybrid", "favor", "poly-sketch"}
+    assert all(r["costing_seconds"] >= 0 for r in p["rows"])
     assert "auto" not in {r["algorithm"] for r in p["rows"]}
     g = lorafgc.lora.gradients(**inst, algorithm="auto:calibrated=false")
     assert g["info"]["chosen[" + p["chosen"] + "]"] == 1
