@@ -3,9 +3,12 @@
 // report (predicted against measured boundary), not asserted here.
 #include "lora_support.hpp"
 
+#include <lorafgc/core/system_info.hpp>
 #include <lorafgc/lora/cost_model.hpp>
 
 #include <catch2/catch.hpp>
+#include <cblas.h>
+#include <omp.h>
 
 #include <cmath>
 
@@ -97,6 +100,22 @@ TEST_CASE("calibration measures positive, finite rates and names bad arguments",
   }
   CHECK_THROWS_WITH(calibrate_machine(2), Catch::Contains("scalar_bytes"));
   CHECK_THROWS_WITH(calibrate_machine(4, -1), Catch::Contains("threads"));
+}
+
+// OpenBLAS's OpenMP build sets the caller's OpenMP default whenever its own
+// thread count is set: restoring the BLAS count last once left every later
+// parallel region of the process on one thread (seen under clang's libomp,
+// where OpenBLAS reports one thread).
+TEST_CASE("calibrating the machine leaves the caller's OpenMP and BLAS thread counts as they were", "[cost]") {
+  const int omp_before = omp_threads(), blas_before = blas_threads();
+  openblas_set_num_threads(1);
+  omp_set_num_threads(2);
+  calibrate_machine(4, 1);
+  const int omp_after = omp_threads(), blas_after = blas_threads();
+  openblas_set_num_threads(blas_before);
+  omp_set_num_threads(omp_before);
+  CHECK(omp_after == 2);
+  CHECK(blas_after == 1);
 }
 
 TEST_CASE("the calibration fit recovers known constants and keeps overheads non-negative", "[cost]") {

@@ -106,8 +106,11 @@ MachineRates calibrate(int threads) {
   r.thin_gemm_flops_per_s = thin_gemm_rate<T>(threads);
   r.exp_per_s = exp_rate<T>(threads);
   r.bytes_per_s = copy_rate(threads);
-  omp_set_num_threads(omp_before);
+  // BLAS first: OpenBLAS's OpenMP build sets the caller's OpenMP default too, so
+  // restoring it last left that default at the BLAS count (1 under clang's libomp,
+  // where OpenBLAS reports one thread), and every later parallel region ran on one.
   openblas_set_num_threads(blas_before);
+  omp_set_num_threads(omp_before);
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }
