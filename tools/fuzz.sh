@@ -14,19 +14,35 @@ cmake --build --preset sanitize -j "$(nproc)" --target fuzz_sweep_config fuzz_al
 mkdir -p build/sanitize/findings
 # libomp's thread-team bookkeeping is not freed at exit (tests/lsan.supp).
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-for target in sweep_config algorithm_spec; do
+# The targets run side by side, one per core: each still gets SECONDS.
+fuzz_one() {
+  local target=$1 scratch log status=0
   scratch=$(mktemp -d)
   log=build/sanitize/findings/$target.log
+  build/sanitize/tests/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+    -artifact_prefix=build/sanitize/findings/$target- -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$target" \
+    > "$log" 2>&1 || status=$?
+  rm -rf "$scratch"
+  return $status
+}
+targets=(sweep_config algorithm_spec)
+pids=()
+for target in "${targets[@]}"; do
   echo "fuzz: $target for ${seconds} s"
-  if ! build/sanitize/tests/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-      -artifact_prefix=build/sanitize/findings/$target- -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$target" \
-      > "$log" 2>&1; then
+  fuzz_one "$target" &
+  pids+=($!)
+done
+failed=0
+for i in "${!targets[@]}"; do
+  target=${targets[$i]}
+  log=build/sanitize/findings/$target.log
+  if wait "${pids[$i]}"; then
+    grep -E "stat::number_of_executed_units|DONE" "$log" || true
+  else
     tail -n 40 "$log" >&2
     echo "fuzz: $target found a failure (reproducer and log in build/sanitize/findings/)" >&2
-    rm -rf "$scratch"
-    exit 1
+    failed=1
   fi
-  grep -E "stat::number_of_executed_units|DONE" "$log" || true
-  rm -rf "$scratch"
 done
+((failed == 0)) || exit 1
 echo "fuzz: no findings"
